@@ -1,0 +1,75 @@
+"""The ``bp-hw`` command line.
+
+Each subcommand lives in its own module under :mod:`bp_hw.commands` and
+provides ``add_parser(subparsers)`` and ``run(args) -> int``. This module only
+wires them together and enforces the CLI contract of DESIGN.md:
+
+* ``--json``: stdout carries exactly one JSON object; logs go to stderr.
+* A :class:`~bp_hw.errors.BpHwError` (or a bad option) becomes one line on
+  stderr and exit status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import BpHwError
+
+#: Subcommand name -> module under bp_hw.commands.
+COMMANDS = {
+    "train": "train",
+    "quantize": "quantize",
+    "generate": "generate",
+    "simulate": "simulate",
+    "synth": "synth",
+    "run": "run_board",
+    "flow": "flow",
+    "explore": "explore",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit status 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="bp-hw", description=__doc__.splitlines()[0])
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"bp-hw {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name, module in COMMANDS.items():
+        try:
+            mod = importlib.import_module(f".commands.{module}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__package__}.commands.{module}":
+                continue  # subcommand not built yet
+            raise
+        p = mod.add_parser(sub, name)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except BpHwError as exc:
+        sys.stderr.write(f"bp-hw {args.command}: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("bp-hw: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

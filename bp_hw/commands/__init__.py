@@ -1,0 +1,1 @@
+"""One module per ``bp-hw`` subcommand: ``add_parser(subparsers, name)`` and ``run(args)``."""
