@@ -1,0 +1,179 @@
+"""The UART wrapper end to end in simulation, the frame format, and the host client over a pty."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from bp_hw.boards.frame import INFO, NAK, FrameSpec, crc8
+from bp_hw.boards.host import BoardClient, SerialPort, compare_with_model
+from bp_hw.boards.serial_sim import receive_bytes, send_bytes
+from bp_hw.boards.toy import ToyConfig, ToyNetwork, toy_expected
+from bp_hw.boards.uart_wrapper import NetworkUART
+from bp_hw.errors import BpHwError
+
+DIVISOR = 4   # cycles per bit: the real board uses ~100-1000, the logic is the same
+
+
+def test_crc8_check_value():
+    assert crc8(b"123456789") == 0xF4
+
+
+def test_frame_round_trip_and_sign_extension():
+    spec = FrameSpec(n_in=3, n_out=2, in_width=12, out_width=16)
+    frame = spec.encode_request([-1, 2047, -2048])
+    assert frame[1:3] == b"\xff\xff" and len(frame) == spec.request_length
+    assert spec.decode_request(frame).tolist() == [-1, 2047, -2048]
+    with pytest.raises(ValueError):
+        spec.encode_request([2048, 0, 0])
+    bad = bytearray(spec.encode_response([5, -6]))
+    bad[1] ^= 1
+    with pytest.raises(ValueError, match="CRC"):
+        spec.decode_response(bytes(bad))
+    assert FrameSpec.decode_info(spec.info_response()) == spec
+
+
+def simulate_host(config, transactions, *, network=None):
+    """Run the wrapped toy with a bit-level host; ``transactions`` = [(bytes to send, bytes to expect)]."""
+    dut = NetworkUART(network or ToyNetwork(config), DIVISOR)
+    answers = []
+    spec = dut.spec
+
+    async def host(ctx):
+        ctx.set(dut.rx, 1)
+        await ctx.tick().repeat(5)
+        for send, n_reply in transactions:
+            await send_bytes(ctx, dut.rx, send, DIVISOR)
+            answers.append(await receive_bytes(ctx, dut.tx, n_reply, DIVISOR,
+                                               timeout_cycles=20 * DIVISOR + 4 * config.latency_cycles))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host)
+    sim.run()
+    return spec, answers
+
+
+@pytest.mark.parametrize("config", [ToyConfig(), ToyConfig(n_in=5, n_out=4, width=12, frac_bits=8, lanes=2, seed=7)],
+                         ids=["4x3-w16", "5x4-w12-P2"])
+def test_wrapper_answers_equal_model(config):
+    spec = FrameSpec(config.n_in, config.n_out, config.width, config.width)
+    rng = np.random.default_rng(2)
+    lo, hi = -(1 << (config.width - 1)), (1 << (config.width - 1))
+    X = rng.integers(lo, hi, size=(4, config.n_in))
+    X[0] = hi - 1               # saturates positive
+    X[1] = lo                   # extreme negative inputs
+    corrupt = bytearray(spec.encode_request(X[2]))
+    corrupt[-1] ^= 0x40
+    transactions = [(bytes([INFO]), 9)]
+    transactions += [(spec.encode_request(x), spec.response_length) for x in X]
+    transactions += [(b"\x00\x13" + bytes(corrupt), 1),                      # noise, then a bad CRC -> NAK
+                     (spec.encode_request(X[3]), spec.response_length)]     # and the link recovers
+    got_spec, answers = simulate_host(config, transactions)
+    assert got_spec == spec
+    assert FrameSpec.decode_info(answers[0]) == spec
+    got = np.array([spec.decode_response(a) for a in answers[1:5]])
+    np.testing.assert_array_equal(got, toy_expected(config, X))
+    assert answers[5] == bytes([NAK])
+    np.testing.assert_array_equal(spec.decode_response(answers[6]), toy_expected(config, X[3]))
+
+
+def test_wrapper_check_catches_a_wrong_network():
+    """The end-to-end check must be able to fail: a network with other weights is caught."""
+    config = ToyConfig()
+    spec = FrameSpec(config.n_in, config.n_out, config.width, config.width)
+    x = np.array([4096, -4096, 2048, 1000])
+    _, answers = simulate_host(config, [(spec.encode_request(x), spec.response_length)],
+                               network=ToyNetwork(ToyConfig(seed=1)))
+    assert not np.array_equal(spec.decode_response(answers[0]), toy_expected(config, x))
+
+
+class PtyBoard:
+    """A Python model of a programmed board behind a pty: answers frames like the gateware."""
+
+    def __init__(self, spec, model, corrupt_first=0):
+        self.spec = spec
+        self.model = model
+        self.corrupt_first = corrupt_first
+        self.master, slave = os.openpty()
+        self.path = os.ttyname(slave)
+        self._slave = slave
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = os.read(self.master, n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    def _serve(self):
+        try:
+            while not self._stop.is_set():
+                first = self._read(1)[0]
+                if first == INFO:
+                    os.write(self.master, self.spec.info_response())
+                elif first == 0xA5:
+                    rest = self._read(self.spec.request_length - 1)
+                    try:
+                        x = self.spec.decode_request(bytes([first]) + rest)
+                    except ValueError:
+                        os.write(self.master, bytes([NAK]))
+                        continue
+                    reply = bytearray(self.spec.encode_response(self.model(x[None, :])[0]))
+                    if self.corrupt_first > 0:
+                        self.corrupt_first -= 1
+                        reply[1] ^= 0x01
+                    os.write(self.master, bytes(reply))
+        except (EOFError, OSError):
+            pass
+
+    def close(self):
+        self._stop.set()
+        os.close(self._slave)
+        os.close(self.master)
+
+
+@pytest.fixture
+def toy_board():
+    config = ToyConfig()
+    spec = FrameSpec(config.n_in, config.n_out, config.width, config.width)
+    board = PtyBoard(spec, lambda x: toy_expected(config, x), corrupt_first=1)
+    yield config, spec, board
+    board.close()
+
+
+def test_host_client_over_pty(toy_board):
+    config, spec, board = toy_board
+    X = np.random.default_rng(3).integers(-30000, 30000, size=(20, config.n_in))
+    with SerialPort(board.path, 115200, timeout=2.0) as port:
+        client = BoardClient(port, spec)
+        client.check_shape()
+        result = compare_with_model(client, X, lambda x: toy_expected(config, x))
+        assert client.resends == 1           # the corrupted response was retried
+        summary = result.summary()
+        assert summary["bit_exact"] and summary["samples"] == 20
+        # A wrong model is reported as a mismatch, not silently accepted.
+        wrong = compare_with_model(client, X[:3], lambda x: toy_expected(config, x) + 1)
+        assert wrong.mismatched_samples == 3 and wrong.first_mismatch["sample"] == 0
+
+
+def test_host_client_shape_mismatch_is_one_line_error(toy_board):
+    _, spec, board = toy_board
+    with SerialPort(board.path, 115200, timeout=2.0) as port:
+        client = BoardClient(port, FrameSpec(spec.n_in + 1, spec.n_out, spec.in_width, spec.out_width))
+        with pytest.raises(BpHwError, match="inputs"):
+            client.check_shape()
+
+
+def test_serial_port_errors():
+    with pytest.raises(BpHwError, match="cannot open"):
+        SerialPort("/nonexistent/ttyUSB9")
+    with pytest.raises(BpHwError, match="not a serial port"):
+        SerialPort("/dev/null")
