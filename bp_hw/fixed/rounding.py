@@ -41,6 +41,8 @@ _ALIASES = {
     "convergent": "nearest-even", "half-even": "nearest-even", "rnd_conv": "nearest-even",
     "sat": "saturate", "sat_sym": "symmetric", "symmetric-saturate": "symmetric", "wrap-around": "wrap",
 }
+# Names are looked up after "_" -> "-", so the hls4ml spellings (rnd_conv, sat_sym) need the same form.
+_ALIASES = {k.replace("_", "-"): v for k, v in _ALIASES.items()}
 
 
 def rounding_mode(name: str) -> str:
@@ -131,12 +133,17 @@ def quantize_float(values, fmt: QFormat, rounding: str = "nearest-even",
     elif rounding == "toward-zero":
         q = np.trunc(scaled)
     elif rounding == "nearest-up":
-        q = np.floor(scaled + 0.5)
+        # not floor(scaled + 0.5): that sum is itself rounded (0.49999999999999994 -> 1)
+        q = np.floor(scaled)
+        q = q + (scaled - q >= 0.5)
     elif rounding == "nearest-even":
         q = np.rint(scaled)
     elif rounding == "stochastic":
-        fine = np.floor(np.clip(np.ldexp(scaled, 32), -limit, limit)).astype(np.int64)
-        q = round_shift(fine, 32, "stochastic", lfsr)
+        # floor(scaled * 2^32) split as whole * 2^32 + fine so that large values do not
+        # overflow int64; round_shift of the fraction part alone gives the same result.
+        whole = np.floor(scaled)
+        fine = np.floor(np.ldexp(scaled - whole, 32)).astype(np.int64)
+        q = whole.astype(np.int64) + round_shift(fine, 32, "stochastic", lfsr)
     else:
         raise BpHwError(f"unknown rounding mode {rounding!r}")
     q = np.clip(q, -limit, limit).astype(np.int64)
