@@ -1,0 +1,118 @@
+"""The activation unit: sigmoid/tanh lookup tables in ROM, ReLU and identity in logic."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..fixed.qmodel import QLayer
+from .arith import round_shift, shape_of
+
+
+class ActivationUnit(wiring.Component):
+    """``y = activation(z)`` for one neuron per enabled cycle, as the layer's integer model does.
+
+    The table contents are the quantized model's (``QLayer.lut.table``), never
+    recomputed. Direct lookup (optionally with a symmetric half table) reads
+    one ROM word; interpolation reads two neighbouring words from the effective
+    table (``lut.full_table()``) and adds the rounded slope term.
+
+    Ports
+    -----
+    en : In(1)          clock enable; every register holds while low
+    valid : In(1)       ``z`` carries a value
+    z : In(z shape)     the rescaled pre-activation (``QLayer.z_fmt``)
+    y : Out(out shape)  the activation (``QLayer.out_fmt``)
+    y_valid : Out(1)
+
+    Latency (enabled cycles from ``z`` to ``y``): :attr:`latency` — 1 for
+    ReLU/identity, 2 for a direct LUT, 3 with interpolation.
+    """
+
+    def __init__(self, layer: QLayer):
+        self.layer = layer
+        self.latency = self.latency_of(layer)
+        super().__init__({
+            "en": In(1), "valid": In(1),
+            "z": In(shape_of(layer.z_fmt)),
+            "y": Out(shape_of(layer.out_fmt)), "y_valid": Out(1),
+        })
+
+    @staticmethod
+    def latency_of(layer: QLayer) -> int:
+        """Enabled cycles from ``z`` to ``y`` for this layer's activation."""
+        lut = layer.lut
+        return 1 if lut is None else (3 if lut.interpolate else 2)
+
+    def elaborate(self, platform):
+        m = Module()
+        layer = self.layer
+        lut = layer.lut
+        out_shape = shape_of(layer.out_fmt)
+        if lut is None:
+            with m.If(self.en):
+                value = Mux(self.z < 0, 0, self.z) if layer.activation == "relu" else self.z
+                m.d.sync += [self.y.eq(value), self.y_valid.eq(self.valid)]
+            return m
+
+        n = 1 << lut.addr_bits
+        s = lut.index_shift
+        word = unsigned(layer.out_fmt.width)
+        z = self.z.as_signed()
+        if not lut.interpolate:
+            # idx = clamp(floor(z / 2^s) + N/2, 0, N - 1)
+            t = (z >> s) if s >= 0 else (z << -s)
+            t = t + n // 2
+            idx = Signal(unsigned(lut.addr_bits))
+            m.d.comb += idx.eq(Mux(t < 0, 0, Mux(t > n - 1, n - 1, t)))
+            table = [int(v) & ((1 << layer.out_fmt.width) - 1) for v in lut.table]
+            m.submodules.rom = rom = Memory(shape=word, depth=len(table), init=table)
+            rd = rom.read_port(domain="sync")
+            mirror = Signal()
+            v1 = Signal()
+            if lut.symmetric:
+                half = n // 2
+                m.d.comb += rd.addr.eq(Mux(idx >= half, idx - half, half - 1 - idx))
+            else:
+                m.d.comb += rd.addr.eq(idx)
+            m.d.comb += rd.en.eq(self.en)
+            with m.If(self.en):
+                m.d.sync += [mirror.eq(idx < n // 2), v1.eq(self.valid)]
+                data = rd.data.as_signed() if layer.out_fmt.signed else rd.data
+                if lut.symmetric:
+                    if lut.function == "sigmoid":
+                        mirrored = lut.mirror_constant - data
+                    else:
+                        mirrored = -data
+                    m.d.sync += self.y.eq(Mux(mirror, mirrored, data))
+                else:
+                    m.d.sync += self.y.eq(data)
+                m.d.sync += self.y_valid.eq(v1)
+            return m
+
+        # Interpolation on the effective table: y = T[k] + round_shift((T[k+1] - T[k]) * r, s)
+        table = [int(v) & ((1 << layer.out_fmt.width) - 1) for v in lut.full_table()]
+        m.submodules.rom = rom = Memory(shape=word, depth=len(table), init=table)
+        rd0 = rom.read_port(domain="sync")
+        rd1 = rom.read_port(domain="sync")
+        lo = -(n // 2) << s
+        hi = ((n // 2) << s) - 1
+        zc = Mux(z < lo, lo, Mux(z > hi, hi, z))
+        u = Signal(unsigned(lut.addr_bits + s))
+        m.d.comb += u.eq(zc - lo)
+        k = u[s:]
+        m.d.comb += [rd0.addr.eq(k), rd1.addr.eq(k + 1), rd0.en.eq(self.en), rd1.en.eq(self.en)]
+        r1 = Signal(unsigned(s))
+        v1 = Signal()
+        base2 = Signal(out_shape)
+        slope2 = Signal(range(-(1 << (layer.out_fmt.width + s + 1)), 1 << (layer.out_fmt.width + s + 1)))
+        v2 = Signal()
+        with m.If(self.en):
+            m.d.sync += [r1.eq(u[:s]), v1.eq(self.valid)]
+            d0 = rd0.data.as_signed() if layer.out_fmt.signed else rd0.data
+            d1 = rd1.data.as_signed() if layer.out_fmt.signed else rd1.data
+            m.d.sync += [base2.eq(d0), slope2.eq((d1 - d0) * r1), v2.eq(v1)]
+            m.d.sync += [self.y.eq(base2 + round_shift(slope2, s, lut.rounding)), self.y_valid.eq(v2)]
+        return m

@@ -1,0 +1,99 @@
+"""The network: layer engines chained by valid/ready streams, several samples in flight."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..errors import BpHwError
+from ..fixed.qmodel import QModel
+from .arith import shape_of
+from .layer import LayerEngine
+
+
+def parse_parallel(spec, n_layers: int) -> list[int]:
+    """``1``, ``"4"`` or ``"8,3"`` -> one P per layer (a single value applies to every layer)."""
+    if isinstance(spec, int):
+        values = [spec]
+    elif isinstance(spec, (list, tuple)):
+        values = [int(v) for v in spec]
+    else:
+        try:
+            values = [int(v) for v in str(spec).split(",") if v.strip()]
+        except ValueError:
+            raise BpHwError(f"--parallel takes integers separated by commas, got {spec!r}") from None
+    if len(values) == 1:
+        values = values * n_layers
+    if len(values) != n_layers:
+        raise BpHwError(f"--parallel lists {len(values)} values but the network has {n_layers} layers")
+    return values
+
+
+class Network(wiring.Component):
+    """The quantized MLP as pipelined hardware.
+
+    Layer ``l`` is a :class:`~bp_hw.hdl.layer.LayerEngine` with ``parallel[l]``
+    lanes; each layer's output register is the next layer's input buffer, so
+    different samples occupy different layers at once.
+
+    Ports
+    -----
+    i : In(stream.Signature(ArrayLayout(input shape, n_in)))
+        Input vectors (``QModel.input_fmt``, element ``k`` in bits ``[k W, (k+1) W)``).
+    o : Out(stream.Signature(ArrayLayout(output shape, n_out)))
+        Output vectors (``QModel.output_fmt``), in input order; nothing is lost
+        or duplicated under back-pressure on either side.
+    tap<l> : Out(stream.Signature(ArrayLayout(..., fan_out_l), always_ready=True)), with ``taps=True``
+        A copy of layer ``l``'s output vector, ``valid`` for the one cycle it is
+        handed to the next stage: co-simulation uses it to name the first
+        layer and neuron that differ from the integer model.
+
+    Latency: :attr:`latency` cycles from the edge that transfers an input to
+    the edge that transfers its output (sum of layer latencies plus one
+    hand-over cycle per layer), when nothing stalls. Steady-state initiation interval:
+    :attr:`interval` = the slowest layer's ``MACs / P`` cycles.
+    """
+
+    def __init__(self, qmodel: QModel, parallel=1, taps: bool = False):
+        self.qmodel = qmodel
+        self.parallel = parse_parallel(parallel, len(qmodel.layers))
+        self.engines = [LayerEngine(layer, p, index) for index, (layer, p)
+                        in enumerate(zip(qmodel.layers, self.parallel))]
+        self.taps = taps
+        ports = {
+            "i": In(stream.Signature(data.ArrayLayout(shape_of(qmodel.input_fmt), qmodel.sizes[0]))),
+            "o": Out(stream.Signature(data.ArrayLayout(shape_of(qmodel.output_fmt), qmodel.sizes[-1]))),
+        }
+        if taps:
+            for l, layer in enumerate(qmodel.layers):
+                ports[f"tap{l}"] = Out(stream.Signature(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out),
+                                                        always_ready=True))
+        super().__init__(ports)
+
+    @property
+    def latency(self) -> int:
+        return sum(e.latency for e in self.engines) + len(self.engines)
+
+    @property
+    def interval(self) -> int:
+        return max(e.interval for e in self.engines)
+
+    @property
+    def macs(self) -> int:
+        """Multipliers instantiated (sum of lanes times inputs per lane)."""
+        return sum(e.fold.lanes for e in self.engines)
+
+    def elaborate(self, platform):
+        m = Module()
+        for l, engine in enumerate(self.engines):
+            m.submodules[f"layer{l}"] = engine
+        wiring.connect(m, wiring.flipped(self.i), self.engines[0].i)
+        for up, down in zip(self.engines, self.engines[1:]):
+            wiring.connect(m, up.o, down.i)
+        wiring.connect(m, self.engines[-1].o, wiring.flipped(self.o))
+        if self.taps:
+            for l, engine in enumerate(self.engines):
+                tap = getattr(self, f"tap{l}")
+                m.d.comb += [tap.payload.eq(engine.o.payload), tap.valid.eq(engine.o.valid & engine.o.ready)]
+        return m
