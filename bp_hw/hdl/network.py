@@ -44,7 +44,7 @@ class Network(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(output shape, n_out)))
         Output vectors (``QModel.output_fmt``), in input order; nothing is lost
         or duplicated under back-pressure on either side.
-    tap<l> : Out(stream.Signature(ArrayLayout(..., fan_out_l), always_ready=True)), with ``taps=True``
+    tap<l> : Out(Signature(payload: ArrayLayout(..., fan_out_l), valid: 1)), with ``taps=True``
         A copy of layer ``l``'s output vector, ``valid`` for the one cycle it is
         handed to the next stage: co-simulation uses it to name the first
         layer and neuron that differ from the integer model.
@@ -67,8 +67,9 @@ class Network(wiring.Component):
         }
         if taps:
             for l, layer in enumerate(qmodel.layers):
-                ports[f"tap{l}"] = Out(stream.Signature(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out),
-                                                        always_ready=True))
+                ports[f"tap{l}"] = Out(wiring.Signature({
+                    "payload": Out(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out)),
+                    "valid": Out(1)}))
         super().__init__(ports)
 
     @property
