@@ -80,8 +80,9 @@ class LayerEngine(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out shape, fan_out)))
         Output vectors, held until taken.
 
-    Latency: ``cycles + 4 + activation latency`` from the clock edge that
-    accepts an input to the edge that raises ``o.valid`` (see :attr:`latency`).
+    Latency: :attr:`latency` = ``cycles + 5 + activation latency`` from the
+    clock edge that transfers an input to the edge that transfers its output
+    (``o.valid`` rises one cycle earlier), when the consumer is ready.
     Initiation interval: :attr:`interval` = ``cycles``.
     """
 
@@ -101,7 +102,8 @@ class LayerEngine(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return self.fold.cycles + 3 + MACLane.LATENCY - 1 + self.act_latency
+        # issue, operand, MAC (2), rescale, activation, output register, hand-over
+        return self.fold.cycles + 1 + MACLane.LATENCY + 1 + self.act_latency + 1
 
     def weight_words(self, lane: int) -> list[int]:
         """ROM contents of a lane: packed ``P_in`` weights per word (lowest input in the low bits)."""
@@ -122,6 +124,17 @@ class LayerEngine(wiring.Component):
         f, layer = self.fold, self.layer
         mask = (1 << layer.bias_fmt.width) - 1
         return [int(layer.biases[g * f.lanes_out + lane]) & mask for g in range(f.groups)]
+
+    @staticmethod
+    def _rom(m, name, width, words, en, addr):
+        """A synchronous-read ROM (one cycle); a single word is just a constant (no zero-width address)."""
+        if len(words) == 1:
+            return Const(words[0], unsigned(width))
+        rom = Memory(shape=unsigned(width), depth=len(words), init=words)
+        m.submodules[name] = rom
+        port = rom.read_port(domain="sync")
+        m.d.comb += [port.en.eq(en), port.addr.eq(addr)]
+        return port.data
 
     def elaborate(self, platform):
         m = Module()
@@ -171,20 +184,14 @@ class LayerEngine(wiring.Component):
 
         lanes = []
         for lane in range(f.lanes_out):
-            wrom = Memory(shape=unsigned(w_shape.width * f.lanes_in), depth=f.cycles, init=self.weight_words(lane))
-            brom = Memory(shape=unsigned(b_shape.width), depth=f.groups, init=self.bias_words(lane))
-            m.submodules[f"wrom{lane}"] = wrom
-            m.submodules[f"brom{lane}"] = brom
-            wrd = wrom.read_port(domain="sync")
-            brd = brom.read_port(domain="sync")
-            m.d.comb += [wrd.en.eq(en), brd.en.eq(en), brd.addr.eq(g)]
-            if f.cycles > 1:
-                m.d.comb += wrd.addr.eq(g * f.chunks + c)
+            w_addr = g * f.chunks + c if f.cycles > 1 else None
+            w_data = self._rom(m, f"wrom{lane}", w_shape.width * f.lanes_in, self.weight_words(lane), en, w_addr)
+            b_data = self._rom(m, f"brom{lane}", b_shape.width, self.bias_words(lane), en, g)
             mac = MACLane(w_shape, in_shape, b_shape, layer.bias_shift, layer.acc_width, f.lanes_in)
             m.submodules[f"mac{lane}"] = mac
             m.d.comb += [mac.en.eq(en), mac.valid.eq(s1_valid), mac.first.eq(s1_first), mac.last.eq(s1_last),
-                         mac.w.as_value().eq(wrd.data), mac.a.as_value().eq(a1.as_value()),
-                         mac.bias.eq(brd.data)]
+                         mac.w.as_value().eq(w_data), mac.a.as_value().eq(a1.as_value()),
+                         mac.bias.eq(b_data)]
             lanes.append(mac)
 
         # sideband delayed to the accumulator's output (MACLane.LATENCY enabled cycles)

@@ -50,8 +50,7 @@ class Network(wiring.Component):
         layer and neuron that differ from the integer model.
 
     Latency: :attr:`latency` cycles from the edge that transfers an input to
-    the edge that transfers its output (sum of layer latencies plus one
-    hand-over cycle per layer), when nothing stalls. Steady-state initiation interval:
+    the edge that transfers its output (the sum of the layer latencies), when nothing stalls. Steady-state initiation interval:
     :attr:`interval` = the slowest layer's ``MACs / P`` cycles.
     """
 
@@ -74,7 +73,7 @@ class Network(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return sum(e.latency for e in self.engines) + len(self.engines)
+        return sum(e.latency for e in self.engines)
 
     @property
     def interval(self) -> int:

@@ -1,0 +1,187 @@
+"""Each HDL block in Amaranth's simulator against the integer model (bp_hw.fixed), bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from bp_hw.errors import BpHwError
+from bp_hw.fixed import QFormat, QuantConfig, quantize_model, round_shift, overflow
+from bp_hw.fixed.qmodel import QLayer
+from bp_hw.hdl import arith
+from bp_hw.hdl.activation import ActivationUnit
+from bp_hw.hdl.layer import Folding, LayerEngine
+from bp_hw.hdl.mac import MACLane
+from bp_hw.hdl.pysim import run_stream
+from bp_hw.modelfile import FloatModel
+
+
+def random_float_model(sizes, activations, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, scale, (n_out, n_in)) for n_in, n_out in zip(sizes, sizes[1:])]
+    biases = [rng.normal(0, scale / 2, n_out) for n_out in sizes[1:]]
+    return FloatModel(layers=list(sizes), weights=weights, biases=biases, activations=list(activations),
+                      loss="mse", norm_mean=np.zeros(sizes[0]), norm_std=np.ones(sizes[0]),
+                      n_classes=max(2, sizes[-1]))
+
+
+def quantized_layer(config: QuantConfig, activation="sigmoid", fan_in=5, fan_out=4, seed=0) -> QLayer:
+    model = random_float_model([fan_in, fan_out], [activation], seed=seed, scale=1.5)
+    q, _ = quantize_model(model, config)
+    return q.layers[0]
+
+
+# -- rescale expressions --------------------------------------------------------------------------
+
+class _Rescale(wiring.Component):
+    def __init__(self, width, shift, mode, fmt, ovf):
+        self.args = (shift, mode, fmt, ovf)
+        super().__init__({"x": In(signed(width)), "y": Out(arith.shape_of(fmt))})
+
+    def elaborate(self, platform):
+        m = Module()
+        shift, mode, fmt, ovf = self.args
+        m.d.comb += self.y.eq(arith.overflow(arith.round_shift(self.x, shift, mode), fmt, ovf))
+        return m
+
+
+@pytest.mark.parametrize("mode", ["floor", "toward-zero", "nearest-up", "nearest-even"])
+@pytest.mark.parametrize("ovf", ["saturate", "symmetric", "wrap"])
+@pytest.mark.parametrize("shift", [3, 0, -2])
+def test_rescale_matches_spec(mode, ovf, shift):
+    width, fmt = 12, QFormat(3, 3)
+    dut = _Rescale(width, shift, mode, fmt, ovf)
+    xs = np.arange(-(1 << (width - 1)), 1 << (width - 1), 7, dtype=np.int64)
+    xs = np.concatenate([xs, [-(1 << (width - 1)), (1 << (width - 1)) - 1, -4, -5, 4, 5, 12, -12, 20, -20]])
+    expected, _ = overflow(round_shift(xs, shift, mode), fmt, ovf)
+    got = []
+
+    async def tb(ctx):
+        for x in xs:
+            ctx.set(dut.x, int(x))
+            got.append(ctx.get(dut.y))
+
+    sim = Simulator(dut)
+    sim.add_testbench(tb)
+    sim.run()
+    np.testing.assert_array_equal(np.array(got), expected)
+
+
+# -- MAC lane ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lanes_in", [1, 3])
+def test_mac_lane_equals_accumulate(lanes_in):
+    layer = quantized_layer(QuantConfig(format="Q4.12"), fan_in=6, fan_out=3, seed=1)
+    rng = np.random.default_rng(2)
+    a = rng.integers(layer.in_fmt.min_int, layer.in_fmt.max_int + 1, size=(5, layer.fan_in))
+    expected = layer.accumulate(a)             # (5 samples, 3 neurons)
+    chunks = layer.fan_in // lanes_in
+    dut = MACLane(arith.shape_of(layer.weight_fmt), arith.shape_of(layer.in_fmt), arith.shape_of(layer.bias_fmt),
+                  layer.bias_shift, layer.acc_width, lanes_in)
+    got = []
+
+    async def tb(ctx):
+        ctx.set(dut.en, 1)
+        jobs = [(s, n) for s in range(a.shape[0]) for n in range(layer.fan_out)]
+        feed = [(s, n, c) for s, n in jobs for c in range(chunks)]
+        pending = len(jobs)
+        for step in range(len(feed) + MACLane.LATENCY + 2):
+            if step < len(feed):
+                s, n, c = feed[step]
+                cols = slice(c * lanes_in, (c + 1) * lanes_in)
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, c == 0)
+                ctx.set(dut.last, c == chunks - 1)
+                ctx.set(dut.w, [int(v) for v in layer.weights[n, cols]])
+                ctx.set(dut.a, [int(v) for v in a[s, cols]])
+                ctx.set(dut.bias, int(layer.biases[n]))
+            else:
+                ctx.set(dut.valid, 0)
+            # hold the enable low now and then: nothing may move
+            if step % 5 == 4:
+                ctx.set(dut.en, 0)
+                before = (ctx.get(dut.acc), ctx.get(dut.done))
+                await ctx.tick()
+                assert (ctx.get(dut.acc), ctx.get(dut.done)) == before
+                ctx.set(dut.en, 1)
+            await ctx.tick()
+            if ctx.get(dut.done):
+                got.append(ctx.get(dut.acc))
+        assert len(got) == pending
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    np.testing.assert_array_equal(np.array(got).reshape(expected.shape), expected)
+
+
+# -- activation unit --------------------------------------------------------------------------------
+
+ACT_CASES = [
+    ("sigmoid", QuantConfig(format="Q4.12")),
+    ("sigmoid", QuantConfig(format="Q4.12", lut_symmetric=True)),
+    ("sigmoid", QuantConfig(format="Q4.12", lut_interpolate=True, lut_bits=6)),
+    ("sigmoid", QuantConfig(format="Q4.12", lut_interpolate=True, lut_symmetric=True, lut_bits=5)),
+    ("sigmoid", QuantConfig(format="Q2.6", lut_bits=10)),   # table finer than the input: left shift
+    ("tanh", QuantConfig(format="Q3.9", lut_range=4, lut_symmetric=True, lut_bits=8)),
+    ("relu", QuantConfig(format="Q3.9")),
+    ("identity", QuantConfig(format="Q3.9")),
+]
+
+
+@pytest.mark.parametrize("activation,config", ACT_CASES, ids=[f"{a}-{i}" for i, (a, _) in enumerate(ACT_CASES)])
+def test_activation_unit_equals_lookup(activation, config):
+    layer = quantized_layer(config, activation)
+    zf = layer.z_fmt
+    z = np.unique(np.concatenate([np.arange(zf.min_int, zf.max_int + 1, max(1, (1 << zf.width) // 1500)),
+                                  [zf.min_int, zf.max_int, 0, -1, 1]]))
+    expected, _ = layer.activate(z)
+    dut = ActivationUnit(layer)
+    got = []
+
+    async def tb(ctx):
+        ctx.set(dut.en, 1)
+        for step in range(len(z) + dut.latency):
+            if step < len(z):
+                ctx.set(dut.z, int(z[step]))
+                ctx.set(dut.valid, 1)
+            else:
+                ctx.set(dut.valid, 0)
+            await ctx.tick()
+            if ctx.get(dut.y_valid):
+                got.append(ctx.get(dut.y))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    np.testing.assert_array_equal(np.array(got), expected)
+
+
+# -- layer engine -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [1, 2, 4, 8, 24])
+def test_layer_engine_equals_forward_under_stalls(p):
+    layer = quantized_layer(QuantConfig(format="Q4.12", lut_symmetric=True), fan_in=6, fan_out=4, seed=3)
+    rng = np.random.default_rng(p)
+    a = rng.integers(layer.in_fmt.min_int, layer.in_fmt.max_int + 1, size=(12, layer.fan_in))
+    engine = LayerEngine(layer, p)
+    run = run_stream(engine, a, stall_in=0.3, stall_out=0.3, seed=p)
+    np.testing.assert_array_equal(run.outputs, layer.forward(a)["out"])
+    free = run_stream(engine, a)
+    assert free.latency == engine.latency
+    assert free.interval == engine.interval == layer.macs // p
+
+
+def test_folding_rules():
+    assert Folding.of(4, 8, 8) == Folding(8, 8, 1, 1, 4)
+    assert Folding.of(4, 8, 16) == Folding(16, 8, 2, 1, 2)
+    assert Folding.of(4, 8, 2).cycles == 16
+    for bad in (0, 3, 12, 64):
+        with pytest.raises(BpHwError):
+            Folding.of(4, 8, bad)
