@@ -127,6 +127,9 @@ def _is_float(s: str) -> bool:
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    # np.load would try to unpickle anything that is not a zip or .npy; refuse it up front.
+    if not zipfile.is_zipfile(path):
+        raise BpHwError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in ("X", "y") if k not in npz.files]

@@ -238,6 +238,8 @@ def load_model(path) -> FloatModel:
     path = Path(path)
     if not path.is_file():
         raise BpHwError(f"model file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise BpHwError(f"{path}: not a bp-hw model file (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

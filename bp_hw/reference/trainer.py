@@ -99,7 +99,7 @@ def train(train_ds: Dataset, test_ds: Dataset, config: TrainConfig,
     weights, biases = init_weights(cfg.layers, cfg.init, cfg.seed)
     trainer = Trainer(cfg, weights, biases)
     history: dict[str, list[float]] = {"train_loss": [], "test_loss": [], "train_accuracy": [], "test_accuracy": []}
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         for epoch in range(1, cfg.epochs + 1):
             trainer.fit_epoch(X_train, T_train)
             train_loss, train_acc = trainer.evaluate(X_train, T_train, train_ds.y)
