@@ -62,6 +62,15 @@ class QuantConfig:
         if self.bit_budget is not None and not (2 <= self.bit_budget <= 32):
             raise BpHwError(f"bit budget must be 2..32, got {self.bit_budget}")
         self.layer_overrides = {int(k): dict(v) for k, v in self.layer_overrides.items()}
+        # Checked here, before any work, with the same rules the layers and tables apply later.
+        if self.rounding == "stochastic":
+            raise BpHwError("stochastic rounding is for training updates; quantized inference needs a "
+                            "deterministic mode (floor, toward-zero, nearest-up, nearest-even)")
+        if not (1 <= int(self.lut_bits) <= 16):
+            raise BpHwError(f"LUT address bits must be 1..16, got {self.lut_bits}")
+        if not (self.lut_range > 0 and math.isfinite(self.lut_range)
+                and math.log2(self.lut_range) == int(math.log2(self.lut_range))):
+            raise BpHwError(f"LUT input range must be a power of two (e.g. 4, 8), got {self.lut_range:g}")
 
     @property
     def budget(self) -> int:
