@@ -415,3 +415,31 @@ def test_train_returns_a_valid_float_model(iris_split):
     assert model.activations == ["tanh", "tanh", "tanh"]
     out = model.predict_proba(test_ds.X)
     assert out.shape == (45, 3) and np.all(np.abs(out) <= 1)
+
+
+@pytest.mark.parametrize("hidden, output, loss", [
+    ("sigmoid", "sigmoid", "mse"), ("tanh", "identity", "mse"), ("relu", "softmax", "cross_entropy"),
+    ("sigmoid", "sigmoid", "cross_entropy"),
+])
+def test_gradients_match_pytorch_autograd(hidden, output, loss):
+    """An independent implementation of the same cost, differentiated by PyTorch (when installed)."""
+    torch = pytest.importorskip("torch")
+    net, X, T = random_problem(hidden, output, loss, seed=5)
+    params = [torch.tensor(p, requires_grad=True) for p in net.params]
+    fns = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda z: z,
+           "softmax": lambda z: torch.softmax(z, dim=1)}
+    a = torch.tensor(X)
+    for l, act in enumerate(net.activations):
+        z = a @ params[2 * l].T + params[2 * l + 1]
+        a = fns[act.name](z)
+    t = torch.tensor(T)
+    if loss == "mse":
+        cost = 0.5 * ((a - t) ** 2).sum(dim=1).mean()
+    elif output == "softmax":
+        cost = -(t * torch.log(a)).sum(dim=1).mean()
+    else:
+        cost = torch.nn.functional.binary_cross_entropy(a, t, reduction="sum") / X.shape[0]
+    cost.backward()
+    assert np.isclose(cost.item(), net.cost(X, T), rtol=1e-12)
+    for ours, p in zip(net.gradients(X, T), params):
+        np.testing.assert_allclose(ours, p.grad.numpy(), rtol=1e-10, atol=1e-13)
