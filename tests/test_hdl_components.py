@@ -14,7 +14,8 @@ from bp_hw.fixed import QFormat, QuantConfig, quantize_model, round_shift, overf
 from bp_hw.fixed.qmodel import QLayer
 from bp_hw.hdl import arith
 from bp_hw.hdl.activation import ActivationUnit
-from bp_hw.hdl.layer import Folding, LayerEngine
+from bp_hw.fixed.folding import Folding
+from bp_hw.hdl.layer import LayerEngine
 from bp_hw.hdl.mac import MACLane
 from bp_hw.hdl.pysim import run_stream
 from bp_hw.modelfile import FloatModel
