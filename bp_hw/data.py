@@ -32,7 +32,10 @@ BUILTIN = ("iris", "xor")
 
 @dataclass
 class Dataset:
-    """Raw features ``X`` (float64, (n, d)) and labels ``y`` (int64, (n,)) in ``0 .. n_classes-1``."""
+    """Raw features ``X`` (float64, (n, d)) and labels ``y`` (int64, (n,)) in ``0 .. n_classes-1``.
+
+    ``name`` is ``'iris'`` or ``'xor'`` for the built-in sets, else the path as given.
+    """
 
     name: str
     X: np.ndarray
@@ -78,7 +81,8 @@ def load_dataset(spec: str) -> Dataset:
         X, y = _parse_csv(text, spec)
     else:
         X, y = _read_npz(path)
-    return _checked(path.stem, X, y, spec)
+    # Named by the path as given, so that no user file can pass for a built-in set.
+    return _checked(spec, X, y, spec)
 
 
 def _parse_csv(text: str, where: str) -> tuple[np.ndarray, np.ndarray]:

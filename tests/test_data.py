@@ -48,7 +48,7 @@ def write(tmp_path, name, text):
 def test_csv_with_header_comments_and_blank_lines(tmp_path):
     p = write(tmp_path, "d.csv", "# a comment\na,b,label\n\n1.5, 2,0\n-3,4e-1,1\n5,6,2\n")
     ds = load_dataset(str(p))
-    assert ds.name == "d"
+    assert ds.name == str(p)
     np.testing.assert_array_equal(ds.X, [[1.5, 2.0], [-3.0, 0.4], [5.0, 6.0]])
     np.testing.assert_array_equal(ds.y, [0, 1, 2])
     assert ds.n_classes == 3
@@ -196,6 +196,12 @@ def test_split_dataset_zero_fraction_tests_on_training_data():
     ds = load_dataset("iris")
     train, test = split_dataset(ds, 0.0)
     assert train.n_samples == test.n_samples == 150
+
+
+def test_a_user_file_called_xor_is_split_normally(tmp_path):
+    p = write(tmp_path, "xor.csv", "".join(f"{i},{i % 2}\n" for i in range(20)))
+    train, test = split_dataset(load_dataset(str(p)), 0.3, 0)
+    assert (train.n_samples, test.n_samples) == (14, 6)
 
 
 def test_split_dataset_too_small(tmp_path):

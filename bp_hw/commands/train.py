@@ -29,6 +29,8 @@ xor has only four rows: it is trained and tested on all of them (the test set is
 
 --output-activation defaults to --activation, or to softmax when --loss is cross_entropy
 (sigmoid if there is a single output). softmax is only allowed on the output with cross_entropy.
+With --activation relu, prefer a bounded output (--output-activation sigmoid, or --loss cross_entropy):
+a relu output unit that goes negative for every sample stops learning.
 """
 
 
