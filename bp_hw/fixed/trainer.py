@@ -1,0 +1,303 @@
+"""On-chip training in integer arithmetic — the spec the hardware weight-update unit matches.
+
+One training step on sample ``(x, t)`` (``t`` in the output format: 1.0 for
+the right class, 0 — or -1.0 for tanh — elsewhere), for the layers from last
+to first. ``f_o`` is a layer's output fraction bits, ``f_e`` / ``f_d`` its
+error / delta fraction bits, ``f_w``, ``f_b``, ``f_a`` weight, bias and input
+fraction bits, and ``eta = eta_int / 2^f_eta``:
+
+1. **Forward**: the integer model (:meth:`QModel.predict`), keeping every
+   layer's input ``a`` and output ``o``.
+2. **Output error**: ``e = overflow(round_shift(o - t, f_o - f_e), err_fmt)``.
+3. **Derivative** from the layer's output ``o`` (``ONE = 2^f_o``):
+   sigmoid ``d = round_shift(o * (ONE - o), f_o)``; tanh
+   ``d = ONE - round_shift(o * o, f_o)``; ReLU ``d = ONE if o > 0 else 0``;
+   identity ``d = ONE``.
+4. **Delta**: ``delta = overflow(round_shift(e * d, f_e + f_o - f_d), delta_fmt)``.
+5. **Error of the layer below**, with the weights *before* this step's update::
+
+       e_prev[j] = overflow(round_shift(sum_i W[i, j] * delta[i], f_w + f_d - f_e_prev), err_fmt_prev)
+
+6. **Update**, ``g = delta * eta_int`` (exact)::
+
+       W[i, j] = overflow(W[i, j] - round_shift(g[i] * a[j], f_d + f_eta + f_a - f_w, mode), w_fmt)
+       b[i]    = overflow(b[i]    - round_shift(g[i],        f_d + f_eta - f_b,       mode), b_fmt)
+
+   (the bias is the weight of a constant input 1.0). Rounding steps 2-5 use
+   the layer's (deterministic) rescale rounding; the update uses
+   ``update_rounding``. Rescale shifts ``<= 0`` are exact left shifts.
+
+**Stochastic update rounding** draws from one LFSR (``lfsr.py``) per
+multiplier of the layer — lane ``(p_out, p_in)`` of its
+:class:`~bp_hw.fixed.folding.Folding`, seeded ``seed ^ (l << 16) ^ (p_out << 8) ^ p_in``
+(zero replaced as the LFSR does) — stepping once per update it rounds, in
+the hardware's visiting order: for each input chunk ``c``, for each neuron
+group ``g``: weight ``(g * P_out + p_out, c * P_in + p_in)``; then for each
+group ``g`` the bias of neuron ``g * P_out + p_out`` (on ``p_in = 0`` only).
+Deterministic modes give the same result for every folding.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..errors import BpHwError
+from .folding import Folding
+from .lfsr import LFSR
+from .qformat import QFormat
+from .qmodel import QModel
+from .rounding import overflow, round_shift, rounding_mode
+
+_POW2 = re.compile(r"^\s*2\s*\^\s*\(?\s*(-?\d+)\s*\)?\s*$")
+
+
+def parse_lr(text, frac_bits: int = 12) -> tuple[int, int]:
+    """Learning rate -> ``(eta_int, f_eta)`` with ``eta = eta_int / 2^f_eta``.
+
+    ``"2^-3"`` (or ``0.125``) is a pure shift ``(1, 3)``; another value is
+    rounded to ``frac_bits`` fraction bits (trailing zero bits removed).
+    """
+    if isinstance(text, str):
+        m = _POW2.match(text)
+        if m:
+            k = -int(m.group(1))
+            if k < 0:
+                raise BpHwError(f"learning rate {text} is above 1; use 2^0 or less")
+            return 1, k
+        try:
+            value = float(text)
+        except ValueError:
+            raise BpHwError(f"learning rate {text!r}: write a power of two such as 2^-3 or a number") from None
+    else:
+        value = float(text)
+    if not (0 < value <= 1) or not math.isfinite(value):
+        raise BpHwError(f"learning rate must be in (0, 1], got {value}")
+    k = -math.log2(value)
+    if k == int(k):
+        return 1, int(k)
+    eta_int = round(value * (1 << frac_bits))
+    if eta_int == 0:
+        raise BpHwError(f"learning rate {value} rounds to 0 with {frac_bits} fraction bits")
+    f = frac_bits
+    while eta_int % 2 == 0:
+        eta_int //= 2
+        f -= 1
+    return eta_int, f
+
+
+@dataclass
+class TrainSpec:
+    """Settings of on-chip training (round-trips through to_dict/from_dict)."""
+
+    lr: str = "2^-1"                    # default: converges on xor 2-4-1 and iris 4-8-3 at Q4.12
+    lr_bits: int = 12                   # fraction bits of a non-power-of-two learning rate
+    delta_format: str | None = None     # default Q1.(W-1), W the layer's output width
+    error_format: str | None = None     # default the layer's output format
+    update_rounding: str = "nearest-even"
+    seed: int = 1
+
+    def __post_init__(self):
+        self.update_rounding = rounding_mode(self.update_rounding)
+        parse_lr(self.lr, self.lr_bits)
+        for fmt in (self.delta_format, self.error_format):
+            if fmt is not None:
+                QFormat.parse(fmt)
+
+    @property
+    def eta(self) -> tuple[int, int]:
+        return parse_lr(self.lr, self.lr_bits)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainSpec":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise BpHwError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass
+class LayerTrainFormats:
+    """Per-layer formats of the backward pass."""
+
+    err_fmt: QFormat
+    delta_fmt: QFormat
+
+    def to_dict(self) -> dict:
+        return {"error_format": self.err_fmt.name, "delta_format": self.delta_fmt.name}
+
+
+def layer_formats(qmodel: QModel, spec: TrainSpec) -> list[LayerTrainFormats]:
+    out = []
+    for layer in qmodel.layers:
+        width = layer.out_fmt.width
+        delta = QFormat.parse(spec.delta_format) if spec.delta_format else QFormat(1, width - 1)
+        err = QFormat.parse(spec.error_format) if spec.error_format else layer.out_fmt
+        if not (delta.signed and err.signed):
+            raise BpHwError("delta and error formats must be signed")
+        out.append(LayerTrainFormats(err, delta))
+    return out
+
+
+def targets_for(qmodel: QModel, y) -> np.ndarray:
+    """Integer targets in the output format: ONE for the true class, 0 (or -ONE for tanh) elsewhere."""
+    last = qmodel.layers[-1]
+    one = 1 << last.out_fmt.frac_bits
+    low = -one if last.activation == "tanh" else 0
+    y = np.asarray(y, dtype=np.int64)
+    n_out = last.fan_out
+    if n_out == 1:
+        return np.where(y == 1, one, low)[:, None].astype(np.int64)
+    T = np.full((y.size, n_out), low, dtype=np.int64)
+    T[np.arange(y.size), y] = one
+    return T
+
+
+def derivative(activation: str, out: np.ndarray, frac: int, rounding: str) -> np.ndarray:
+    """sigma'(z) from the layer output, with ``frac`` fraction bits (see the module doc, step 3)."""
+    one = 1 << frac
+    if activation == "sigmoid":
+        return round_shift(out * (one - out), frac, rounding)
+    if activation == "tanh":
+        return one - round_shift(out * out, frac, rounding)
+    if activation == "relu":
+        return np.where(out > 0, one, 0).astype(np.int64)
+    return np.full_like(out, one)
+
+
+@dataclass
+class StepResult:
+    outputs: np.ndarray                       # (n_out,) forward outputs before the update
+    deltas: list = field(default_factory=list)  # per layer, (fan_out,)
+    errors: list = field(default_factory=list)  # per layer, (fan_out,)
+    saturations: int = 0
+
+
+class FixedTrainer:
+    """Trains a copy of a :class:`QModel` sample by sample, exactly as the hardware does."""
+
+    def __init__(self, qmodel: QModel, spec: TrainSpec | None = None, parallel=None):
+        self.spec = spec or TrainSpec()
+        self.model = copy.deepcopy(qmodel)
+        self.formats = layer_formats(self.model, self.spec)
+        self.eta_int, self.eta_frac = self.spec.eta
+        par = parallel if parallel is not None else [1] * len(self.model.layers)
+        if isinstance(par, int):
+            par = [par] * len(self.model.layers)
+        self.folds = [Folding.of(layer.fan_in, layer.fan_out, p, l)
+                      for l, (layer, p) in enumerate(zip(self.model.layers, par))]
+        self._orders = [self._update_order(f) for f in self.folds]
+        self.lfsrs = [{lane: LFSR(self.spec.seed ^ (l << 16) ^ (lane[0] << 8) ^ lane[1]) for lane in order}
+                      for l, order in enumerate(self._orders)]
+        self.saturations = 0
+        self.samples = 0
+
+    @staticmethod
+    def _update_order(f: Folding) -> dict:
+        """Per multiplier (p_out, p_in): the (neuron, input) it rounds, in order; input -1 is the bias."""
+        order = {}
+        for po in range(f.lanes_out):
+            for pi in range(f.lanes_in):
+                seq = [(g * f.lanes_out + po, c * f.lanes_in + pi) for c in range(f.chunks) for g in range(f.groups)]
+                if pi == 0:
+                    seq += [(g * f.lanes_out + po, -1) for g in range(f.groups)]
+                order[(po, pi)] = (np.array([s[0] for s in seq], dtype=np.int64),
+                                   np.array([s[1] for s in seq], dtype=np.int64))
+        return order
+
+    # -- one sample ---------------------------------------------------------------------
+    def step(self, x, t) -> StepResult:
+        """One SGD step on integer input ``x`` (n_in,) and integer target ``t`` (n_out,)."""
+        q = self.model
+        x = np.asarray(x, dtype=np.int64).reshape(1, -1)
+        t = np.asarray(t, dtype=np.int64).reshape(-1)
+        out, traces = q.predict(x, trace=True)
+        acts = [x[0]] + [tr["out"][0] for tr in traces]
+        res = StepResult(outputs=out[0].copy())
+        res.deltas = [None] * len(q.layers)
+        res.errors = [None] * len(q.layers)
+        last = q.layers[-1]
+        fe = self.formats[-1].err_fmt
+        e, sat = overflow(round_shift(acts[-1] - t, last.out_fmt.frac_bits - fe.frac_bits, last.rounding),
+                          fe, last.overflow)
+        res.saturations += sat
+        for l in range(len(q.layers) - 1, -1, -1):
+            layer, fmts = q.layers[l], self.formats[l]
+            fo, fe, fd = layer.out_fmt.frac_bits, fmts.err_fmt.frac_bits, fmts.delta_fmt.frac_bits
+            d = derivative(layer.activation, acts[l + 1], fo, layer.rounding)
+            delta, sat = overflow(round_shift(e * d, fe + fo - fd, layer.rounding), fmts.delta_fmt, layer.overflow)
+            res.saturations += sat
+            res.errors[l], res.deltas[l] = e, delta
+            if l > 0:  # error of the layer below, through the weights before the update
+                below = self.formats[l - 1].err_fmt
+                s = delta @ layer.weights
+                e, sat = overflow(round_shift(s, layer.weight_fmt.frac_bits + fd - below.frac_bits, layer.rounding),
+                                  below, layer.overflow)
+                res.saturations += sat
+            res.saturations += self._update(l, delta, acts[l])
+        self.saturations += res.saturations
+        self.samples += 1
+        return res
+
+    def _update(self, l: int, delta: np.ndarray, a: np.ndarray) -> int:
+        layer, fmts = self.model.layers[l], self.formats[l]
+        fd = fmts.delta_fmt.frac_bits
+        g = delta * self.eta_int
+        raw_w = g[:, None] * a[None, :]
+        k_w = fd + self.eta_frac + layer.in_fmt.frac_bits - layer.weight_fmt.frac_bits
+        k_b = fd + self.eta_frac - layer.bias_fmt.frac_bits
+        mode = self.spec.update_rounding
+        if mode != "stochastic":
+            dw = round_shift(raw_w, k_w, mode)
+            db = round_shift(g, k_b, mode)
+        else:
+            dw = np.empty_like(raw_w)
+            db = np.empty_like(g)
+            for lane, (rows, cols) in self._orders[l].items():
+                lfsr = self.lfsrs[l][lane]
+                is_w = cols >= 0
+                values = np.where(is_w, raw_w[rows, np.maximum(cols, 0)], g[rows])
+                shifts = np.where(is_w, k_w, k_b)
+                # one LFSR step per element, in order; each element uses its own shift
+                states = lfsr.next_states(values.size).astype(np.int64)
+                rounded = np.empty_like(values)
+                for k in (int(v) for v in np.unique(shifts)):
+                    sel = shifts == k
+                    if k > 0:
+                        u = states[sel] & ((1 << k) - 1) if k <= 32 else states[sel] << (k - 32)
+                        rounded[sel] = (values[sel] + u) >> k
+                    else:
+                        rounded[sel] = values[sel] << (-k)
+                dw[rows[is_w], cols[is_w]] = rounded[is_w]
+                db[rows[~is_w]] = rounded[~is_w]
+        w_new, sw = overflow(layer.weights - dw, layer.weight_fmt, layer.overflow)
+        b_new, sb = overflow(layer.biases - db, layer.bias_fmt, layer.overflow)
+        layer.weights, layer.biases = w_new, b_new
+        return sw + sb
+
+    # -- epochs ---------------------------------------------------------------------------
+    def epoch(self, X, T, order=None) -> np.ndarray:
+        """Train on every sample of ``X`` / ``T`` (in ``order``); returns each sample's forward outputs."""
+        X = np.asarray(X, dtype=np.int64)
+        T = np.asarray(T, dtype=np.int64)
+        idx = np.arange(X.shape[0]) if order is None else np.asarray(order)
+        return np.array([self.step(X[i], T[i]).outputs for i in idx])
+
+    def spec_dict(self) -> dict:
+        """What the hardware generator and the manifest need to know about training."""
+        return {
+            **self.spec.to_dict(), "eta_int": self.eta_int, "eta_frac": self.eta_frac,
+            "layers": [f.to_dict() for f in self.formats],
+        }
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The sample order of an epoch (host side; the hardware just takes the stream in this order)."""
+    return np.random.default_rng([int(seed), 0x7EA1, int(epoch)]).permutation(n)
