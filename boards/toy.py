@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -39,6 +39,7 @@ class ToyConfig:
     frac_bits: int = 12      # inputs and weights are Q(width-frac).frac
     lanes: int = 1           # parallel MAC lanes; lane k computes outputs k, k+P, ...
     seed: int = 0
+    block_rom: bool = True   # ask yosys to put the weight ROMs in block RAM however small
     name: str = "toy"
 
     @property
@@ -59,8 +60,8 @@ class ToyConfig:
     # The manifest's timing figures, matched to ToyNetwork.elaborate.
     @property
     def latency_cycles(self) -> int:
-        # input transfer -> o.valid: groups * n_in issue cycles + 4 pipeline stages
-        return self.groups * self.n_in + 4
+        # input transfer -> o.valid: groups * n_in issue cycles + 5 pipeline stages
+        return self.groups * self.n_in + 5
 
     @property
     def interval_cycles(self) -> int:
@@ -93,11 +94,11 @@ class ToyNetwork(wiring.Component):
 
     Latency
     -------
-    ``config.latency_cycles`` = ``ceil(n_out / lanes) * n_in + 4`` cycles from
+    ``config.latency_cycles`` = ``ceil(n_out / lanes) * n_in + 5`` cycles from
     the transfer on ``i`` to ``o.valid``; the next input is accepted the cycle
     after the transfer on ``o``. Each lane is: weight ROM (registered read) ->
-    operand registers -> registered product -> accumulator, the shape yosys maps
-    onto one DSP block.
+    operand registers -> registered product (these three map onto one DSP
+    block) -> accumulator in fabric, split in two halves with a registered carry.
     """
 
     def __init__(self, config: ToyConfig = ToyConfig()):
@@ -139,12 +140,14 @@ class ToyNetwork(wiring.Component):
         # Control flags travel down the pipeline beside the data.
         v1, first1, last1, lastg1 = Signal(), Signal(), Signal(), Signal()
         v2, first2, last2, lastg2 = Signal(), Signal(), Signal(), Signal()
-        v3, last3, lastg3 = Signal(), Signal(), Signal()
+        v3, first3, last3, lastg3 = Signal(), Signal(), Signal(), Signal()
+        v4, first4 = Signal(), Signal()
         g1, g2, g3 = (Signal.like(g_cnt, name=f"g{k}") for k in (1, 2, 3))
         m.d.sync += [
             v1.eq(busy), first1.eq(i_cnt == 0), last1.eq(last_i), lastg1.eq(last_g), g1.eq(g_cnt),
             v2.eq(v1), first2.eq(first1), last2.eq(last1), lastg2.eq(lastg1), g2.eq(g1),
-            v3.eq(v2), last3.eq(last2), lastg3.eq(lastg2), g3.eq(g2),
+            v3.eq(v2), first3.eq(first2), last3.eq(last2), lastg3.eq(lastg2), g3.eq(g2),
+            v4.eq(v3), first4.eq(first3),
         ]
 
         x1 = Signal(signed(W))
@@ -157,7 +160,9 @@ class ToyNetwork(wiring.Component):
             rows = [weights[j] if j < c.n_out else np.zeros(c.n_in, np.int64)
                     for j in range(lane, c.groups * c.lanes, c.lanes)]
             init = [int(v) for row in rows for v in row]
-            rom = Memory(shape=signed(W), depth=len(init), init=init)
+            # ram_style: without it yosys maps small ROMs onto LUTs, not block RAM.
+            rom = Memory(shape=signed(W), depth=len(init), init=init,
+                         attrs={"ram_style": "block"} if c.block_rom else None)
             m.submodules[f"rom{lane}"] = rom
             rd = rom.read_port()
             m.d.comb += rd.addr.eq(g_cnt * c.n_in + i_cnt)
@@ -168,30 +173,52 @@ class ToyNetwork(wiring.Component):
             m.d.sync += [a2.eq(x1), b2.eq(rd.data)]
             prod = Signal(signed(2 * W), name=f"prod{lane}")
             m.d.sync += prod.eq(a2 * b2)
-            acc = Signal(signed(c.acc_width), name=f"acc{lane}")
-            # first2 marks the product of input 0 arriving at stage 3 next cycle.
-            first3 = Signal(name=f"first3_{lane}")
-            m.d.sync += first3.eq(first2)
+            # The accumulator is split in two halves with a registered carry between
+            # them: a 35-bit carry chain in iCE40 fabric alone caps Fmax near 40 MHz.
+            # The low half takes the product in stage 3, the high half one cycle later.
+            lo_w = c.acc_width // 2
+            hi_w = c.acc_width - lo_w
+            acc_lo = Signal(lo_w, name=f"acc_lo{lane}")
+            acc_hi = Signal(signed(hi_w), name=f"acc_hi{lane}")
+            carry = Signal(name=f"carry{lane}")
+            prod_hi = Signal(signed(hi_w), name=f"prod_hi{lane}")
+            lo_sum = Signal(lo_w + 1, name=f"lo_sum{lane}")
+            m.d.comb += lo_sum.eq(Mux(first3, 0, acc_lo) + prod.as_unsigned()[:lo_w])
             with m.If(v3):
-                m.d.sync += acc.eq(Mux(first3, prod, acc + prod))
+                m.d.sync += [acc_lo.eq(lo_sum[:lo_w]), carry.eq(lo_sum[lo_w])]
+            m.d.sync += prod_hi.eq(prod >> lo_w)
+            with m.If(v4):
+                m.d.sync += acc_hi.eq(Mux(first4, 0, acc_hi) + prod_hi + carry)
+            # The low half, delayed to line up with the high half (it is already
+            # taking the next group's first product when the high half finishes).
+            acc_lo_d = Signal(lo_w, name=f"acc_lo_d{lane}")
+            m.d.sync += acc_lo_d.eq(acc_lo)
+            acc = Signal(signed(c.acc_width), name=f"acc{lane}")
+            m.d.comb += acc.eq(Cat(acc_lo_d, acc_hi))
             results.append(acc)
 
         # Stage 4: rescale, saturate and store the finished group.
         done = Signal()
-        m.d.sync += done.eq(v3 & last3)
+        last4, lastg4, g4 = Signal(), Signal(), Signal.like(g3)
+        m.d.sync += [last4.eq(last3), lastg4.eq(lastg3), g4.eq(g3)]
+        m.d.sync += done.eq(v4 & last4)
         gdone = Signal.like(g3)
-        lastg4 = Signal()
-        m.d.sync += [gdone.eq(g3), lastg4.eq(lastg3)]
+        lastg5 = Signal()
+        m.d.sync += [gdone.eq(g4), lastg5.eq(lastg4)]
         y = Signal(data.ArrayLayout(signed(W), c.groups * c.lanes))
         with m.If(done):
             for lane, acc in enumerate(results):
-                shifted = acc >> c.frac_bits
-                sat = Mux(shifted > hi, Const(hi, signed(W)), Mux(shifted < lo, Const(lo, signed(W)), shifted))
+                # In range iff the bits above the output's sign bit all equal the sign:
+                # an and/or-reduce, faster on iCE40 than two wide compares on carry chains.
+                top = acc[c.frac_bits + W - 1:]
+                in_range = top.all() | ~top.any()
+                sat = Mux(in_range, acc[c.frac_bits:c.frac_bits + W],
+                          Mux(acc[-1], Const(lo, signed(W)), Const(hi, signed(W))))
                 with m.Switch(gdone):
                     for g in range(c.groups):
                         with m.Case(g):
                             m.d.sync += y[g * c.lanes + lane].eq(sat)
-            with m.If(lastg4):
+            with m.If(lastg5):
                 m.d.sync += self.o.valid.eq(1)
         m.d.comb += self.o.payload.eq(y.as_value()[:c.n_out * W])
         return m

@@ -26,6 +26,15 @@ def uart_divisor(clk_hz: float, baud: int) -> int:
     return divisor
 
 
+def _bit_timer(divisor):
+    """A down-counter that expires when its sign bit sets (no wide compare on the critical path).
+
+    Loading ``n - 2`` makes ``expired`` true ``n - 1`` cycles later, i.e. one
+    event every ``n`` cycles when reloaded on expiry.
+    """
+    return Signal(range(-1, divisor))
+
+
 def _check_divisor(divisor):
     if not isinstance(divisor, int) or divisor < 4:
         raise ValueError(f"UART divisor must be an integer >= 4, not {divisor!r}")
@@ -74,7 +83,8 @@ class UARTRx(wiring.Component):
         rx = Signal(init=1)
         m.submodules.sync_rx = FFSynchronizer(self.rx, rx, init=1)
 
-        timer = Signal(range(self.divisor))
+        timer = _bit_timer(self.divisor)
+        expired = timer[-1]
         bits = Signal(range(9))
         shreg = Signal(8)
 
@@ -85,26 +95,26 @@ class UARTRx(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~rx):
-                    m.d.sync += timer.eq(self.divisor // 2 - 1)
+                    m.d.sync += timer.eq(self.divisor // 2 - 2)
                     m.next = "START"
             with m.State("START"):
-                with m.If(timer != 0):
+                with m.If(~expired):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Elif(rx):  # glitch shorter than half a bit: not a start bit
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [timer.eq(self.divisor - 1), bits.eq(0)]
+                    m.d.sync += [timer.eq(self.divisor - 2), bits.eq(0)]
                     m.next = "DATA"
             with m.State("DATA"):
-                with m.If(timer != 0):
+                with m.If(~expired):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    m.d.sync += [timer.eq(self.divisor - 1), shreg.eq(Cat(shreg[1:], rx)),
+                    m.d.sync += [timer.eq(self.divisor - 2), shreg.eq(Cat(shreg[1:], rx)),
                                  bits.eq(bits + 1)]
                     with m.If(bits == 7):
                         m.next = "STOP"
             with m.State("STOP"):
-                with m.If(timer != 0):
+                with m.If(~expired):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
                     with m.If(~rx):
@@ -149,17 +159,17 @@ class UARTTx(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        timer = Signal(range(self.divisor))
+        timer = _bit_timer(self.divisor)
         bits = Signal(range(11))
         shreg = Signal(10, init=0x3FF)
 
         m.d.comb += self.i.ready.eq(bits == 0)
         m.d.sync += self.tx.eq(shreg[0])
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [shreg.eq(Cat(0, self.i.payload, 1)), bits.eq(10), timer.eq(self.divisor - 1)]
+            m.d.sync += [shreg.eq(Cat(0, self.i.payload, 1)), bits.eq(10), timer.eq(self.divisor - 2)]
         with m.Elif(bits != 0):
-            with m.If(timer != 0):
+            with m.If(~timer[-1]):
                 m.d.sync += timer.eq(timer - 1)
             with m.Else():
-                m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), bits.eq(bits - 1), timer.eq(self.divisor - 1)]
+                m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), bits.eq(bits - 1), timer.eq(self.divisor - 2)]
         return m
