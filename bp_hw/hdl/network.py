@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import BpHwError
+from ..fixed.folding import Folding
 from ..fixed.qmodel import QModel
 from .arith import shape_of
 from .layer import LayerEngine
@@ -57,6 +58,8 @@ class Network(wiring.Component):
     def __init__(self, qmodel: QModel, parallel=1, taps: bool = False):
         self.qmodel = qmodel
         self.parallel = parse_parallel(parallel, len(qmodel.layers))
+        for index, (layer, p) in enumerate(zip(qmodel.layers, self.parallel)):
+            Folding.of(layer.fan_in, layer.fan_out, p, index)  # reject a bad P before building anything
         self.engines = [LayerEngine(layer, p, index) for index, (layer, p)
                         in enumerate(zip(qmodel.layers, self.parallel))]
         self.taps = taps
