@@ -1,0 +1,259 @@
+"""``bp-hw flow``: train -> quantize -> generate -> simulate -> synth from one configuration.
+
+Every step is the documented subcommand itself, run as ``python -m bp_hw.cli
+STEP ... --json`` with its options taken from the step's table of the
+configuration, so a flow is exactly a sequence of commands a user could type.
+The output folder has a fixed layout::
+
+    DIR/config.toml          effective configuration (re-run with `bp-hw flow DIR/config.toml --out ...`)
+    DIR/1_train/             model.npz, loss.png, log.txt, summary.json
+    DIR/2_quantize/          qmodel.json, error.png, mem/, log.txt, summary.json
+    DIR/3_generate/build/    <name>.v, manifest.json; log.txt, summary.json beside it
+    DIR/4_simulate/          log.txt, summary.json
+    DIR/5_synth/             log.txt, summary.json (bitstream and report under 3_generate/build/<board>/)
+    DIR/timings.json         seconds per step
+    DIR/report.json, DIR/report.html
+
+A failing step stops the flow with its one-line reason; earlier results stay.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BpHwError
+from .fileio import write_json, write_text
+
+STEPS = ["train", "quantize", "generate", "simulate", "synth"]
+FOLDERS = {"train": "1_train", "quantize": "2_quantize", "generate": "3_generate", "simulate": "4_simulate",
+           "synth": "5_synth"}
+
+DEFAULTS: dict = {
+    "train": {"data": "iris", "activation": "sigmoid", "loss": "mse", "optimizer": "sgd", "lr": 0.5,
+              "batch_size": 1, "epochs": 100, "seed": 0},
+    "quantize": {"format": "Q4.12", "lut_bits": 10, "lut_range": 8, "rounding": "nearest-even",
+                 "overflow": "saturate"},
+    "generate": {"parallel": "1", "train": False},
+    "simulate": {"enabled": True, "simulator": "verilator", "stall": 0.0, "seed": 0},
+    "synth": {"enabled": True, "board": "icebreaker"},
+}
+
+# options the flow sets itself (paths, shared choices), not taken from the tables
+_RESERVED = {"out", "json", "plot", "hex_dir", "enabled", "model", "qmodel", "build"}
+
+
+@dataclass
+class FlowConfig:
+    """The effective configuration: one table per step."""
+
+    tables: dict = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> "FlowConfig":
+        cfg = cls()
+        if path is None:
+            return cfg
+        path = Path(path)
+        if not path.is_file():
+            raise BpHwError(f"configuration {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise BpHwError(f"{path} is not valid TOML: {exc}") from None
+        unknown = set(data) - set(STEPS)
+        if unknown:
+            raise BpHwError(f"{path}: unknown tables {', '.join(sorted(unknown))}; use {', '.join(STEPS)}")
+        for step, table in data.items():
+            if not isinstance(table, dict):
+                raise BpHwError(f"{path}: [{step}] must be a table")
+            cfg.tables[step].update(table)
+        return cfg
+
+    def set(self, step: str, key: str, value) -> None:
+        if value is not None:
+            self.tables[step][key] = value
+
+    def enabled(self, step: str) -> bool:
+        return bool(self.tables[step].get("enabled", True))
+
+    def to_toml(self) -> str:
+        lines = ["# bp-hw flow configuration (written by the flow: re-run it with `bp-hw flow THIS_FILE --out DIR`)"]
+        for step in STEPS:
+            lines.append(f"\n[{step}]")
+            for key, value in self.tables[step].items():
+                lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def _options(table: dict) -> list[str]:
+    """A step's table as command-line options (``key_name = v`` -> ``--key-name v``)."""
+    argv = []
+    for key, value in table.items():
+        if key in _RESERVED or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            if value:
+                argv.append(flag)
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, ",".join(str(v) for v in value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+@dataclass
+class StepResult:
+    step: str
+    status: str             # ok | failed | skipped
+    seconds: float = 0.0
+    summary: dict | None = None
+    reason: str | None = None
+    returncode: int = 0
+
+
+class Flow:
+    """Runs the steps into ``out_dir`` (see the module doc)."""
+
+    def __init__(self, config: FlowConfig, out_dir: str | Path, log=None):
+        self.config = config
+        self.out = Path(out_dir)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.results: list[StepResult] = []
+
+    def folder(self, step: str) -> Path:
+        return self.out / FOLDERS[step]
+
+    @property
+    def build_dir(self) -> Path:
+        return self.folder("generate") / "build"
+
+    def argv(self, step: str) -> list[str]:
+        t = self.config.tables
+        data = t["train"].get("data", "iris")
+        d = self.folder(step)
+        if step == "train":
+            return ["train", *_options(t["train"]), "--out", str(d / "model.npz"), "--plot", str(d / "loss.png")]
+        if step == "quantize":
+            table = dict(t["quantize"])
+            table.setdefault("data", data)
+            return ["quantize", str(self.folder("train") / "model.npz"), *_options(table),
+                    "--out", str(d / "qmodel.json"), "--plot", str(d / "error.png"), "--hex-dir", str(d / "mem")]
+        if step == "generate":
+            return ["generate", str(self.folder("quantize") / "qmodel.json"), *_options(t["generate"]),
+                    "--out", str(self.build_dir)]
+        if step == "simulate":
+            table = dict(t["simulate"])
+            table.setdefault("data", data)
+            if t["generate"].get("train"):
+                table.setdefault("train", True)
+            return ["simulate", str(self.build_dir), *_options(table)]
+        if step == "synth":
+            return ["synth", str(self.build_dir), *_options(t["synth"])]
+        raise ValueError(step)
+
+    def run_step(self, step: str, index: int) -> StepResult:
+        d = self.folder(step)
+        d.mkdir(parents=True, exist_ok=True)
+        argv = self.argv(step)
+        if not self.config.enabled(step):
+            self.log(f"[{index}/{len(STEPS)}] {step}: skipped")
+            return StepResult(step, "skipped")
+        self.log(f"[{index}/{len(STEPS)}] {step}: bp-hw {' '.join(argv)}")
+        t0 = time.perf_counter()
+        with open(d / "log.txt", "w") as log_file:
+            log_file.write("$ bp-hw " + " ".join(argv) + " --json\n")
+            log_file.flush()
+            proc = subprocess.run([sys.executable, "-m", "bp_hw.cli", *argv, "--json"], stdout=subprocess.PIPE,
+                                  stderr=log_file, text=True)
+        seconds = time.perf_counter() - t0
+        summary = None
+        lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+        if lines:
+            try:
+                summary = json.loads(lines[-1])
+            except json.JSONDecodeError:
+                summary = None
+        if proc.returncode != 0 or summary is None:
+            reason = _last_line(d / "log.txt") or f"exit status {proc.returncode}"
+            self.log(f"    {step} failed ({seconds:.1f} s): {reason}")
+            return StepResult(step, "failed", seconds, summary, reason, proc.returncode or 1)
+        write_json(d / "summary.json", summary)
+        self.log(f"    {step} ok ({seconds:.1f} s)")
+        return StepResult(step, "ok", seconds, summary)
+
+    def run(self) -> int:
+        """Run every step; 0 on success, else the failing step's exit status."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_text(self.out / "config.toml", self.config.to_toml())
+        status = 0
+        for index, step in enumerate(STEPS, 1):
+            result = self.run_step(step, index)
+            self.results.append(result)
+            self._write_timings()
+            if result.status == "failed":
+                status = result.returncode
+                break
+        from .report import write_report
+        write_report(self)
+        return status
+
+    def _write_timings(self) -> None:
+        write_json(self.out / "timings.json",
+                   {r.step: round(r.seconds, 3) for r in self.results} | {
+                       "total": round(sum(r.seconds for r in self.results), 3)})
+
+    def summary(self) -> dict:
+        by = {r.step: r for r in self.results}
+        out = {"out": str(self.out), "steps": {r.step: r.status for r in self.results},
+               "seconds": {r.step: round(r.seconds, 2) for r in self.results},
+               "report": str(self.out / "report.html")}
+        failed = [r for r in self.results if r.status == "failed"]
+        if failed:
+            out["failed_step"] = failed[0].step
+            out["reason"] = failed[0].reason
+        tr = by.get("train")
+        if tr and tr.summary:
+            out["float_test_accuracy"] = tr.summary.get("test_accuracy")
+        q = by.get("quantize")
+        if q and q.summary:
+            out["fixed_test_accuracy"] = q.summary.get("fixed_accuracy")
+        g = by.get("generate")
+        if g and g.summary:
+            out["latency_cycles"] = g.summary.get("latency_cycles")
+            out["interval_cycles"] = g.summary.get("interval_cycles")
+        s = by.get("simulate")
+        if s and s.summary:
+            out["vectors"] = s.summary.get("vectors", s.summary.get("samples"))
+            out["mismatches"] = s.summary.get("mismatches", s.summary.get("output_mismatches"))
+        y = by.get("synth")
+        if y and y.summary:
+            for key in ("luts", "dsps", "brams", "fmax_mhz", "bitstream"):
+                out[key] = y.summary.get(key)
+        return out
+
+
+def _last_line(path: Path) -> str | None:
+    try:
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    except OSError:
+        return None
+    lines = [ln for ln in lines if not ln.startswith("$ bp-hw")]
+    return lines[-1] if lines else None
