@@ -12,6 +12,7 @@ import os
 import select
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -20,7 +21,7 @@ from bp_hw.errors import BpHwError
 
 from .frame import INFO, NAK, SYNC_RESPONSE, FrameSpec
 
-__all__ = ["SerialPort", "BoardClient", "compare_with_model"]
+__all__ = ["SerialPort", "BoardClient", "compare_with_model", "IntegerModel", "integer_model_for", "INTEGER_MODELS"]
 
 _BAUD_CONSTANTS = {9600: "B9600", 19200: "B19200", 38400: "B38400", 57600: "B57600", 115200: "B115200",
                    230400: "B230400", 460800: "B460800", 921600: "B921600", 1000000: "B1000000",
@@ -205,3 +206,39 @@ def compare_with_model(client: BoardClient, inputs: np.ndarray,
         result.first_mismatch = {"sample": k, "input": inputs[k].tolist(), "board": got[k].tolist(),
                                  "model": want[k].tolist()}
     return result
+
+
+@dataclass
+class IntegerModel:
+    """What the host needs from the integer model: input quantization and expected outputs."""
+    quantize: Callable[[np.ndarray], np.ndarray]          # raw features (n, d) -> integers (n, n_in)
+    expected: Callable[[np.ndarray], np.ndarray]          # integers (n, n_in) -> integers (n, n_out)
+    classify: Callable[[np.ndarray], np.ndarray] | None = None   # integer outputs -> class labels
+
+
+def _toy_model(build_dir, manifest) -> IntegerModel:
+    from .toy import toy_config_from_qmodel, toy_expected
+    config = toy_config_from_qmodel(Path(build_dir) / manifest["qmodel"])
+    lo, hi = -(1 << (config.width - 1)), (1 << (config.width - 1)) - 1
+
+    def quantize(X):
+        return np.clip(np.round(np.asarray(X, dtype=np.float64) * (1 << config.frac_bits)), lo, hi).astype(np.int64)
+    return IntegerModel(quantize, lambda x: toy_expected(config, x), lambda y: np.argmax(y, axis=1))
+
+
+def _qmodel(build_dir, manifest) -> IntegerModel:
+    from bp_hw.fixed import QModel
+    if "qmodel" not in manifest:
+        raise BpHwError(f"manifest of {build_dir} names no 'qmodel'; cannot compute the expected outputs")
+    qm = QModel.load(Path(build_dir) / manifest["qmodel"])
+    return IntegerModel(lambda X: qm.quantize_inputs(X)[0], qm.predict, qm.classify)
+
+
+#: manifest["generator"] -> function(build_dir, manifest) -> IntegerModel. Anything not listed
+#: (the real generator) uses bp_hw.fixed's QModel from manifest["qmodel"].
+INTEGER_MODELS: dict[str, Callable] = {"toy": _toy_model}
+
+
+def integer_model_for(build_dir, manifest: dict) -> IntegerModel:
+    """The integer model that a board built from ``build_dir`` must agree with bit for bit."""
+    return INTEGER_MODELS.get(manifest.get("generator"), _qmodel)(build_dir, manifest)

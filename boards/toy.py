@@ -251,6 +251,7 @@ def write_toy_build(build_dir: str | Path, config: ToyConfig = ToyConfig()) -> P
             "fan_in": c.n_in, "fan_out": c.n_out, "lanes": c.lanes,
             "input_bits": c.width, "weight_bits": c.width, "acc_bits": c.acc_width,
             "lut_entries": 0, "lut_bits": 0, "cycles": c.groups * c.n_in,
+            "rom_style": "block" if c.block_rom else None,
         }],
     }
     write_json(build_dir / "manifest.json", manifest)

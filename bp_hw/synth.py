@@ -61,7 +61,7 @@ def tool_environment(tools, environ=None) -> dict:
     for tool in tools:
         var = _env_var(tool)
         exe = env.get(var) or YOWASP_TOOLS.get(tool, tool)
-        if shutil.which(exe) is None:
+        if shutil.which(exe, path=env.get("PATH")) is None:
             hint = f"pip install {_PIP_PACKAGE[exe]}" if exe in _PIP_PACKAGE else f"put it on PATH or set {var}"
             raise BpHwError(f"synthesis tool {exe} ({tool}) not found; {hint}")
         env[var] = exe
@@ -135,10 +135,17 @@ def _load_toy(build_dir: Path, manifest: dict) -> wiring.Component:
     return ToyNetwork(toy_config_from_qmodel(build_dir / manifest["qmodel"]))
 
 
-#: manifest["generator"] -> function(build_dir, manifest) -> the Amaranth network component.
-#: HOOK for bp_hw.hdl: register the generator's rebuild-from-qmodel function here (e.g.
-#: ``NETWORK_LOADERS["bp_hw.hdl"] = lambda d, m: build_network(load_qmodel(d / m["qmodel"]), ...)``).
-NETWORK_LOADERS: dict[str, Callable[[Path, dict], wiring.Component]] = {"toy": _load_toy}
+def _load_generated(build_dir: Path, manifest: dict) -> wiring.Component:
+    from .hdl.emit import rebuild_network
+    return rebuild_network(build_dir)
+
+
+#: manifest["generator"] (absent = the real generator, "bp_hw.hdl") -> function(build_dir, manifest)
+#: returning the Amaranth network component. This is the one hook between synthesis and the generator.
+NETWORK_LOADERS: dict[str, Callable[[Path, dict], wiring.Component]] = {
+    "toy": _load_toy,
+    "bp_hw.hdl": _load_generated,
+}
 
 
 def load_network(build_dir: str | Path, *, source: str = "auto") -> wiring.Component:

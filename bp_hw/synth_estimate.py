@@ -19,6 +19,8 @@ Manifest fields used (``manifest.json`` of a build folder)
         Multiplier operand widths (activations x weights).
     ``acc_bits``
         Accumulator width.
+    ``out_bits`` (optional, default ``input_bits``)
+        Width of the layer's output elements.
     ``bias_bits`` (optional, default 0 = no bias memory)
     ``lut_entries``, ``lut_bits`` (optional, default 0)
         The activation LUT ROM of the layer (0 for ReLU / no activation).
@@ -27,7 +29,16 @@ Manifest fields used (``manifest.json`` of a build folder)
         each ``ceil(fan_in * fan_out / weight_memories)`` deep.
 ``memories`` (optional)
     If the generator lists its memories exactly — ``[{"name", "depth",
-    "width", "count"}]`` — they replace the per-layer memory derivation.
+    "width", "count", "style"}]`` — they replace the per-layer memory
+    derivation. Memories of at most 2 kbit count as LUTs (yosys maps small
+    ROMs to logic) unless ``"style": "block"`` (the memory has
+    ``ram_style="block"``); a layer's ``rom_style: "block"`` does the same for
+    its derived memories.
+
+The generator's own manifest spelling (``multipliers``, ``lanes_out``,
+``lanes_in``, ``groups``, ``chunks``, ``in_format``/``weight_format``/
+``bias_format``/``out_format``, ``acc_width``, ``lut.rom_words``,
+``lut.roms``) is read as well; see :func:`_normalise`.
 
 Without ``layers`` the estimate falls back to one layer from ``ports`` with
 ``lanes`` = 1 and 16-bit operands, which is only good for a sanity check.
@@ -74,12 +85,19 @@ DEVICES = {
         notes="83640 LUT4s, 156 MULT18X18D, 208 DP16KD of 18 kbit"),
 }
 
-# LUT/FF model, calibrated on the toy network + UART wrapper (see BENCHMARKS.md).
-_WRAPPER_FFS = 130          # UART RX/TX, deframer/framer FSMs, CRC, reset and LED counters
-_WRAPPER_LUTS = 230
-_LAYER_FFS = 40             # counters and pipeline flags per layer
-_LAYER_LUTS = 60
-_LUTS_PER_REG_BIT = 0.5     # muxing into I/O and buffer registers
+# LUT/FF model, calibrated on synthesized designs (benchmarks/bench_synth.py): the toy
+# layer and the generated 4-8-3 iris network, each with the UART wrapper, on both devices.
+_WRAPPER_FFS = 180          # UART RX/TX, deframer/framer FSMs, CRC, reset and LED counters
+_LAYER_FFS = 140            # sequencer, pipeline flags, rescale and activation registers per layer
+_WRAPPER_LOGIC = 200       # LUTs beyond those paired with a flip-flop
+_LAYER_LOGIC = 190
+# iCE40 logic cells pair one LUT with one FF, so every FF costs a cell (a shift register bit
+# has no LUT of its own); ECP5 slices pack LUTs and FFs separately.
+_LUTS_PER_FF = {"ice40": 1.0, "ecp5": 0.4}
+# yosys leaves small ROMs in LUTs (observed: <= 512 bits always, 16 kbit never) unless they
+# carry ram_style="block"; below this many bits a memory is counted as logic.
+_LOGIC_ROM_BITS = 2048
+_BITS_PER_LUT = 8           # a ROM in LUT4s: 16 bits per LUT plus the output multiplexers
 
 
 def device(name: str) -> Device:
@@ -100,10 +118,50 @@ def _dsps_per_multiplier(a_bits: int, b_bits: int, dev: Device) -> int:
     return math.ceil(a_bits / dev.dsp_a_bits) * math.ceil(b_bits / dev.dsp_b_bits)
 
 
+def _width(fmt_name) -> int:
+    from .fixed import QFormat
+    return QFormat.parse(fmt_name).width
+
+
+def _normalise(layer: dict) -> dict:
+    """One layer in the estimate's terms, from either manifest spelling (see the module docstring).
+
+    The generator's manifest (``bp_hw.hdl.emit``) says ``multipliers``,
+    ``lanes_out``/``lanes_in``, ``groups``/``chunks``, ``*_format`` names,
+    ``acc_width`` and ``lut.rom_words``/``lut.roms``; it keeps one weight ROM
+    per output lane (``lanes_in`` weights per word) and one bias and LUT ROM per
+    output lane.
+    """
+    if "in_format" in layer:
+        lanes_out = int(layer.get("lanes_out", 1))
+        lanes_in = int(layer.get("lanes_in", 1))
+        w_bits = _width(layer["weight_format"])
+        out = {
+            "fan_in": int(layer["fan_in"]), "fan_out": int(layer["fan_out"]),
+            "lanes": int(layer.get("multipliers", lanes_out * lanes_in)),
+            "input_bits": _width(layer["in_format"]), "weight_bits": w_bits,
+            "acc_bits": int(layer["acc_width"]), "out_bits": _width(layer["out_format"]),
+            "memories": [
+                {"name": f"layer{layer.get('index', 0)}.weights", "count": lanes_out,
+                 "depth": int(layer.get("groups", 1)) * int(layer.get("chunks", 1)), "width": lanes_in * w_bits},
+                {"name": f"layer{layer.get('index', 0)}.bias", "count": lanes_out,
+                 "depth": int(layer.get("groups", 1)), "width": _width(layer["bias_format"])},
+            ],
+        }
+        lut = layer.get("lut")
+        if lut:
+            out["memories"].append({"name": f"layer{layer.get('index', 0)}.lut", "count": int(lut.get("roms", 1)),
+                                    "depth": int(lut["rom_words"]), "width": _width(layer["out_format"])})
+        return out
+    out = dict(layer)
+    out.setdefault("lanes", 1)
+    return out
+
+
 def _layers(manifest: dict) -> list[dict]:
     layers = manifest.get("layers")
     if layers:
-        return layers
+        return [_normalise(layer) for layer in layers]
     p = manifest["ports"]
     return [{"fan_in": p["in"]["elements"], "fan_out": p["out"]["elements"], "lanes": 1,
              "input_bits": p["in"]["width"], "weight_bits": 16, "acc_bits": 40}]
@@ -114,11 +172,14 @@ def _memories(manifest: dict, layers: list[dict]) -> list[dict]:
         return [dict(m, count=m.get("count", 1)) for m in manifest["memories"]]
     mems = []
     for k, layer in enumerate(layers):
+        if "memories" in layer:
+            mems += [dict(m) for m in layer["memories"]]
+            continue
         fan_in, fan_out = int(layer["fan_in"]), int(layer["fan_out"])
         lanes = max(1, int(layer.get("lanes", 1)))
         n_mem = max(1, int(layer.get("weight_memories", lanes)))
         mems.append({"name": f"layer{k}.weights", "depth": math.ceil(fan_in * fan_out / n_mem),
-                     "width": int(layer["weight_bits"]), "count": n_mem})
+                     "width": int(layer["weight_bits"]), "count": n_mem, "style": layer.get("rom_style")})
         if layer.get("bias_bits"):
             mems.append({"name": f"layer{k}.bias", "depth": math.ceil(fan_out / lanes),
                          "width": int(layer["bias_bits"]), "count": lanes})
@@ -138,33 +199,33 @@ def estimate_resources(manifest: dict, dev: str | Device) -> dict:
     layers = _layers(manifest)
     ports = manifest["ports"]
     in_bits = int(ports["in"]["elements"]) * int(ports["in"]["width"])
-    out_bits = int(ports["out"]["elements"]) * int(ports["out"]["width"])
     wrapper_bits = 8 * (int(ports["in"]["elements"]) * ((int(ports["in"]["width"]) + 7) // 8)
                         + int(ports["out"]["elements"]) * ((int(ports["out"]["width"]) + 7) // 8))
 
     dsps = 0
-    ffs = _WRAPPER_FFS + wrapper_bits + in_bits + out_bits
-    luts = _WRAPPER_LUTS + _LUTS_PER_REG_BIT * (wrapper_bits + in_bits + out_bits)
-    for k, layer in enumerate(layers):
+    ffs = _WRAPPER_FFS + wrapper_bits + in_bits
+    extra_luts = 0.0
+    for layer in layers:
         lanes = max(1, int(layer.get("lanes", 1)))
         a, b, acc = int(layer["input_bits"]), int(layer["weight_bits"]), int(layer["acc_bits"])
         dsps += lanes * _dsps_per_multiplier(a, b, dev)
-        # Per lane: operand registers outside the DSP on ECP5, the accumulator and its adder.
-        lane_ffs = acc + 2 + (a + b + a + b if dev.family == "ecp5" else 0)
-        ffs += _LAYER_FFS + lanes * lane_ffs
-        luts += _LAYER_LUTS + lanes * (acc + 8)
-        if k + 1 < len(layers):   # activation buffer between layers (registers)
-            buf = int(layer["fan_out"]) * int(layers[k + 1]["input_bits"])
-            ffs += buf
-            luts += _LUTS_PER_REG_BIT * buf
+        # Per lane: the accumulator (+ operand registers outside the DSP on ECP5);
+        # per layer: its output vector register.
+        lane_ffs = acc + (2 * (a + b) if dev.family == "ecp5" else 0)
+        out_bits_l = int(layer.get("out_bits", layer["input_bits"]))
+        ffs += _LAYER_FFS + lanes * lane_ffs + int(layer["fan_out"]) * out_bits_l
 
     memories = _memories(manifest, layers)
     brams = 0
     for mem in memories:
-        mem["blocks"] = mem["count"] * _bram_blocks(int(mem["depth"]), int(mem["width"]), dev)
+        bits = int(mem["depth"]) * int(mem["width"])
+        if bits <= _LOGIC_ROM_BITS and mem.get("style") != "block":
+            mem["blocks"] = 0
+            extra_luts += mem["count"] * bits / _BITS_PER_LUT
+        else:
+            mem["blocks"] = mem["count"] * _bram_blocks(int(mem["depth"]), int(mem["width"]), dev)
         brams += mem["blocks"]
-    if dev.family == "ice40":
-        luts = max(luts, ffs)  # one FF per logic cell
+    luts = _LUTS_PER_FF[dev.family] * ffs + _WRAPPER_LOGIC + _LAYER_LOGIC * len(layers) + extra_luts
     return {
         "device": dev.name, "luts": int(round(luts)), "ffs": int(ffs), "dsps": int(dsps), "brams": int(brams),
         "memory_bits": int(sum(m["depth"] * m["width"] * m["count"] for m in memories)),
