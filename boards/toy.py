@@ -245,7 +245,8 @@ def write_toy_build(build_dir: str | Path, config: ToyConfig = ToyConfig()) -> P
         },
         "latency_cycles": c.latency_cycles,
         "interval_cycles": c.interval_cycles,
-        "macs": c.n_in * c.n_out,
+        "macs": c.lanes,                        # multipliers, as the generator's manifest counts them
+        "mac_ops_per_inference": c.n_in * c.n_out,
         "qmodel": "qmodel.json",
         "layers": [{
             "fan_in": c.n_in, "fan_out": c.n_out, "lanes": c.lanes,

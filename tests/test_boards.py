@@ -21,6 +21,12 @@ def test_crc8_check_value():
     assert crc8(b"123456789") == 0xF4
 
 
+def test_readme_worked_example():
+    spec = FrameSpec(n_in=2, n_out=1, in_width=16, out_width=16)
+    assert spec.encode_request([1, -2]) == bytes.fromhex("A5 01 00 FE FF 27")
+    assert spec.encode_response([3]) == bytes.fromhex("5A 03 00 3F")
+
+
 def test_frame_round_trip_and_sign_extension():
     spec = FrameSpec(n_in=3, n_out=2, in_width=12, out_width=16)
     frame = spec.encode_request([-1, 2047, -2048])

@@ -143,12 +143,13 @@ def test_tool_environment_prefers_user_setting_and_names_missing_tools():
         tool_environment(["nextpnr-ecp5"], environ={"PATH": "/nonexistent"})
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_load_network_from_toy_manifest(tmp_path):
     write_toy_build(tmp_path, ToyConfig(n_in=5, n_out=2))
     net = load_network(tmp_path)
+    net._MustUse__silence = True   # built only to be inspected
     assert isinstance(net, ToyNetwork) and net.config.n_in == 5
     verilog_net = load_network(tmp_path, source="verilog")
+    verilog_net._MustUse__silence = True
     assert isinstance(verilog_net, VerilogNetwork)
     assert verilog_net.signature.members["i"].signature.members["payload"].shape.length == 5
     with pytest.raises(BpHwError, match="manifest.json"):
