@@ -183,3 +183,19 @@ def test_serial_port_errors():
         SerialPort("/nonexistent/ttyUSB9")
     with pytest.raises(BpHwError, match="not a serial port"):
         SerialPort("/dev/null")
+
+
+def test_cli_run_against_pty_board(toy_board, tmp_path, capsys):
+    """`bp-hw run` end to end: iris through the toy's integer model, against the pty board."""
+    import json
+
+    from bp_hw.boards.toy import write_toy_build
+    from bp_hw.cli import main
+    config, spec, board = toy_board
+    write_toy_build(tmp_path, config)
+    status = main(["run", "--port", board.path, "--data", "iris", "--build", str(tmp_path), "--limit", "30",
+                   "--timeout", "2", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert status == 0 and summary["bit_exact"] and summary["samples"] == 30 and summary["resends"] == 1
+    status = main(["run", "--port", board.path, "--data", "xor", "--build", str(tmp_path)])
+    assert status == 2 and "features" in capsys.readouterr().err
