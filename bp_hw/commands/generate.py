@@ -17,14 +17,39 @@ def add_parser(sub, name):
     p.add_argument("--out", default="build", help="output folder (default build/)")
     p.add_argument("--name", help="Verilog module name (sanitised; default from the model file name)")
     p.add_argument("--no-taps", action="store_true", help="omit the per-layer debug tap ports")
+    t = p.add_argument_group("on-chip training (--train)")
+    t.add_argument("--train", action="store_true",
+                   help="generate the training design: weights in RAM, target stream, backprop, weight access port")
+    t.add_argument("--lr", help="learning rate: a power of two such as 2^-3, or a value rounded to a fixed-point "
+                                "factor (default 2^-1)")
+    t.add_argument("--update-rounding", help="rounding of the weight updates: nearest-even (default), stochastic, "
+                                             "floor, nearest-up, toward-zero")
+    t.add_argument("--lfsr-seed", type=int, help="seed of the stochastic-rounding LFSRs (default 1)")
+    t.add_argument("--delta-format", help="delta format, e.g. Q1.15 (default Q1.(W-1))")
+    t.add_argument("--error-format", help="error format (default each layer's output format)")
     add_json_flag(p)
     return p
+
+
+def _train_spec(args):
+    """The TrainSpec of ``--train`` (None without it); training options alone are an error."""
+    from ..errors import BpHwError
+    from ..fixed.trainer import TrainSpec
+    given = {key: value for key, value in (("lr", args.lr), ("update_rounding", args.update_rounding),
+                                           ("seed", args.lfsr_seed), ("delta_format", args.delta_format),
+                                           ("error_format", args.error_format)) if value is not None}
+    if not args.train:
+        if given:
+            raise BpHwError(f"--{next(iter(given)).replace('_', '-')} only applies with --train")
+        return None
+    return TrainSpec(**given)
 
 
 def run(args) -> int:
     from ..hdl.emit import generate
     t0 = time.perf_counter()
-    manifest = generate(args.qmodel, args.parallel, args.out, args.name, taps=not args.no_taps)
+    spec = _train_spec(args)
+    manifest = generate(args.qmodel, args.parallel, args.out, args.name, taps=not args.no_taps, train=spec)
     out = Path(args.out)
     summary = {
         "verilog": str(out / manifest["verilog"]),
@@ -38,6 +63,14 @@ def run(args) -> int:
         "mac_ops_per_inference": manifest["mac_ops_per_inference"],
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    if spec is not None:
+        tr = manifest["training"]
+        summary.update(train=True, eta=tr["eta"], update_rounding=tr["spec"]["update_rounding"],
+                       cycles_per_train_sample=tr["cycles_per_train_sample"],
+                       cycles_per_infer_sample=tr["cycles_per_infer_sample"], multipliers=tr["multipliers"])
+        log(f"training design: {tr['cycles_per_train_sample']} cycles per training sample, "
+            f"{tr['cycles_per_infer_sample']} per inference, eta {tr['eta']}, "
+            f"{tr['spec']['update_rounding']} updates")
     log(f"generated {summary['verilog']}: {manifest['sizes']} P={manifest['parallel']}, "
         f"latency {manifest['latency_cycles']} cycles, interval {manifest['interval_cycles']} cycles, "
         f"{manifest['macs']} multipliers")

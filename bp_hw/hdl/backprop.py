@@ -203,7 +203,10 @@ class TrainNetwork(wiring.Component):
             base, size = self.bases[l], eng.size
             hit = Signal(name=f"acc_hit{l}")
             off = Signal(range(size), name=f"acc_off{l}")
-            m.d.sync += [hit.eq((acc.addr >= base) & (acc.addr < base + size)), off.eq(acc.addr - base)]
+            inside = acc.addr < base + size
+            if base:
+                inside &= acc.addr >= base
+            m.d.sync += [hit.eq(inside), off.eq(acc.addr - base)]
             m.d.comb += [eng.acc_hit.eq(hit), eng.acc_off.eq(off), eng.acc_we.eq(we1)]
             hits.append(hit)
         wdata1 = Signal.like(acc.wdata)
@@ -219,3 +222,54 @@ class TrainNetwork(wiring.Component):
                 m.d.sync += rdata.eq(eng.acc_rdata)
         m.d.comb += acc.rdata.eq(rdata)
         return m
+
+
+def train_manifest(net: TrainNetwork) -> dict:
+    """The ``training`` section of a training build's manifest: interface, address map, cycles, formats."""
+    q = net.qmodel
+    layout = net.i.payload.shape()
+    fields = {}
+    for name, field in layout:
+        if name == "train":
+            fields[name] = {"offset": field.offset, "width": 1, "meaning": "1: train on this sample, 0: infer only"}
+        else:
+            fmt = q.input_fmt if name == "x" else q.output_fmt
+            elements = q.sizes[0] if name == "x" else q.sizes[-1]
+            fields[name] = {"offset": field.offset, "elements": elements, "width": fmt.width,
+                            "signed": fmt.signed, "format": fmt.name}
+    fields["t"]["meaning"] = "target in the output format: 1.0 for the true class, 0 (-1.0 for tanh) elsewhere"
+    layers = []
+    for l, (L, eng) in enumerate(zip(q.layers, net.engines)):
+        f = eng.fold
+        layers.append({
+            "index": l, "parallel": f.lanes, "lanes_out": f.lanes_out, "lanes_in": f.lanes_in,
+            "groups": f.groups, "chunks": f.chunks,
+            "error_format": net.formats[l].err_fmt.name, "delta_format": net.formats[l].delta_fmt.name,
+            "update_shift_weights": eng.k_w, "update_shift_biases": eng.k_b,
+            "fwd_cycles": eng.fwd_cycles, "err_cycles": eng.err_cycles if l > 0 else None,
+            "upd_cycles": eng.upd_cycles, "delta_cycles": eng.delta_cycles, "multipliers": eng.multipliers,
+            "weight_ram_bits": L.macs * L.weight_fmt.width, "bias_ram_bits": L.fan_out * L.bias_fmt.width,
+        })
+    return {
+        "ports": {
+            "in": {"payload": "i__payload", "valid": "i__valid", "ready": "i__ready",
+                   "payload_width": layout.size, "fields": fields},
+            "out": {"payload": "o__payload", "valid": "o__valid", "ready": "o__ready",
+                    "elements": q.sizes[-1], "width": q.output_fmt.width, "signed": q.output_fmt.signed,
+                    "format": q.output_fmt.name,
+                    "meaning": "forward outputs of every sample (before its update), in input order"},
+            "access": {"addr": "wacc__addr", "wdata": "wacc__wdata", "we": "wacc__we", "rdata": "wacc__rdata",
+                       "addr_width": len(net.wacc.addr), "data_width": net.access_width,
+                       "depth": net.access_depth, "read_latency": net.READ_LATENCY,
+                       "usage": "only while busy is low; rdata (sign-extended) is the element at the addr "
+                                "presented read_latency cycles earlier; we writes the low bits of wdata"},
+            "busy": "busy",
+        },
+        "address_map": net.address_map(),
+        "spec": net.spec_dict,
+        "eta": net.eta_int / 2 ** net.eta_frac,
+        "cycles_per_infer_sample": net.infer_cycles,
+        "cycles_per_train_sample": net.train_cycles,
+        "multipliers": net.multipliers,
+        "layers": layers,
+    }

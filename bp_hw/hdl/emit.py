@@ -114,9 +114,39 @@ def build_manifest(net: Network, name: str, qmodel_path: str | None, digest: str
     return manifest
 
 
+def build_train_manifest(net, name: str, qmodel_path: str | None, digest: str | None) -> dict:
+    """Manifest of a training build (:class:`~bp_hw.hdl.backprop.TrainNetwork`)."""
+    from .backprop import train_manifest
+    q = net.qmodel
+    training = train_manifest(net)
+    return {
+        "format": "bp-hw-manifest", "version": MANIFEST_VERSION, "bp_hw_version": __version__,
+        "name": name, "verilog": f"{name}.v", "toplevel": name,
+        "clock": "clk", "reset": "rst", "reset_active": "high",
+        "kind": "train",
+        "ports": {"in": training["ports"]["in"], "out": training["ports"]["out"]},
+        "taps": [],
+        "sizes": q.sizes,
+        "parallel": net.parallel,
+        "latency_cycles": net.infer_cycles,
+        "interval_cycles": net.train_cycles,
+        "ideal_interval_cycles": max(f.cycles for f in net.folds),
+        "macs": sum(f.lanes for f in net.folds),
+        "mac_ops_per_inference": sum(layer.macs for layer in q.layers),
+        "training": training,
+        "qmodel": qmodel_path,
+        "qmodel_sha256": digest,
+    }
+
+
 def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "build", name: str | None = None,
-             taps: bool = True, images: bool = True) -> dict:
-    """Write Verilog, memory images and manifest for ``qmodel``; return the manifest dict."""
+             taps: bool = True, images: bool = True, train=None) -> dict:
+    """Write Verilog, memory images and manifest for ``qmodel``; return the manifest dict.
+
+    ``train`` (a :class:`~bp_hw.fixed.trainer.TrainSpec` or its dict) emits the
+    on-chip training design (:class:`~bp_hw.hdl.backprop.TrainNetwork`) instead;
+    its manifest carries a ``training`` section (no taps).
+    """
     qmodel_path = None
     digest = None
     if not isinstance(qmodel, QModel):
@@ -129,12 +159,19 @@ def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "bui
         default_name = "bp_hw_net"
     name = sanitize_name(name or default_name)
     par = parse_parallel(parallel, len(qmodel.layers))
-    net = Network(qmodel, par, taps=taps)
+    if train is not None:
+        from .backprop import TrainNetwork
+        net = TrainNetwork(qmodel, train, par)
+    else:
+        net = Network(qmodel, par, taps=taps)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = verilog.convert(net, name=name, emit_src=False)
     write_text(out_dir / f"{name}.v", text)
-    manifest = build_manifest(net, name, qmodel_path, digest)
+    if train is not None:
+        manifest = build_train_manifest(net, name, qmodel_path, digest)
+    else:
+        manifest = build_manifest(net, name, qmodel_path, digest)
     if images:
         try:
             from ..fixed import export
@@ -174,6 +211,13 @@ def read_manifest(build_dir: str | Path) -> dict:
 
 
 def rebuild_network(build_dir: str | Path, taps: bool = False) -> Network:
-    """The Amaranth network of a build folder (for synthesis and board wrappers)."""
+    """The Amaranth network of a build folder (for synthesis and board wrappers).
+
+    For a training build (``kind == "train"``) this is the
+    :class:`~bp_hw.hdl.backprop.TrainNetwork` with the manifest's training spec.
+    """
     manifest = read_manifest(build_dir)
+    if manifest.get("kind") == "train":
+        from .backprop import TrainNetwork
+        return TrainNetwork(load_qmodel_for(manifest), manifest["training"]["spec"], manifest.get("parallel", 1))
     return Network(load_qmodel_for(manifest), manifest.get("parallel", 1), taps=taps)

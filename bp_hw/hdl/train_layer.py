@@ -420,7 +420,11 @@ class TrainLayer(wiring.Component):
             m.d.comb += self.e_out.as_value().eq(e_reg.as_value())
             with m.If(s3_v & (s3_op == OP_ERR) & s3_last):
                 for k in range(K):
-                    m.d.sync += e_reg[s3_c][k].eq(overflow(round_shift(eaccs[k], shift, L.rounding), pe, L.overflow))
+                    e_new = Signal(shape_of(pe), name=f"e_new_{k}")
+                    m.d.comb += e_new.eq(overflow(round_shift(eaccs[k], shift, L.rounding), pe, L.overflow))
+                    for cc in range(C):   # explicit decoder: no incomplete case over the index
+                        with m.If(s3_c == cc):
+                            m.d.sync += e_reg[cc][k].eq(e_new)
             err_done = Signal()
             m.d.sync += err_done.eq(s3_v & (s3_op == OP_ERR) & s3_fin)
             m.d.comb += self.err_done.eq(err_done)
@@ -448,8 +452,10 @@ class TrainLayer(wiring.Component):
         y_store = Signal(data.ArrayLayout(data.ArrayLayout(shape_of(o_fmt), P), G))
         m.d.comb += self.y.as_value().eq(y_store.as_value())
         with m.If(acts[0].y_valid):
-            for p in range(P):
-                m.d.sync += y_store[y_g][p].eq(acts[p].y)
+            for gg in range(G):
+                with m.If(y_g == gg):
+                    for p in range(P):
+                        m.d.sync += y_store[gg][p].eq(acts[p].y)
         fwd_done = Signal()
         m.d.sync += fwd_done.eq(acts[0].y_valid & y_fin)
         m.d.comb += self.fwd_done.eq(fwd_done)
@@ -459,16 +465,12 @@ class TrainLayer(wiring.Component):
         x3_p = Signal.like(x_p)
         x3_k = Signal.like(x_k)
         m.d.sync += [x3_bias.eq(x_bias), x3_p.eq(x_p), x3_k.eq(x_k)]
-        with m.Switch(x3_p):
-            for p, ((wr, _), (br, _)) in enumerate(zip(wports, bports)):
-                with m.Case(p):
-                    welem = Signal(shape_of(w_fmt), name=f"welem_{p}")
-                    with m.Switch(x3_k):
-                        for k in range(K):
-                            with m.Case(k):
-                                m.d.comb += welem.eq(wr.data[k * ww:(k + 1) * ww])
-                    bdat = br.data.as_signed() if b_fmt.signed else br.data
-                    m.d.comb += self.acc_rdata.eq(Mux(x3_bias, bdat, welem))
+        for p, ((wr, _), (br, _)) in enumerate(zip(wports, bports)):
+            welem = Signal(shape_of(w_fmt), name=f"welem_{p}")
+            m.d.comb += welem.eq(wr.data.word_select(x3_k, ww) if K > 1 else wr.data)
+            bdat = br.data.as_signed() if b_fmt.signed else br.data
+            with m.If(x3_p == p):
+                m.d.comb += self.acc_rdata.eq(Mux(x3_bias, bdat, welem))
 
         self._elaborate_delta(m, delta, gval, gw)
         return m
@@ -542,15 +544,17 @@ class TrainLayer(wiring.Component):
         delta5 = Signal(signed(d_fmt.width))
         m.d.sync += delta5.eq(overflow(round_shift(q4, fe + fo - fd, L.rounding), d_fmt, L.overflow))
         # d5: store delta (and g)
-        with m.If(v[5]):
-            m.d.sync += delta[idx[5]].eq(delta5)
+        for j in range(n):
+            with m.If(v[5] & (idx[5] == j)):
+                m.d.sync += delta[j].eq(delta5)
         done = Signal()
         if self.eta_int == 1:
             m.d.sync += done.eq(v[5] & (idx[5] == n - 1))
         else:
             g6 = Signal(signed(gw))
             m.d.sync += g6.eq(delta5 * self.eta_int)
-            with m.If(v[6]):
-                m.d.sync += gval[idx[6]].eq(g6)
+            for j in range(n):
+                with m.If(v[6] & (idx[6] == j)):
+                    m.d.sync += gval[j].eq(g6)
             m.d.sync += done.eq(v[6] & (idx[6] == n - 1))
         m.d.comb += self.delta_done.eq(done)
