@@ -37,7 +37,7 @@ import numpy as np
 from bp_hw.cosim import harness as harness_mod
 from bp_hw.cosim.hexio import check_range, read_cycles, read_log, write_hex
 from bp_hw.cosim.manifest import Manifest, load_manifest
-from bp_hw.cosim.tools import find_simulator
+from bp_hw.cosim.tools import find_simulator, verilator_fst_problem
 from bp_hw.errors import BpHwError
 
 TIMESCALE = ("1ns", "1ps")
@@ -207,6 +207,10 @@ def build(build_dir: str | Path, simulator: str = "verilator", *, waves: str | N
     *clock* is ``"harness"`` or ``"cocotb"`` (default per simulator, see :data:`DEFAULT_CLOCK`).
     """
     info = find_simulator(simulator)
+    if simulator == "verilator" and waves == "fst":
+        problem = verilator_fst_problem()
+        if problem:
+            raise BpHwError(f"cannot write an .fst waveform with Verilator here: {problem}")
     manifest = load_manifest(build_dir)
     clock = clock or DEFAULT_CLOCK[simulator]
     if clock not in ("harness", "cocotb"):

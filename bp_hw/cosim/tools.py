@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,6 +177,32 @@ def _find_verilator() -> SimulatorInfo:
     if version is None:
         raise missing_simulator_error("verilator", f"at {root} reports no version")
     return SimulatorInfo("verilator", version, exe, str(root))
+
+
+@functools.lru_cache(maxsize=1)
+def verilator_fst_problem() -> str | None:
+    """Why Verilator cannot write FST here, or ``None`` if it can.
+
+    Verilator 5.04x's FST writer includes ``<lz4.h>`` and links ``-llz4 -lz``;
+    the PyPI wheel does not ship them, so FST needs the system's development
+    packages (Debian: ``liblz4-dev zlib1g-dev``). VCD always works.
+    """
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if cxx is None:
+        return "no C++ compiler"
+    probe = "#include <lz4.h>\n#include <zlib.h>\nint main() { return 0; }\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.cpp"
+        src.write_text(probe)
+        try:
+            proc = subprocess.run([cxx, str(src), "-o", str(Path(tmp) / "probe"), "-llz4", "-lz"],
+                                  capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"the compiler probe failed ({exc})"
+    if proc.returncode != 0:
+        return ("Verilator's FST writer needs lz4 and zlib headers and libraries "
+                "(apt-get install liblz4-dev zlib1g-dev); or ask for a .vcd file instead")
+    return None
 
 
 # --- Icarus ------------------------------------------------------------------

@@ -45,14 +45,17 @@ class PipelineToy(wiring.Component):
     """Linear map through a stall-all pipeline: one vector per cycle.
 
     Parameters: ``coeffs`` (n_out x n_in ints), ``w_in``/``w_out`` element
-    widths, ``latency`` (register stages >= 1), ``fault``.
+    widths, ``latency`` (register stages >= 1), ``fault``, ``tap`` (expose
+    stage 0 as a debug tap).
     Ports: ``i`` input stream (n_in x signed(w_in)), ``o`` output stream
-    (n_out x signed(w_out)). Latency ``latency`` cycles, interval 1; every
-    stage holds while the output is valid and not taken.
+    (n_out x signed(w_out)); with ``tap``, ``t_stage0`` (payload and valid,
+    valid once per sample as it leaves stage 0), the way the generator exposes
+    per-layer results. Latency ``latency`` cycles, interval 1; every stage
+    holds while the output is valid and not taken.
     """
 
     def __init__(self, coeffs, *, w_in: int = 16, w_out: int = 16, latency: int = 3,
-                 fault: str | None = None):
+                 fault: str | None = None, tap: bool = False):
         if fault not in FAULTS:
             raise ValueError(f"fault must be one of {FAULTS}")
         if latency < 1:
@@ -60,7 +63,13 @@ class PipelineToy(wiring.Component):
         self.coeffs = np.asarray(coeffs, dtype=np.int64)
         self.n_out, self.n_in = self.coeffs.shape
         self.w_in, self.w_out, self.latency, self.fault = w_in, w_out, latency, fault
-        super().__init__(_stream_ports(self.n_in, w_in, self.n_out, w_out))
+        ports = _stream_ports(self.n_in, w_in, self.n_out, w_out)
+        layout = data.ArrayLayout(signed(w_out), self.n_out)
+        self.taps = ["t_stage0"] if tap else []
+        if tap:
+            # A monitor, not a stream: payload and valid only (no ready to back-pressure).
+            ports["t_stage0"] = Out(wiring.Signature({"payload": Out(layout), "valid": Out(1)}))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -83,6 +92,8 @@ class PipelineToy(wiring.Component):
             self.o.valid.eq(valid[-1]),
             self.o.payload.eq(stage[-1]),
         ]
+        if self.taps:
+            m.d.comb += [self.t_stage0.valid.eq(valid[0] & advance), self.t_stage0.payload.eq(stage[0])]
         with m.If(advance):
             m.d.sync += valid[0].eq(self.i.valid)
             for j in range(self.n_out):
@@ -110,6 +121,7 @@ class SerialToy(wiring.Component):
         self.coeffs = np.asarray(coeffs, dtype=np.int64)
         self.n_out, self.n_in = self.coeffs.shape
         self.w_in, self.w_out, self.fifo_depth, self.fault = w_in, w_out, fifo_depth, fault
+        self.taps: list[str] = []
         super().__init__(_stream_ports(self.n_in, w_in, self.n_out, w_out))
 
     def elaborate(self, platform):
@@ -182,7 +194,9 @@ def emit_toy(dut: PipelineToy | SerialToy, build_dir: str | Path, name: str = "t
             "out": {"payload": "o__payload", "valid": "o__valid", "ready": "o__ready",
                     "elements": dut.n_out, "width": dut.w_out, "signed": True},
         },
-        "taps": [],
+        "taps": [{"name": t, "payload": f"{t}__payload", "valid": f"{t}__valid",
+                  "elements": dut.n_out, "width": dut.w_out, "signed": True}
+                 for t in getattr(dut, "taps", [])],
         "latency_cycles": latency if latency is not None else getattr(dut, "latency", None),
         "interval_cycles": interval,
         **(extra or {}),
