@@ -105,6 +105,8 @@ class TrainNetwork(wiring.Component):
                        self.formats[l - 1].err_fmt if l > 0 else None, self.eta_int, self.eta_frac,
                        self.spec.update_rounding, self.spec.seed, self.access_width)
             for l, L in enumerate(layers)]
+        for eng in self.engines:      # built for their cycle counts too; elaborated with the network
+            eng._MustUse__silence = True
         payload = data.StructLayout({
             "x": data.ArrayLayout(shape_of(qmodel.input_fmt), qmodel.sizes[0]),
             "t": data.ArrayLayout(shape_of(qmodel.output_fmt), qmodel.sizes[-1]),

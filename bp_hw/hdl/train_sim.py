@@ -36,9 +36,37 @@ def unflat_params(qmodel: QModel, flat) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def to_format(values, fmt) -> np.ndarray:
-    """Access-port words (sign-extended) -> integers of ``fmt`` (identity for signed formats)."""
-    return np.asarray(values, dtype=np.int64)
+def load_params(qmodel: QModel, flat) -> QModel:
+    """A copy of ``qmodel`` holding the parameters ``flat`` (address order)."""
+    q = QModel.from_dict(qmodel.to_dict())
+    for L, (W, b) in zip(q.layers, unflat_params(qmodel, flat)):
+        L.weights, L.biases = W.copy(), b.copy()
+    return q
+
+
+def reference_run(qmodel: QModel, spec, parallel, X, T, train=None, readback=()):
+    """What :func:`run_training` must see, from the spec (:class:`FixedTrainer`).
+
+    Returns ``(outputs, snapshots)``: every sample's forward outputs and the
+    flat parameters after each sample in ``readback``.
+    """
+    from ..fixed.trainer import FixedTrainer
+    from .backprop import train_spec_of
+    from .network import parse_parallel
+    trainer = FixedTrainer(qmodel, train_spec_of(spec), parse_parallel(parallel, len(qmodel.layers)))
+    X = np.asarray(X, dtype=np.int64)
+    T = np.asarray(T, dtype=np.int64)
+    train = np.ones(len(X), dtype=np.int64) if train is None else np.asarray(train)
+    readback = set(int(s) for s in readback)
+    outputs, snapshots = [], {}
+    for s in range(len(X)):
+        if train[s]:
+            outputs.append(trainer.step(X[s], T[s]).outputs)
+        else:
+            outputs.append(trainer.model.predict(X[s:s + 1])[0])
+        if s in readback:
+            snapshots[s] = flat_params(trainer.model)
+    return np.array(outputs, dtype=np.int64).reshape(len(X), -1), snapshots
 
 
 @dataclass

@@ -1,0 +1,279 @@
+"""On-chip training hardware in Amaranth's simulator against the fixed-point trainer (the spec), bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from bp_hw.cli import main
+from bp_hw.errors import BpHwError
+from bp_hw.fixed import QuantConfig, quantize_model
+from bp_hw.fixed.trainer import FixedTrainer, TrainSpec, epoch_order, targets_for
+from bp_hw.hdl.backprop import TrainNetwork, train_spec_of
+from bp_hw.hdl.emit import generate, rebuild_network
+from bp_hw.hdl.layer import LayerEngine
+from bp_hw.hdl.network import Network
+from bp_hw.hdl.train_layer import weight_words
+from bp_hw.hdl.train_sim import flat_params, load_params, reference_run, run_training
+
+from test_fixed_trainer import initial_qmodel
+from test_hdl_components import random_float_model
+from test_hdl_network import AMARANTH_WAIVERS, _lint
+
+
+@pytest.fixture(scope="module")
+def xor_q():
+    q, tr, _ = initial_qmodel("xor", [2, 4, 1])
+    X, _ = q.quantize_inputs(tr.X)
+    return q, X, targets_for(q, tr.y), tr.y
+
+
+@pytest.fixture(scope="module")
+def iris_q():
+    q, tr, te = initial_qmodel("iris", [4, 8, 3])
+    X, _ = q.quantize_inputs(tr.X)
+    Xt, _ = q.quantize_inputs(te.X)
+    return q, X, targets_for(q, tr.y), tr.y, Xt, te.y
+
+
+def pipelined_latency(q, parallel):
+    """``Network.latency`` of the inference design (built only for its numbers)."""
+    net = Network(q, parallel)
+    for obj in (net, *net.engines):
+        obj._MustUse__silence = True
+    return net.latency
+
+
+def check_against_spec(q, spec, parallel, X, T, train=None, readback="every", **kw):
+    """Run the hardware and the spec on the same samples; assert outputs and read-back parameters agree."""
+    n = len(X)
+    points = range(n) if readback == "every" else readback
+    dut = TrainNetwork(q, spec, parallel)
+    run = run_training(dut, X, T, train, readback=points, **kw)
+    outputs, snapshots = reference_run(q, spec, parallel, X, T, train, points)
+    bad = np.argwhere(run.outputs != outputs)
+    assert not bad.size, f"outputs differ first at sample {bad[0][0]}: {run.outputs[bad[0][0]]} != {outputs[bad[0][0]]}"
+    for s in sorted(snapshots):
+        diff = np.flatnonzero(run.snapshots[s] != snapshots[s])
+        assert not diff.size, f"after sample {s}: parameters {diff[:8]} differ"
+    return dut, run
+
+
+def test_ram_layout_matches_inference_roms(iris_q):
+    q = iris_q[0]
+    for p in (1, 8, 16, 32):
+        engine = LayerEngine(q.layers[0], p, 0)
+        engine._MustUse__silence = True
+        for lane in range(engine.fold.lanes_out):
+            assert weight_words(q.layers[0], engine.fold, lane) == engine.weight_words(lane)
+
+
+def test_infer_mode_is_the_integer_model(iris_q):
+    q, X = iris_q[0], iris_q[1][:24]
+    T = iris_q[2][:24]
+    dut = TrainNetwork(q, TrainSpec(), "8,3")
+    run = run_training(dut, X, T, train=np.zeros(len(X)), stall_in=0.3, stall_out=0.4, seed=3,
+                       read_initial=True, readback=[len(X) - 1])
+    np.testing.assert_array_equal(run.outputs, q.predict(X))
+    np.testing.assert_array_equal(run.initial, flat_params(q))
+    np.testing.assert_array_equal(run.snapshots[len(X) - 1], flat_params(q))   # inference changes nothing
+
+
+CONFIGS = [
+    ("xor", "1", "nearest-even", 0.3),
+    ("xor", "8,4", "stochastic", 0.3),
+    ("iris", "1", "stochastic", 0.0),
+    ("iris", "8,3", "nearest-even", 0.3),
+    ("iris", "16,6", "stochastic", 0.2),     # P_in = 2 in both layers
+    ("iris", "32,24", "floor", 0.0),         # fully parallel
+    ("iris", "2,1", "nearest-up", 0.2),
+    ("iris", "4,3", "toward-zero", 0.0),
+]
+
+
+@pytest.mark.parametrize("data,parallel,rounding,stall", CONFIGS,
+                         ids=[f"{d}-P{p.replace(',', '_')}-{r}" for d, p, r, _ in CONFIGS])
+def test_training_bit_exact_after_every_sample(xor_q, iris_q, data, parallel, rounding, stall):
+    q, X, T = (xor_q if data == "xor" else iris_q)[:3]
+    idx = np.concatenate([epoch_order(len(X), 0, e) for e in range(3)])[:10]
+    check_against_spec(q, TrainSpec(update_rounding=rounding, seed=7), parallel, X[idx], T[idx],
+                       stall_in=stall, stall_out=stall, seed=5)
+
+
+ARCHS = [
+    # sizes, activations, quantizer, P, training spec
+    ([3, 5, 4, 2], ["tanh", "relu", "identity"], QuantConfig(format="Q3.9", lut_range=4), "5,2,8",
+     TrainSpec(lr="0.3", update_rounding="stochastic")),
+    ([3, 5, 4, 2], ["tanh", "relu", "identity"], QuantConfig(format="Q3.9", lut_range=4), "1",
+     TrainSpec(lr="2^-3", delta_format="Q2.10", error_format="Q4.8")),
+    ([6, 4, 1], ["relu", "sigmoid"], QuantConfig(format="Q4.8", lut_interpolate=True, lut_bits=6, overflow="wrap"),
+     "4,1", TrainSpec(lr="0.75")),
+    ([2, 4, 1], ["sigmoid", "sigmoid"], QuantConfig(format="fixed<12,5>", lut_symmetric=True,
+                                                    rounding="toward-zero"), "8,4", TrainSpec(update_rounding="floor")),
+    ([4, 6, 3], ["sigmoid", "sigmoid"], QuantConfig(bit_budget=8), "3,9", TrainSpec(update_rounding="stochastic")),
+]
+
+
+@pytest.mark.parametrize("sizes,acts,config,parallel,spec", ARCHS, ids=[f"arch{i}" for i in range(len(ARCHS))])
+def test_other_activations_formats_and_learning_rates(sizes, acts, config, parallel, spec):
+    model = random_float_model(sizes, acts, seed=len(parallel), scale=1.0)
+    rng = np.random.default_rng(3)
+    X_raw = rng.normal(0, 1.5, (10, sizes[0]))
+    q, _ = quantize_model(model, config, X_raw)
+    X, _ = q.quantize_inputs(X_raw)
+    T = targets_for(q, rng.integers(0, max(2, sizes[-1]), len(X)))
+    check_against_spec(q, spec, parallel, X, T, stall_in=0.2, stall_out=0.2)
+
+
+def test_mixed_train_and_infer_samples(iris_q):
+    q, X, T = iris_q[:3]
+    train = np.random.default_rng(1).integers(0, 2, 16)
+    check_against_spec(q, TrainSpec(update_rounding="stochastic"), "8,1", X[:16], T[:16], train,
+                       readback=[3, 9, 15], stall_out=0.5)
+
+
+def test_access_port_loads_weights_that_training_then_uses(iris_q):
+    q, X, T = iris_q[:3]
+    rng = np.random.default_rng(4)
+    flat = flat_params(q)
+    new = np.clip(flat + rng.integers(-300, 300, flat.size), -(1 << 15), (1 << 15) - 1)
+    loaded = load_params(q, new)
+    dut = TrainNetwork(q, TrainSpec(), "8,3")
+    run = run_training(dut, X[:5], T[:5], load=new, read_initial=True, readback=[4])
+    np.testing.assert_array_equal(run.initial, new)
+    outputs, snaps = reference_run(loaded, TrainSpec(), "8,3", X[:5], T[:5], readback=[4])
+    np.testing.assert_array_equal(run.outputs, outputs)
+    np.testing.assert_array_equal(run.snapshots[4], snaps[4])
+
+
+def test_checker_catches_a_flipped_weight_bit(iris_q):
+    """The comparison can fail: one weight bit flipped through the access port is caught."""
+    q, X, T = iris_q[:3]
+    flat = flat_params(q)
+    bad = flat.copy()
+    addr = 40 + 2 * 8 + 5          # layer 1, W[2, 5] (layer 1 starts after layer 0's 32 weights + 8 biases)
+    bad[addr] ^= 1 << 9
+    dut = TrainNetwork(q, TrainSpec(), "8,3")
+    run = run_training(dut, X[:3], T[:3], load=bad, readback=[0, 2])
+    outputs, snaps = reference_run(q, TrainSpec(), "8,3", X[:3], T[:3], readback=[0, 2])
+    assert np.any(run.outputs != outputs), "a flipped weight bit went unnoticed in the outputs"
+    assert np.any(run.snapshots[0] != snaps[0]), "a flipped weight bit went unnoticed in the weights"
+    with pytest.raises(AssertionError):
+        check_against_spec(load_params(q, bad), TrainSpec(), "8,3", X[:2], T[:2], readback=[1], load=flat)
+
+
+@pytest.mark.parametrize("data,parallel", [("xor", "1"), ("xor", "8,4"), ("iris", "1"), ("iris", "8,3"),
+                                           ("iris", "16,6"), ("iris", "32,24")])
+def test_cycles_per_sample_as_documented(xor_q, iris_q, data, parallel):
+    q, X, T = (xor_q if data == "xor" else iris_q)[:3]
+    n = 6
+    train = np.array([1] * n + [0] * n)
+    dut = TrainNetwork(q, TrainSpec(), parallel)
+    run = run_training(dut, np.concatenate([X[:n]] * 2), np.concatenate([T[:n]] * 2), train)
+    gaps = np.diff(run.in_cycles)
+    assert set(gaps[:n]) == {dut.train_cycles}
+    assert set(gaps[n:]) == {dut.infer_cycles}
+    # latency of an inference sample: input transfer to output transfer
+    assert run.out_cycles[-1] - run.in_cycles[-1] == dut.infer_cycles
+    assert dut.train_cycles <= 3.5 * dut.infer_cycles
+    assert dut.train_cycles <= 3.5 * pipelined_latency(q, parallel)
+
+
+@pytest.mark.slow
+def test_xor_converges_on_chip(xor_q):
+    """xor 2-4-1 sigmoid Q4.12 from the seeded initialisation: trained in the simulator until all four
+    patterns are right (as many epochs as the spec needs), zero mismatches, weights checked every epoch."""
+    q, X, T, y = xor_q
+    ref = FixedTrainer(q)
+    for epoch in range(1000):
+        ref.epoch(X, T, epoch_order(len(X), 0, epoch))
+        if np.array_equal(ref.model.classify(ref.model.predict(X)), y):
+            break
+    epochs = epoch + 1
+    # each epoch: the four samples in the epoch's order (train), then the four patterns (infer)
+    idx = np.concatenate([np.concatenate([epoch_order(len(X), 0, e), np.arange(len(X))]) for e in range(epochs)])
+    train = np.tile(np.r_[np.ones(len(X)), np.zeros(len(X))], epochs).astype(np.int64)
+    ends = [8 * e + 3 for e in range(epochs)]
+    _, run = check_against_spec(q, TrainSpec(), "1", X[idx], T[idx], train, readback=ends)
+    final = run.outputs[-len(X):]
+    assert np.array_equal(q.classify(final), y)
+    assert epochs < 5000
+
+
+def test_iris_two_epochs_bit_exact(iris_q):
+    q, X, T = iris_q[:3]
+    idx = np.concatenate([epoch_order(len(X), 0, e) for e in range(2)])
+    check_against_spec(q, TrainSpec(), "8,3", X[idx], T[idx], readback=[len(X) - 1, 2 * len(X) - 1])
+
+
+# -- generation ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("parallel,rounding", [("1", "stochastic"), ("8,3", "nearest-even"), ("16,6", "stochastic")])
+def test_training_verilog_passes_lint(iris_q, tmp_path, parallel, rounding):
+    manifest = generate(iris_q[0], parallel, tmp_path, name="iris_train", train=TrainSpec(update_rounding=rounding))
+    result = _lint(tmp_path / "iris_train.v", "iris_train", AMARANTH_WAIVERS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not set(re.findall(r"%Warning-([A-Z]+)", result.stderr))
+    assert manifest["kind"] == "train"
+
+
+def test_training_manifest(iris_q, tmp_path):
+    q = iris_q[0]
+    manifest = generate(q, "8,3", tmp_path, train=TrainSpec(lr="2^-2"))
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+    tr = manifest["training"]
+    text = (tmp_path / f"{manifest['name']}.v").read_text()
+    for port in ("i__payload", "i__valid", "i__ready", "o__payload", "o__ready", "wacc__addr", "wacc__wdata",
+                 "wacc__we", "wacc__rdata", "busy"):
+        assert re.search(rf"\b{port}\b", text), port
+    fields = tr["ports"]["in"]["fields"]
+    assert (fields["x"]["offset"], fields["t"]["offset"], fields["train"]["offset"]) == (0, 64, 112)
+    assert tr["ports"]["in"]["payload_width"] == 113
+    assert tr["ports"]["access"]["read_latency"] == TrainNetwork.READ_LATENCY
+    assert tr["ports"]["access"]["depth"] == 4 * 8 + 8 + 8 * 3 + 3
+    assert [(m["weights_base"], m["biases_base"]) for m in tr["address_map"]] == [(0, 32), (40, 64)]
+    assert tr["eta"] == 0.25 and tr["spec"]["eta_frac"] == 2
+    assert tr["spec"]["layers"][0] == {"error_format": "Q4.12", "delta_format": "Q1.15"}
+    net = TrainNetwork(q, TrainSpec(lr="2^-2"), "8,3")
+    net._MustUse__silence = True
+    assert tr["cycles_per_train_sample"] == net.train_cycles
+    assert tr["cycles_per_infer_sample"] == manifest["latency_cycles"] == net.infer_cycles
+    rebuilt = rebuild_network(tmp_path)
+    rebuilt._MustUse__silence = True
+    assert isinstance(rebuilt, TrainNetwork) and rebuilt.eta_frac == 2 and rebuilt.parallel == [8, 3]
+
+
+def test_generate_train_cli(iris_q, tmp_path, capsys):
+    q = iris_q[0]
+    q.save(tmp_path / "q.json")
+    rc = main(["generate", str(tmp_path / "q.json"), "--train", "--lr", "2^-3", "--update-rounding", "stochastic",
+               "--parallel", "8,3", "--out", str(tmp_path / "b"), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["train"] and out["eta"] == 0.125 and out["update_rounding"] == "stochastic"
+    assert out["cycles_per_train_sample"] <= 3.5 * out["cycles_per_infer_sample"]
+    assert os.path.isfile(out["verilog"])
+
+
+@pytest.mark.parametrize("argv,needle", [(["--lr", "2^-2"], "--train"), (["--train", "--lr", "2^3"], "above 1"),
+                                         (["--train", "--update-rounding", "up"], "rounding mode")])
+def test_generate_train_cli_errors(iris_q, tmp_path, capsys, argv, needle):
+    iris_q[0].save(tmp_path / "q.json")
+    rc = main(["generate", str(tmp_path / "q.json"), *argv, "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and needle in err and len(err.splitlines()) == 1, err
+
+
+def test_train_spec_dict_round_trip(iris_q):
+    q = iris_q[0]
+    spec = TrainSpec(lr="0.3", update_rounding="stochastic", seed=9)
+    d = FixedTrainer(q, spec).spec_dict()
+    net = TrainNetwork(q, d, 1)
+    net._MustUse__silence = True
+    assert net.spec == spec and net.eta_int == FixedTrainer(q, spec).eta_int
+    with pytest.raises(BpHwError):
+        train_spec_of({"lr": "2^-1", "bogus": 1})
