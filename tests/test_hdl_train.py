@@ -115,6 +115,8 @@ ARCHS = [
     ([2, 4, 1], ["sigmoid", "sigmoid"], QuantConfig(format="fixed<12,5>", lut_symmetric=True,
                                                     rounding="toward-zero"), "8,4", TrainSpec(update_rounding="floor")),
     ([4, 6, 3], ["sigmoid", "sigmoid"], QuantConfig(bit_budget=8), "3,9", TrainSpec(update_rounding="stochastic")),
+    ([3, 4, 2], ["relu", "identity"], QuantConfig(format="Q1.7"), "2,4",     # ONE not representable
+     TrainSpec(lr="2^-2", update_rounding="stochastic")),
 ]
 
 

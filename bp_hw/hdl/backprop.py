@@ -16,7 +16,7 @@ from ..fixed.qmodel import QModel, signed_width
 from ..fixed.trainer import FixedTrainer, TrainSpec
 from .arith import shape_of
 from .network import parse_parallel
-from .train_layer import TrainLayer
+from .train_layer import TrainLayer, target_format
 
 
 def train_spec_of(spec) -> TrainSpec:
@@ -61,8 +61,9 @@ class TrainNetwork(wiring.Component):
 
     Ports
     -----
-    i : In(stream.Signature(StructLayout({"x": ArrayLayout(in, n_in), "t": ArrayLayout(out, n_out), "train": 1})))
-        Input vector, target (output format: the trainer's ``targets_for``) and mode
+    i : In(stream.Signature(StructLayout({"x": ArrayLayout(in, n_in), "t": ArrayLayout(target, n_out), "train": 1})))
+        Input vector, target (:attr:`target_fmt`: the output format, widened to ``Q2.f``
+        if it cannot hold 1.0; values as the trainer's ``targets_for``) and mode
         (``train`` 1: learn from this sample; 0: infer only). Accepted only while idle
         and ``o`` is free (or being taken).
     o : Out(stream.Signature(ArrayLayout(out, n_out)))
@@ -76,6 +77,13 @@ class TrainNetwork(wiring.Component):
         :attr:`READ_LATENCY` cycles earlier; one address per cycle, reads see every earlier write.
     busy : Out(1)
         A sample is being processed (or a write is on its way): no new input, no access.
+
+    Reset (``rst``) returns the controller and the LFSRs to their initial state; the RAMs
+    keep their contents (they start from the quantized model's weights at configuration).
+
+    Multipliers: ``P`` per layer shared by FWD, ERR and UPD (operands from the RAM
+    output or registers through a 2:1 multiplexer, product registered), plus the
+    delta unit's two (sigmoid/tanh) and one more when ``eta_int != 1``.
 
     Cycles: :attr:`infer_cycles` / :attr:`train_cycles` from one input transfer to
     the next when inputs are always there and ``o`` is always taken.
@@ -107,9 +115,10 @@ class TrainNetwork(wiring.Component):
             for l, L in enumerate(layers)]
         for eng in self.engines:      # built for their cycle counts too; elaborated with the network
             eng._MustUse__silence = True
+        self.target_fmt = target_format(layers[-1])
         payload = data.StructLayout({
             "x": data.ArrayLayout(shape_of(qmodel.input_fmt), qmodel.sizes[0]),
-            "t": data.ArrayLayout(shape_of(qmodel.output_fmt), qmodel.sizes[-1]),
+            "t": data.ArrayLayout(shape_of(self.target_fmt), qmodel.sizes[-1]),
             "train": 1,
         })
         super().__init__({
@@ -172,7 +181,8 @@ class TrainNetwork(wiring.Component):
         we1, we2 = Signal(), Signal()
         idle = ~go & ~fwd_pend & (upd_pend == 0)
         m.d.comb += [self.busy.eq(~idle | we1 | we2), self.o.valid.eq(o_valid), self.o.payload.eq(o_data)]
-        m.d.comb += self.i.ready.eq(idle & ~we1 & ~we2 & (~o_valid | self.o.ready))
+        # a write being presented or on its way keeps the next sample out (it would land mid-pass)
+        m.d.comb += self.i.ready.eq(idle & ~self.wacc.we & ~we1 & ~we2 & (~o_valid | self.o.ready))
         accept = self.i.valid & self.i.ready
         m.d.sync += go.eq(accept)
         with m.If(accept):
@@ -235,11 +245,12 @@ def train_manifest(net: TrainNetwork) -> dict:
         if name == "train":
             fields[name] = {"offset": field.offset, "width": 1, "meaning": "1: train on this sample, 0: infer only"}
         else:
-            fmt = q.input_fmt if name == "x" else q.output_fmt
+            fmt = q.input_fmt if name == "x" else net.target_fmt
             elements = q.sizes[0] if name == "x" else q.sizes[-1]
             fields[name] = {"offset": field.offset, "elements": elements, "width": fmt.width,
                             "signed": fmt.signed, "format": fmt.name}
-    fields["t"]["meaning"] = "target in the output format: 1.0 for the true class, 0 (-1.0 for tanh) elsewhere"
+    fields["t"]["meaning"] = ("target: 1.0 for the true class, 0 (-1.0 for tanh) elsewhere, with the output's "
+                              "fraction bits (format widened if the output format cannot hold 1.0)")
     layers = []
     for l, (L, eng) in enumerate(zip(q.layers, net.engines)):
         f = eng.fold

@@ -51,6 +51,16 @@ def stochastic_shift(x, k: int, state):
     return (x + u) >> k
 
 
+def target_format(layer: QLayer) -> QFormat:
+    """The format of the targets: the output format, widened when it cannot hold 1.0 (or -1.0 for tanh)."""
+    fmt = layer.out_fmt
+    one = 1 << fmt.frac_bits
+    low = -one if layer.activation == "tanh" else 0
+    if fmt.min_int <= low and fmt.max_int >= one:
+        return fmt
+    return QFormat(2, fmt.frac_bits)
+
+
 def weight_words(layer: QLayer, f: Folding, lane: int) -> list[int]:
     """RAM contents of a lane: the inference ROM layout (:meth:`LayerEngine.weight_words`)."""
     ww = layer.weight_fmt.width
@@ -152,7 +162,7 @@ class TrainLayer(wiring.Component):
             "acc_wdata": In(signed(access_width)), "acc_rdata": Out(signed(access_width)),
         }
         if last:
-            ports["t"] = In(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out))
+            ports["t"] = In(data.ArrayLayout(shape_of(target_format(layer)), layer.fan_out))
         else:
             ports["e_in"] = In(data.ArrayLayout(shape_of(fmts.err_fmt), layer.fan_out))
         if index > 0:
@@ -171,8 +181,8 @@ class TrainLayer(wiring.Component):
 
     @property
     def upd_cycles(self) -> int:
-        """UPD alone (layer 0), from ``bwd_start`` to ``upd_done``; after ERR it ends ``fold.cycles``
-        cycles after ERR's ``err_done`` would suggest (ERR's issue, then UPD's)."""
+        """UPD from the cycle before its first issue to ``upd_done``: from ``bwd_start`` for layer 0;
+        for ``l > 0`` UPD issues right after ERR's ``fold.cycles`` issue cycles."""
         return self.fold.cycles + self.fold.groups + UPD_TAIL
 
     @property
@@ -496,10 +506,11 @@ class TrainLayer(wiring.Component):
         m.d.comb += o0.eq(self.y[i])
         ow = signed_width(o_fmt) + 1
         o1 = Signal(signed(ow))
-        om1 = Signal(signed(ow + 1))
+        dw = max(ow, fo + 1) + 1          # holds ONE even when the output format cannot
+        om1 = Signal(signed(dw))
         e1 = Signal(shape_of(e_fmt))
         if self.last:
-            diff = as_signed(o0, o_fmt) - as_signed(self.t[i], o_fmt)
+            diff = as_signed(o0, o_fmt) - as_signed(self.t[i], target_format(L))
             e0 = overflow(round_shift(diff, fo - fe, L.rounding), e_fmt, L.overflow)
         else:
             e0 = self.e_in[i]
@@ -516,14 +527,14 @@ class TrainLayer(wiring.Component):
             v.append(nv)
             idx.append(ni)
         # d1: o * (ONE - o) or o * o
-        p2 = Signal(signed(2 * ow + 2))
+        p2 = Signal(signed(ow + dw))
         o2 = Signal(signed(ow))
         e2 = Signal.like(e1)
         m.d.sync += [o2.eq(o1), e2.eq(e1)]
         if L.activation in ("sigmoid", "tanh"):
             m.d.sync += p2.eq(o1 * om1)
         # d2: derivative
-        d3 = Signal(signed(ow + 2))
+        d3 = Signal(signed(dw + 1))   # 0 <= d <= ONE: LUT outputs lie within [-1, 1]
         e3 = Signal.like(e1)
         m.d.sync += e3.eq(e2)
         if L.activation == "sigmoid":
@@ -535,7 +546,7 @@ class TrainLayer(wiring.Component):
         else:
             m.d.sync += d3.eq(one)
         # d3: e * d
-        q4 = Signal(signed(e_fmt.width + ow + 3))
+        q4 = Signal(signed(e_fmt.width + dw + 2))
         if L.activation in ("sigmoid", "tanh"):
             m.d.sync += q4.eq(as_signed(e3, e_fmt) * d3)
         else:
