@@ -54,12 +54,18 @@ def _generated_manifest(sizes, parallel=1, fmt="Q4.12", lut_words=1024):
             "layers": layers}
 
 
-def test_estimate_64_32_10_fits_up5k_with_weights_in_bram():
+def test_estimate_64_32_10_on_up5k_weights_fit_bram_but_logic_cells_run_out():
+    """Measured: 64-32-10 Q4.12 P=1 + UART wrapper fails placement on the UP5K ("no BELs
+    remaining" for ICESTORM_LC, ~4100 FFs + muxes); the estimate must say so before synthesis,
+    and name logic cells, not block RAM (the 48 kbit of weights fit in 18 of 30 EBRs)."""
     est = estimate_resources(_generated_manifest([64, 32, 10]), "iCE40UP5K")
-    check_fit(est)
     weights = {m["name"]: m for m in est["memories"]}
     assert weights["layer0.weights"]["blocks"] == 8      # 2048 x 16 bit = 8 EBR of 256 x 16
     assert est["dsps"] == 2 and est["brams"] <= 30
+    with pytest.raises(BpHwError, match="LUTs") as info:
+        check_fit(est)
+    assert "block RAM" not in str(info.value)
+    check_fit(estimate_resources(_generated_manifest([4, 8, 3]), "iCE40UP5K"))
 
 
 @pytest.mark.parametrize("manifest,resource", [
