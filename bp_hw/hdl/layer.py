@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -19,33 +19,38 @@ class LayerEngine(wiring.Component):
 
     Each neuron's dot product runs through a :class:`~bp_hw.hdl.mac.MACLane`
     (``P_out`` lanes side by side, each with ``P_in`` multipliers), then the
-    rescale (``QLayer.rescale``: round, saturate) and an
+    rescale (``QLayer.rescale``: round, then saturate, one register each) and an
     :class:`~bp_hw.hdl.activation.ActivationUnit`. A sequencer issues one
     input chunk per cycle, group after group and sample after sample with no
     gap, so the initiation interval is ``groups * chunks = MACs / P`` cycles.
 
+    The input vector is read *in place* from ``i.payload``, which the valid/ready
+    contract keeps stable until the transfer: the engine starts issuing as soon
+    as ``i.valid`` is high and raises ``i.ready`` on the sample's last chunk, so
+    it keeps no copy of its input. Results go to one of two output slots
+    (ping-pong): the next layer reads one while this one fills the other. The
+    pipeline holds (clock enable low) only when a result meets a slot that has
+    not been taken yet; that decision uses registered state only, so no
+    combinational path runs from ``o.ready`` to ``i.ready``.
+
     Weights live in one ROM per lane (word ``g * chunks + c`` holds the
     ``P_in`` weights of neuron ``g * P_out + lane`` for inputs
-    ``c * P_in ..``), biases in one ROM per lane (word ``g``).
-
-    Pipeline (enabled cycles): issue -> ROM read and operand register ->
-    product -> accumulator -> rescale -> activation (1-3) -> output register.
-    The whole pipeline holds (clock enable low) only when a finished vector
-    meets an output register the consumer has not taken yet.
+    ``c * P_in ..``), biases in one ROM per lane (word ``g``), both in block RAM.
 
     Ports
     -----
     i : In(stream.Signature(ArrayLayout(in shape, fan_in)))
-        Input vectors; accepted when idle or while the last chunk of the
-        current sample issues.
+        Input vectors; ``i.ready`` rises on the last chunk of each sample.
     o : Out(stream.Signature(ArrayLayout(out shape, fan_out)))
         Output vectors, held until taken.
 
-    Latency: :attr:`latency` = ``cycles + 5 + activation latency`` from the
-    clock edge that transfers an input to the edge that transfers its output
-    (``o.valid`` rises one cycle earlier), when the consumer is ready.
-    Initiation interval: :attr:`interval` = ``cycles``.
+    Timing (when nothing stalls): :attr:`interval` = ``groups * chunks``
+    cycles between samples; the output transfer follows the input transfer by
+    :attr:`latency` = ``6 + activation latency`` cycles (ROM read, product,
+    accumulate, round, saturate, activation, output slot).
     """
+
+    PIPELINE = 6  # issue->operand, product, accumulate, round, saturate, slot (activation comes on top)
 
     def __init__(self, layer: QLayer, parallel: int = 1, index: int = 0):
         self.layer = layer
@@ -63,8 +68,8 @@ class LayerEngine(wiring.Component):
 
     @property
     def latency(self) -> int:
-        # issue, operand, MAC (2), rescale, activation, output register, hand-over
-        return self.fold.cycles + 1 + MACLane.LATENCY + 1 + self.act_latency + 1
+        """Cycles from this layer's input transfer (its last chunk) to its output transfer."""
+        return self.PIPELINE + self.act_latency
 
     def weight_words(self, lane: int) -> list[int]:
         """ROM contents of a lane: packed ``P_in`` weights per word (lowest input in the low bits)."""
@@ -88,10 +93,10 @@ class LayerEngine(wiring.Component):
 
     @staticmethod
     def _rom(m, name, width, words, en, addr):
-        """A synchronous-read ROM (one cycle); a single word is just a constant (no zero-width address)."""
+        """A synchronous-read ROM in block RAM (one cycle); a single word is just a constant."""
         if len(words) == 1:
             return Const(words[0], unsigned(width))
-        rom = Memory(shape=unsigned(width), depth=len(words), init=words)
+        rom = Memory(shape=unsigned(width), depth=len(words), init=words, attrs={"ram_style": "block"})
         m.submodules[name] = rom
         port = rom.read_port(domain="sync")
         m.d.comb += [port.en.eq(en), port.addr.eq(addr)]
@@ -105,34 +110,31 @@ class LayerEngine(wiring.Component):
         w_shape = shape_of(layer.weight_fmt)
         b_shape = shape_of(layer.bias_fmt)
 
-        # -- clock enable: hold everything while a finished vector cannot be handed over
-        en = Signal()
-        res_valid = Signal()      # activation results of a neuron group are present
+        # -- output slots (ping-pong) and the clock enable
+        slots = [Signal(data.ArrayLayout(out_shape, layer.fan_out), name=f"slot{k}") for k in range(2)]
+        full = Signal(2)          # slot k holds a finished vector not yet taken
+        wr = Signal()             # slot the results in flight go to
+        rd = Signal()             # slot presented on `o`
+        res_valid = Signal()      # a neuron group's activations are present
         res_last = Signal()       # ... and they are the sample's last group
-        o_valid = Signal()
-        m.d.comb += [en.eq(~(res_valid & res_last & o_valid & ~self.o.ready)), self.o.valid.eq(o_valid)]
+        en = Signal()
+        m.d.comb += en.eq(~(res_valid & full.bit_select(wr, 1)))
 
-        # -- sequencer (issue stage)
-        x = Signal(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), f.chunks))
-        busy = Signal()
+        # -- sequencer (issue stage): reads the chunk straight from the held input payload
         g = Signal(range(max(f.groups, 2)))
         c = Signal(range(max(f.chunks, 2)))
-        issue_last_chunk = c == f.chunks - 1
-        issue_last = busy & (g == f.groups - 1) & issue_last_chunk
-        m.d.comb += self.i.ready.eq(en & (~busy | issue_last))
-        accept = self.i.valid & self.i.ready
-        with m.If(en):
-            with m.If(busy):
-                with m.If(issue_last_chunk):
-                    m.d.sync += c.eq(0)
-                    with m.If(g == f.groups - 1):
-                        m.d.sync += [g.eq(0), busy.eq(0)]
-                    with m.Else():
-                        m.d.sync += g.eq(g + 1)
-                with m.Else():
-                    m.d.sync += c.eq(c + 1)
-            with m.If(accept):
-                m.d.sync += [x.as_value().eq(self.i.payload.as_value()), busy.eq(1)]
+        issue = en & self.i.valid
+        last_chunk = c == f.chunks - 1
+        last_group = g == f.groups - 1
+        m.d.comb += self.i.ready.eq(en & last_group & last_chunk)
+        with m.If(issue):
+            with m.If(last_chunk):
+                m.d.sync += c.eq(0)
+                m.d.sync += g.eq(Mux(last_group, 0, g + 1))
+            with m.Else():
+                m.d.sync += c.eq(c + 1)
+        chunks = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), f.chunks),
+                           self.i.payload.as_value())
 
         # -- operand stage: ROM reads (weights, biases) and the shared input chunk
         a1 = Signal(data.ArrayLayout(in_shape, f.lanes_in))
@@ -140,8 +142,9 @@ class LayerEngine(wiring.Component):
         s1_g = Signal.like(g)
         s1_sample_last = Signal()
         with m.If(en):
-            m.d.sync += [a1.as_value().eq(x[c].as_value()), s1_valid.eq(busy), s1_first.eq(busy & (c == 0)),
-                         s1_last.eq(busy & issue_last_chunk), s1_g.eq(g), s1_sample_last.eq(issue_last)]
+            chunk = chunks[c] if f.chunks > 1 else chunks[0]
+            m.d.sync += [a1.as_value().eq(chunk.as_value()), s1_valid.eq(issue), s1_first.eq(c == 0),
+                         s1_last.eq(last_chunk), s1_g.eq(g), s1_sample_last.eq(last_group & last_chunk)]
 
         lanes = []
         for lane in range(f.lanes_out):
@@ -155,55 +158,55 @@ class LayerEngine(wiring.Component):
                          mac.bias.eq(b_data)]
             lanes.append(mac)
 
-        # sideband delayed to the accumulator's output (MACLane.LATENCY enabled cycles)
-        side = Cat(s1_g, s1_sample_last)
-        for _ in range(MACLane.LATENCY):
-            nxt = Signal.like(side)
-            with m.If(en):
-                m.d.sync += nxt.eq(side)
-            side = nxt
+        def delay(value, cycles):
+            for _ in range(cycles):
+                nxt = Signal.like(value)
+                with m.If(en):
+                    m.d.sync += nxt.eq(value)
+                value = nxt
+            return value
 
-        # -- rescale stage: z = overflow(round_shift(acc, shift), z_fmt)
-        z_valid = Signal()
-        z_side = Signal.like(side)
+        # sideband (group, sample-last) follows the data through the pipeline
+        side = delay(Cat(s1_g, s1_sample_last), MACLane.LATENCY)
+        done = lanes[0].done
+
+        # -- rescale: round (one register), then saturate (one register)
+        r_valid, z_valid = Signal(), Signal()
         acts = []
         for lane, mac in enumerate(lanes):
+            rounded = round_shift(mac.acc, layer.rescale_shift, layer.rounding)
+            r = Signal(rounded.shape(), name=f"rounded{lane}")
             z = Signal(shape_of(layer.z_fmt), name=f"z{lane}")
             with m.If(en):
-                m.d.sync += z.eq(overflow(round_shift(mac.acc, layer.rescale_shift, layer.rounding),
-                                          layer.z_fmt, layer.overflow))
+                m.d.sync += [r.eq(rounded), z.eq(overflow(r, layer.z_fmt, layer.overflow))]
             act = ActivationUnit(layer)
             m.submodules[f"act{lane}"] = act
             m.d.comb += [act.en.eq(en), act.valid.eq(z_valid), act.z.eq(z)]
             acts.append(act)
         with m.If(en):
-            m.d.sync += [z_valid.eq(lanes[0].done), z_side.eq(side)]
-        side = z_side
-        for _ in range(self.act_latency):
-            nxt = Signal.like(side)
-            with m.If(en):
-                m.d.sync += nxt.eq(side)
-            side = nxt
+            m.d.sync += [r_valid.eq(done), z_valid.eq(r_valid)]
+        side = delay(side, 2 + self.act_latency)
         res_g = side[:len(g)]
         m.d.comb += [res_valid.eq(acts[0].y_valid), res_last.eq(side[len(g)])]
 
-        # -- output: collect neuron groups, hand over whole vectors
-        work = Signal(data.ArrayLayout(out_shape, layer.fan_out))
-        y = Signal(data.ArrayLayout(out_shape, layer.fan_out))
-        m.d.comb += self.o.payload.as_value().eq(y.as_value())
-        final = []
+        # -- output: neuron groups fill slot `wr`; the sample's last group marks it full
         for neuron in range(layer.fan_out):
             grp, lane = divmod(neuron, f.lanes_out)
             hit = res_valid & (res_g == grp) if f.groups > 1 else res_valid
-            value = acts[lane].y
-            with m.If(en & hit):
-                m.d.sync += work[neuron].eq(value)
-            final.append((grp, value, work[neuron]))
-        with m.If(o_valid & self.o.ready):
-            m.d.sync += o_valid.eq(0)
-        with m.If(en & res_valid & res_last):
-            for neuron, (grp, value, old) in enumerate(final):
-                # the last group arrives now; earlier groups come from the work registers
-                m.d.sync += y[neuron].eq(value if grp == f.groups - 1 else old)
-            m.d.sync += o_valid.eq(1)
+            for k in range(2):
+                with m.If(en & hit & (wr == k)):
+                    m.d.sync += slots[k][neuron].eq(acts[lane].y)
+        take = self.o.valid & self.o.ready
+        done_slot = en & res_valid & res_last
+        for k in range(2):
+            with m.If(done_slot & (wr == k)):
+                m.d.sync += full[k].eq(1)
+            with m.Elif(take & (rd == k)):
+                m.d.sync += full[k].eq(0)
+        with m.If(done_slot):
+            m.d.sync += wr.eq(~wr)
+        with m.If(take):
+            m.d.sync += rd.eq(~rd)
+        m.d.comb += [self.o.valid.eq(full.bit_select(rd, 1)),
+                     self.o.payload.as_value().eq(Mux(rd, slots[1].as_value(), slots[0].as_value()))]
         return m

@@ -76,7 +76,14 @@ class Network(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return sum(e.latency for e in self.engines)
+        """Input transfer to output transfer.
+
+        A later layer starts issuing the cycle after the slot before it fills, so
+        each layer but the last adds its pipeline less the hand-over cycle, and
+        each later layer adds its issue cycles.
+        """
+        return (sum(e.latency - 1 for e in self.engines) + 1
+                + sum(e.interval for e in self.engines[1:]))
 
     @property
     def interval(self) -> int:
