@@ -19,23 +19,30 @@ def shape_of(fmt: QFormat):
     return signed(fmt.width) if fmt.signed else unsigned(fmt.width)
 
 
+def round_parts(x: Value, k: int, mode: str) -> tuple[Value, Value]:
+    """``round_shift(x, k, mode)`` as ``(q, up)`` with ``q = floor(x / 2^k)`` (wiring only) and a
+    one-bit round-up decision from the dropped bits, so that a pipeline can register both before
+    the add. ``x`` must be signed; ``k <= 0`` gives ``(x << -k, 0)``."""
+    if k <= 0:
+        return x << (-k), Const(0, 1)
+    q = x >> k
+    half_bit = x.as_unsigned()[k - 1]
+    below_half = x.as_unsigned()[:k - 1].any() if k > 1 else Const(0, 1)
+    if mode == "floor":
+        return q, Const(0, 1)
+    if mode == "nearest-up":        # (x + 2^(k-1)) >> k
+        return q, half_bit
+    if mode == "nearest-even":      # above half, or exactly half and q odd
+        return q, half_bit & (below_half | q[0])
+    if mode == "toward-zero":       # negative and inexact: round up towards zero
+        return q, x[-1] & x.as_unsigned()[:k].any()
+    raise BpHwError(f"rounding mode {mode!r} has no inference hardware")
+
+
 def round_shift(x: Value, k: int, mode: str) -> Value:
     """``x / 2^k`` rounded by ``mode`` (``k <= 0``: exact left shift). ``x`` must be signed."""
-    if k <= 0:
-        return x << (-k)
-    if mode == "floor":
-        return x >> k
-    if mode == "nearest-up":
-        return (x + (1 << (k - 1))) >> k
-    if mode == "toward-zero":
-        return Mux(x < 0, (x + ((1 << k) - 1)) >> k, x >> k)
-    if mode == "nearest-even":
-        q = x >> k
-        r = x.as_unsigned()[:k]
-        half = 1 << (k - 1)
-        up = (r > half) | ((r == half) & q[0])
-        return q + up
-    raise BpHwError(f"rounding mode {mode!r} has no inference hardware")
+    q, up = round_parts(x, k, mode)
+    return q + up
 
 
 def overflow(x: Value, fmt: QFormat, mode: str) -> Value:

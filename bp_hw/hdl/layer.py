@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixed.folding import Folding
 from ..fixed.qmodel import QLayer
 from .activation import ActivationUnit
-from .arith import overflow, round_shift, shape_of
+from .arith import overflow, round_parts, shape_of
 from .mac import MACLane
 
 
@@ -19,7 +19,7 @@ class LayerEngine(wiring.Component):
 
     Each neuron's dot product runs through a :class:`~bp_hw.hdl.mac.MACLane`
     (``P_out`` lanes side by side, each with ``P_in`` multipliers), then the
-    rescale (``QLayer.rescale``: round, then saturate, one register each) and an
+    rescale (``QLayer.rescale``: rounding decision, add, saturate: a register each) and an
     :class:`~bp_hw.hdl.activation.ActivationUnit`. A sequencer issues one
     input chunk per cycle, group after group and sample after sample with no
     gap, so the initiation interval is ``groups * chunks = MACs / P`` cycles.
@@ -46,11 +46,11 @@ class LayerEngine(wiring.Component):
 
     Timing (when nothing stalls): :attr:`interval` = ``groups * chunks``
     cycles between samples; the output transfer follows the input transfer by
-    :attr:`latency` = ``6 + activation latency`` cycles (ROM read, product,
-    accumulate, round, saturate, activation, output slot).
+    :attr:`latency` = ``7 + activation latency`` cycles (ROM read, product,
+    accumulate, rounding decision, add, saturate, activation, output slot).
     """
 
-    PIPELINE = 6  # issue->operand, product, accumulate, round, saturate, slot (activation comes on top)
+    PIPELINE = 7  # operand, product, accumulate, round decision, add, saturate, slot (+ activation)
 
     def __init__(self, layer: QLayer, parallel: int = 1, index: int = 0):
         self.layer = layer
@@ -170,22 +170,25 @@ class LayerEngine(wiring.Component):
         side = delay(Cat(s1_g, s1_sample_last), MACLane.LATENCY)
         done = lanes[0].done
 
-        # -- rescale: round (one register), then saturate (one register)
-        r_valid, z_valid = Signal(), Signal()
+        # -- rescale: rounding decision, add, saturate (one register each)
+        u_valid, r_valid, z_valid = Signal(), Signal(), Signal()
         acts = []
         for lane, mac in enumerate(lanes):
-            rounded = round_shift(mac.acc, layer.rescale_shift, layer.rounding)
-            r = Signal(rounded.shape(), name=f"rounded{lane}")
+            q_expr, up_expr = round_parts(mac.acc, layer.rescale_shift, layer.rounding)
+            q = Signal(q_expr.shape(), name=f"q{lane}")
+            up = Signal(name=f"up{lane}")
+            r = Signal(signed(len(q) + 1), name=f"rounded{lane}")
             z = Signal(shape_of(layer.z_fmt), name=f"z{lane}")
             with m.If(en):
-                m.d.sync += [r.eq(rounded), z.eq(overflow(r, layer.z_fmt, layer.overflow))]
+                m.d.sync += [q.eq(q_expr), up.eq(up_expr), r.eq(q + up),
+                             z.eq(overflow(r, layer.z_fmt, layer.overflow))]
             act = ActivationUnit(layer)
             m.submodules[f"act{lane}"] = act
             m.d.comb += [act.en.eq(en), act.valid.eq(z_valid), act.z.eq(z)]
             acts.append(act)
         with m.If(en):
-            m.d.sync += [r_valid.eq(done), z_valid.eq(r_valid)]
-        side = delay(side, 2 + self.act_latency)
+            m.d.sync += [u_valid.eq(done), r_valid.eq(u_valid), z_valid.eq(r_valid)]
+        side = delay(side, 3 + self.act_latency)
         res_g = side[:len(g)]
         m.d.comb += [res_valid.eq(acts[0].y_valid), res_last.eq(side[len(g)])]
 
