@@ -46,11 +46,11 @@ class LayerEngine(wiring.Component):
 
     Timing (when nothing stalls): :attr:`interval` = ``groups * chunks``
     cycles between samples; the output transfer follows the input transfer by
-    :attr:`latency` = ``7 + activation latency`` cycles (ROM read, product,
-    accumulate, rounding decision, add, saturate, activation, output slot).
+    :attr:`latency` = ``9 + activation latency`` cycles (ROM read, the MAC
+    lane's 4, rounding decision, add, saturate, activation, output slot).
     """
 
-    PIPELINE = 7  # operand, product, accumulate, round decision, add, saturate, slot (+ activation)
+    PIPELINE = 9  # ROM read, MAC lane (4), round decision, add, saturate, slot (+ activation)
 
     def __init__(self, layer: QLayer, parallel: int = 1, index: int = 0):
         self.layer = layer
