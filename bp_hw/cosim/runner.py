@@ -41,6 +41,7 @@ import numpy as np
 from bp_hw.cosim import harness as harness_mod
 from bp_hw.cosim.hexio import check_range, read_cycles, read_log, write_hex
 from bp_hw.cosim.manifest import Manifest, load_manifest
+from bp_hw.cosim.objcache import make_variable
 from bp_hw.cosim.tools import find_simulator, verilator_fst_problem
 from bp_hw.errors import BpHwError
 
@@ -212,6 +213,11 @@ def _cocotb_runner(simulator: str, dump_format: str | None = None, *, public: bo
                 # several files; "-include" is what Verilator's configure sets for gcc and clang.
                 if cmds and cmds[-1] and cmds[-1][0] == "make":
                     cmds[-1].append("CFG_CXXFLAGS_PCH_I=-include")
+                    # Verilator's runtime is the same for every design: compile it once
+                    # (bp_hw.cosim.objcache), which cuts a build from ~22 s to ~6 s.
+                    objcache = make_variable()
+                    if objcache:
+                        cmds[-1].append(objcache)
                 return cmds
         return _Verilator()
     return cocotb_runner.get_runner(simulator)
