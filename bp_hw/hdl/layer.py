@@ -123,16 +123,17 @@ class LayerEngine(wiring.Component):
         # -- sequencer (issue stage): reads the chunk straight from the held input payload
         g = Signal(range(max(f.groups, 2)))
         c = Signal(range(max(f.chunks, 2)))
+        # "this is the sample's last chunk", kept in a register so that i.ready is nearly a flop
+        at_last = Signal(init=int(f.cycles == 1))
         issue = en & self.i.valid
         last_chunk = c == f.chunks - 1
         last_group = g == f.groups - 1
-        m.d.comb += self.i.ready.eq(en & last_group & last_chunk)
+        m.d.comb += self.i.ready.eq(en & at_last)
         with m.If(issue):
-            with m.If(last_chunk):
-                m.d.sync += c.eq(0)
-                m.d.sync += g.eq(Mux(last_group, 0, g + 1))
-            with m.Else():
-                m.d.sync += c.eq(c + 1)
+            next_c = Mux(last_chunk, 0, c + 1)
+            next_g = Mux(last_chunk, Mux(last_group, 0, g + 1), g)
+            m.d.sync += [c.eq(next_c), g.eq(next_g),
+                         at_last.eq((next_c == f.chunks - 1) & (next_g == f.groups - 1))]
         chunks = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), f.chunks),
                            self.i.payload.as_value())
 
