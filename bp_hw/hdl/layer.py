@@ -117,8 +117,12 @@ class LayerEngine(wiring.Component):
         rd = Signal()             # slot presented on `o`
         res_valid = Signal()      # a neuron group's activations are present
         res_last = Signal()       # ... and they are the sample's last group
+        # The pipeline holds while a result meets a full slot. That condition is computed one
+        # cycle ahead and registered, so the enable (which reaches every pipeline register)
+        # comes straight from a flip-flop.
+        stall = Signal()
         en = Signal()
-        m.d.comb += en.eq(~(res_valid & full.bit_select(wr, 1)))
+        m.d.comb += en.eq(~stall)
 
         # -- sequencer (issue stage): reads the chunk straight from the held input payload
         g = Signal(range(max(f.groups, 2)))
@@ -160,15 +164,16 @@ class LayerEngine(wiring.Component):
             lanes.append(mac)
 
         def delay(value, cycles):
+            stages = [value]
             for _ in range(cycles):
                 nxt = Signal.like(value)
                 with m.If(en):
-                    m.d.sync += nxt.eq(value)
-                value = nxt
-            return value
+                    m.d.sync += nxt.eq(stages[-1])
+                stages.append(nxt)
+            return stages
 
-        # sideband (group, sample-last) follows the data through the pipeline
-        side = delay(Cat(s1_g, s1_sample_last), MACLane.LATENCY)
+        # sideband (result-valid, group, sample-last) follows the data through the pipeline
+        side = delay(Cat(s1_valid & s1_last, s1_g, s1_sample_last), MACLane.LATENCY)[-1]
         done = lanes[0].done
 
         # -- rescale: rounding decision, add, saturate (one register each)
@@ -189,9 +194,10 @@ class LayerEngine(wiring.Component):
             acts.append(act)
         with m.If(en):
             m.d.sync += [u_valid.eq(done), r_valid.eq(u_valid), z_valid.eq(r_valid)]
-        side = delay(side, 3 + self.act_latency)
-        res_g = side[:len(g)]
-        m.d.comb += [res_valid.eq(acts[0].y_valid), res_last.eq(side[len(g)])]
+        chain = delay(side, 3 + self.act_latency)
+        side, before = chain[-1], chain[-2]
+        res_g = side[1:1 + len(g)]
+        m.d.comb += [res_valid.eq(side[0]), res_last.eq(side[-1])]
 
         # -- output: neuron groups fill slot `wr`; the sample's last group marks it full
         for neuron in range(layer.fan_out):
@@ -209,6 +215,11 @@ class LayerEngine(wiring.Component):
                 m.d.sync += full[k].eq(0)
         with m.If(done_slot):
             m.d.sync += wr.eq(~wr)
+        full_next = Signal(2)
+        for k in range(2):
+            m.d.comb += full_next[k].eq((done_slot & (wr == k)) | (full[k] & ~(take & (rd == k))))
+        res_valid_next = Mux(en, before[0], res_valid)
+        m.d.sync += stall.eq(res_valid_next & full_next.bit_select(wr ^ done_slot, 1))
         with m.If(take):
             m.d.sync += rd.eq(~rd)
         m.d.comb += [self.o.valid.eq(full.bit_select(rd, 1)),
