@@ -525,7 +525,8 @@ def _human(s: dict) -> str:
     lines = [f"{s['data']} on {s['simulator']}: {s['epochs']} epochs, {s['samples']} training samples "
              f"(+{s['inference_samples']} inference), {s['readbacks']} weight read-backs",
              f"output mismatches: {s['output_mismatches']}   weight mismatches: {s['weight_mismatches']}",
-             f"accuracy (hardware weights): train {s['accuracy']}, test {s['test_accuracy']}",
+             f"accuracy (hardware weights): train {s['accuracy']}, test {s['test_accuracy']}"
+             + (f"; every training sample right from epoch {s['converged_epoch']}" if s["converged_epoch"] else ""),
              f"cycles per training sample: {s['cycles_per_sample']} (manifest {s['cycles_per_sample_manifest']})",
              f"build {s['build_seconds']} s{' (cached)' if s['build_cached'] else ''}, run {s['run_seconds']} s"]
     if s["first_output_mismatch"]:
