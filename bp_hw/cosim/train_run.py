@@ -46,7 +46,6 @@ TEST_MODULE = "bp_hw.cosim.cocotb_train_bench"
 _FORMAT_VERSION = 1   # bump when the harness or the build flags change meaning
 _STAMP = "bp_hw_build.json"
 
-log = logging.getLogger(__name__)
 
 
 # --- building -----------------------------------------------------------------
@@ -299,7 +298,8 @@ def simulate_plan(build_dir: str | Path, plan: Plan, simulator: str, binfo: Trai
     d = ports.depth
     return HardwareRun(outputs, out_cycles, unknown, in_cycles, points[::d].astype(np.int64),
                        values.reshape(-1, d), wunknown.reshape(-1, d),
-                       idle_points.astype(np.int64), idle_cycles[:, 0].astype(np.int64), stats, run_seconds, sim_seconds)
+                       idle_points.astype(np.int64), idle_cycles[:, 0].astype(np.int64), stats, run_seconds,
+                       sim_seconds)
 
 
 # --- comparing ------------------------------------------------------------------------
@@ -549,7 +549,8 @@ def run_train_command(args: argparse.Namespace) -> int:
              f" ({build_dir})")
     summary = run_training_cosim(build_dir, data=data, epochs=int(getattr(args, "epochs", 1)),
                                  simulator=getattr(args, "simulator", None) or "verilator",
-                                 stall=float(getattr(args, "stall", 0.0) or 0.0), seed=int(getattr(args, "seed", 0) or 0),
+                                 stall=float(getattr(args, "stall", 0.0) or 0.0),
+                                 seed=int(getattr(args, "seed", 0) or 0),
                                  every_sample=bool(getattr(args, "every_sample", False)))
     if getattr(args, "json", False):
         for line in _human(summary).splitlines():
