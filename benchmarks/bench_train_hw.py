@@ -6,7 +6,7 @@ checked by measurement in Amaranth's simulator (gaps between input transfers
 with back-to-back samples, ``--samples`` of each mode, outputs and final
 weights bit-exact against :class:`~bp_hw.fixed.trainer.FixedTrainer`), and the
 ratios to (a) this design in infer mode and (b) the pipelined inference
-``Network.latency`` at the same P.
+``Network.standalone_latency`` (one inference, input presented to output taken) at the same P.
 
 Long runs: ``--run xor`` trains xor 2-4-1 (seeded initialisation, Q4.12, lr 2^-1)
 until the four patterns are right; ``--run iris`` trains iris 4-8-3 for
@@ -73,7 +73,7 @@ def table(samples: int):
             m_train, m_infer = int(np.median(gaps[:samples - 1])), int(np.median(gaps[samples:]))
             print(f"| {'-'.join(map(str, sizes))} | {par} | {dut.multipliers} | {dut.infer_cycles} | "
                   f"{dut.train_cycles} | {m_train} / {m_infer} | {dut.train_cycles / dut.infer_cycles:.2f} | "
-                  f"{net.latency} | {dut.train_cycles / net.latency:.2f} | {net.interval} | {exact} |", flush=True)
+                  f"{net.standalone_latency} | {dut.train_cycles / net.standalone_latency:.2f} | {net.interval} | {exact} |", flush=True)
 
 
 def initial(data, layers, fmt="Q4.12", seed=0):

@@ -214,3 +214,13 @@ def test_generate_subprocess_exit_code(tmp_path):
     r = subprocess.run(["bp-hw", "generate", str(tmp_path / "missing.json"), "--out", str(tmp_path / "b")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("parallel", ["1", "8,3", "32,24"])
+def test_standalone_latency_is_measured(iris_q412, parallel):
+    """One input presented to an idle network at cycle 0 comes out after standalone_latency cycles."""
+    q, X = iris_q412
+    net = Network(q, parallel)
+    run = run_stream(net, X[:1])
+    assert run.out_cycles[0] == net.standalone_latency
+    assert run.out_cycles[0] - run.in_cycles[0] == net.latency

@@ -103,6 +103,7 @@ def build_manifest(net: Network, name: str, qmodel_path: str | None, digest: str
         "sizes": q.sizes,
         "parallel": net.parallel,
         "latency_cycles": net.latency,
+        "standalone_latency_cycles": net.standalone_latency,
         "interval_cycles": net.interval,
         "ideal_interval_cycles": ideal,
         "macs": net.macs,

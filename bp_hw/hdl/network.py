@@ -86,6 +86,12 @@ class Network(wiring.Component):
                 + sum(e.interval for e in self.engines[1:]))
 
     @property
+    def standalone_latency(self) -> int:
+        """Cycles from presenting an input to an idle network to its output transfer: the first
+        layer's issue cycles (its input transfer comes with the last of them) plus :attr:`latency`."""
+        return self.latency + self.engines[0].interval
+
+    @property
     def interval(self) -> int:
         return max(e.interval for e in self.engines)
 
