@@ -141,12 +141,16 @@ def main(argv=None) -> int:
                    "raw_cycles_per_second": round(statistics.median(raw_cps)),
                    "startup_seconds": round(result.run_seconds - (result.sim_seconds or 0), 3)}
             row["ratio_sim_to_raw"] = round(row["sim_cycles_per_second"] / row["raw_cycles_per_second"], 3)
+            # The same ceiling in inferences: what a free-running simulator with no cocotb would verify.
+            row["raw_inferences_per_second"] = round(row["raw_cycles_per_second"] / (result.cycles / n))
+            row["ratio_verified_to_raw"] = round(row["verified_per_second"] / row["raw_inferences_per_second"], 3)
             rows.append(row)
             if not args.json:
                 print(f"{sim:9s} {manifest.toplevel}: {n} vectors, {row['cycles_per_inference']} cycles/vector, "
                       f"{mismatches} mismatches | verified {row['verified_per_second']}/s | "
                       f"sim {row['sim_cycles_per_second']} cycles/s vs raw {row['raw_cycles_per_second']} "
-                      f"(x{row['ratio_sim_to_raw']}) | start-up {row['startup_seconds']} s | "
+                      f"(x{row['ratio_sim_to_raw']}) | raw {row['raw_inferences_per_second']} inferences/s, "
+                      f"verified/raw x{row['ratio_verified_to_raw']} | start-up {row['startup_seconds']} s | "
                       f"build {row['build_seconds']} s", flush=True)
         if args.json:
             print(json.dumps(rows))
