@@ -38,6 +38,8 @@ def add_parser(sub, name):
                         "Default on a mismatch: <build>/mismatch_vector<i>.fst (.vcd where FST is unavailable)")
     p.add_argument("--batch", type=int, help="vectors per simulator run (default: sized for ~5 s runs)")
     add_json_flag(p)
+    from ..cosim.train_run import add_train_arguments
+    add_train_arguments(p)  # --train, --epochs, ...: co-simulate on-chip training
     return p
 
 
@@ -105,6 +107,9 @@ def _describe_failure(v, q, first, waves: str | None, waves_note: str | None, re
 
 
 def run(args) -> int:
+    if getattr(args, "train", False):
+        from ..cosim.train_run import run_train_command
+        return run_train_command(args)
     from ..cosim.manifest import load_manifest
     from ..cosim.tools import find_simulator
     from ..cosim.verify import dump_vector, load_spec, verify, waves_target
