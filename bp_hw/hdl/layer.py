@@ -14,6 +14,17 @@ from .arith import overflow, round_parts, shape_of
 from .mac import MACLane
 
 
+def slot_signature(groups: int, width: int) -> wiring.Signature:
+    """A producer's output slots in block RAM, as seen by the consumer (the producer's side).
+
+    ``valid``/``ready`` hand over a whole vector as a stream does; while ``valid``
+    is high the consumer reads word ``addr`` (one neuron group of ``width`` bits)
+    with ``en``, and the data appears on ``data`` one cycle later.
+    """
+    return wiring.Signature({"valid": Out(1), "ready": In(1), "addr": In(range(max(groups, 2))),
+                             "en": In(1), "data": Out(width)})
+
+
 class LayerEngine(wiring.Component):
     """One layer of the integer model, streaming whole vectors in and out.
 
@@ -52,15 +63,31 @@ class LayerEngine(wiring.Component):
 
     PIPELINE = 9  # ROM read, MAC lane (4), round decision, add, saturate, slot (+ activation)
 
-    def __init__(self, layer: QLayer, parallel: int = 1, index: int = 0):
+    def __init__(self, layer: QLayer, parallel: int = 1, index: int = 0, *, in_groups: int | None = None,
+                 out_mem: bool = False, tap: bool = False):
         self.layer = layer
         self.index = index
         self.fold = Folding.of(layer.fan_in, layer.fan_out, parallel, index)
         self.act_latency = ActivationUnit.latency_of(layer)
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(shape_of(layer.in_fmt), layer.fan_in))),
-            "o": Out(stream.Signature(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out))),
-        })
+        self.in_mem = in_groups is not None
+        self.out_mem = out_mem
+        self.tap = tap
+        if self.in_mem and in_groups != self.fold.chunks:
+            raise ValueError("a memory input needs the producer's groups to be this layer's chunks")
+        ports = {}
+        if self.in_mem:
+            ports["im"] = In(slot_signature(self.fold.chunks, self.fold.lanes_in * layer.in_fmt.width))
+        else:
+            ports["i"] = In(stream.Signature(data.ArrayLayout(shape_of(layer.in_fmt), layer.fan_in)))
+        if out_mem:
+            ports["om"] = Out(slot_signature(self.fold.groups, self.fold.lanes_out * layer.out_fmt.width))
+        else:
+            ports["o"] = Out(stream.Signature(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out)))
+        if tap:
+            ports["mon"] = Out(wiring.Signature({"payload": Out(data.ArrayLayout(shape_of(layer.out_fmt),
+                                                                                   layer.fan_out)),
+                                                 "valid": Out(1)}))
+        super().__init__(ports)
 
     @property
     def interval(self) -> int:
@@ -111,7 +138,8 @@ class LayerEngine(wiring.Component):
         b_shape = shape_of(layer.bias_fmt)
 
         # -- output slots (ping-pong) and the clock enable
-        slots = [Signal(data.ArrayLayout(out_shape, layer.fan_out), name=f"slot{k}") for k in range(2)]
+        slots = [] if self.out_mem else [Signal(data.ArrayLayout(out_shape, layer.fan_out), name=f"slot{k}")
+                                         for k in range(2)]
         full = Signal(2)          # slot k holds a finished vector not yet taken
         wr = Signal()             # slot the results in flight go to
         rd = Signal()             # slot presented on `o`
@@ -129,26 +157,32 @@ class LayerEngine(wiring.Component):
         c = Signal(range(max(f.chunks, 2)))
         # "this is the sample's last chunk", kept in a register so that i.ready is nearly a flop
         at_last = Signal(init=int(f.cycles == 1))
-        issue = en & self.i.valid
+        inp = self.im if self.in_mem else self.i
+        issue = en & inp.valid
         last_chunk = c == f.chunks - 1
         last_group = g == f.groups - 1
-        m.d.comb += self.i.ready.eq(en & at_last)
+        m.d.comb += inp.ready.eq(en & at_last)
         with m.If(issue):
             next_c = Mux(last_chunk, 0, c + 1)
             next_g = Mux(last_chunk, Mux(last_group, 0, g + 1), g)
             m.d.sync += [c.eq(next_c), g.eq(next_g),
                          at_last.eq((next_c == f.chunks - 1) & (next_g == f.groups - 1))]
-        chunks = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), f.chunks),
-                           self.i.payload.as_value())
+        if not self.in_mem:
+            chunks = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), f.chunks),
+                               self.i.payload.as_value())
 
         # -- operand stage: ROM reads (weights, biases) and the shared input chunk
         a1 = Signal(data.ArrayLayout(in_shape, f.lanes_in))
         s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
         s1_g = Signal.like(g)
         s1_sample_last = Signal()
+        if self.in_mem:  # the producer's slot RAM: chunk c is its word c, read like a ROM (one cycle)
+            m.d.comb += [self.im.addr.eq(c), self.im.en.eq(en), a1.as_value().eq(self.im.data)]
         with m.If(en):
-            chunk = chunks[c] if f.chunks > 1 else chunks[0]
-            m.d.sync += [a1.as_value().eq(chunk.as_value()), s1_valid.eq(issue), s1_first.eq(c == 0),
+            if not self.in_mem:
+                chunk = chunks[c] if f.chunks > 1 else chunks[0]
+                m.d.sync += a1.as_value().eq(chunk.as_value())
+            m.d.sync += [s1_valid.eq(issue), s1_first.eq(c == 0),
                          s1_last.eq(last_chunk), s1_g.eq(g), s1_sample_last.eq(last_group & last_chunk)]
 
         lanes = []
@@ -200,13 +234,39 @@ class LayerEngine(wiring.Component):
         m.d.comb += [res_valid.eq(side[0]), res_last.eq(side[-1])]
 
         # -- output: neuron groups fill slot `wr`; the sample's last group marks it full
-        for neuron in range(layer.fan_out):
-            grp, lane = divmod(neuron, f.lanes_out)
-            hit = res_valid & (res_g == grp) if f.groups > 1 else res_valid
-            for k in range(2):
-                with m.If(en & hit & (wr == k)):
-                    m.d.sync += slots[k][neuron].eq(acts[lane].y)
-        take = self.o.valid & self.o.ready
+        out = self.om if self.out_mem else self.o
+        group_word = Cat(*[act.y for act in acts])
+        if self.out_mem:
+            ram = Memory(shape=unsigned(len(group_word)), depth=2 * f.groups, init=[],
+                         attrs={"ram_style": "block"})
+            m.submodules.slots = ram
+            wp = ram.write_port()
+            rp = ram.read_port(domain="sync")
+            m.d.comb += [wp.addr.eq(wr * f.groups + res_g if f.groups > 1 else wr), wp.data.eq(group_word),
+                         wp.en.eq(en & res_valid),
+                         rp.addr.eq(rd * f.groups + self.om.addr if f.groups > 1 else rd),
+                         rp.en.eq(self.om.en), self.om.data.eq(rp.data)]
+        else:
+            for neuron in range(layer.fan_out):
+                grp, lane = divmod(neuron, f.lanes_out)
+                hit = res_valid & (res_g == grp) if f.groups > 1 else res_valid
+                for k in range(2):
+                    with m.If(en & hit & (wr == k)):
+                        m.d.sync += slots[k][neuron].eq(acts[lane].y)
+        if self.tap:
+            # a monitor for verification only: the vector of each sample, valid for one cycle
+            work = Signal(data.ArrayLayout(out_shape, layer.fan_out))
+            m.d.sync += self.mon.valid.eq(0)
+            for neuron in range(layer.fan_out):
+                grp, lane = divmod(neuron, f.lanes_out)
+                hit = res_valid & (res_g == grp) if f.groups > 1 else res_valid
+                with m.If(en & hit):
+                    m.d.sync += [work[neuron].eq(acts[lane].y), self.mon.payload[neuron].eq(acts[lane].y)]
+                with m.Elif(en & res_valid & res_last):
+                    m.d.sync += self.mon.payload[neuron].eq(work[neuron])
+            with m.If(en & res_valid & res_last):
+                m.d.sync += self.mon.valid.eq(1)
+        take = out.valid & out.ready
         done_slot = en & res_valid & res_last
         for k in range(2):
             with m.If(done_slot & (wr == k)):
@@ -222,6 +282,7 @@ class LayerEngine(wiring.Component):
         m.d.sync += stall.eq(res_valid_next & full_next.bit_select(wr ^ done_slot, 1))
         with m.If(take):
             m.d.sync += rd.eq(~rd)
-        m.d.comb += [self.o.valid.eq(full.bit_select(rd, 1)),
-                     self.o.payload.as_value().eq(Mux(rd, slots[1].as_value(), slots[0].as_value()))]
+        m.d.comb += out.valid.eq(full.bit_select(rd, 1))
+        if not self.out_mem:
+            m.d.comb += self.o.payload.as_value().eq(Mux(rd, slots[1].as_value(), slots[0].as_value()))
         return m

@@ -35,8 +35,11 @@ class Network(wiring.Component):
     """The quantized MLP as pipelined hardware.
 
     Layer ``l`` is a :class:`~bp_hw.hdl.layer.LayerEngine` with ``parallel[l]``
-    lanes; each layer's output register is the next layer's input buffer, so
-    different samples occupy different layers at once.
+    lanes; each layer's output slots are the next layer's input buffer, so
+    different samples occupy different layers at once. Where the producer's
+    ``P_out`` equals the consumer's ``P_in`` the slots are a block RAM read one
+    word (neuron group) per cycle (:attr:`mem_links`); elsewhere they are
+    registers read through a multiplexer.
 
     Ports
     -----
@@ -46,8 +49,9 @@ class Network(wiring.Component):
         Output vectors (``QModel.output_fmt``), in input order; nothing is lost
         or duplicated under back-pressure on either side.
     tap<l> : Out(Signature(payload: ArrayLayout(..., fan_out_l), valid: 1)), with ``taps=True``
-        A copy of layer ``l``'s output vector, ``valid`` for the one cycle it is
-        handed to the next stage: co-simulation uses it to name the first
+        A copy of layer ``l``'s output vector, ``valid`` for one cycle per sample
+        (when it is handed on, or, for slots in block RAM, from monitor registers that
+        exist only with ``taps=True`` and do not touch the datapath): co-simulation uses it to name the first
         layer and neuron that differ from the integer model.
 
     Latency: :attr:`latency` cycles from the edge that transfers an input to
@@ -58,10 +62,17 @@ class Network(wiring.Component):
     def __init__(self, qmodel: QModel, parallel=1, taps: bool = False):
         self.qmodel = qmodel
         self.parallel = parse_parallel(parallel, len(qmodel.layers))
+        folds = [Folding.of(layer.fan_in, layer.fan_out, p, index)
+                 for index, (layer, p) in enumerate(zip(qmodel.layers, self.parallel))]
+        # Between two layers whose word shapes agree (the producer's P_out is the consumer's P_in,
+        # e.g. every P = 1 boundary) the output slots live in block RAM instead of registers.
+        self.mem_links = [up.lanes_out == down.lanes_in for up, down in zip(folds, folds[1:])]
+        self.engines = []
         for index, (layer, p) in enumerate(zip(qmodel.layers, self.parallel)):
-            Folding.of(layer.fan_in, layer.fan_out, p, index)  # reject a bad P before building anything
-        self.engines = [LayerEngine(layer, p, index) for index, (layer, p)
-                        in enumerate(zip(qmodel.layers, self.parallel))]
+            mem_in = index > 0 and self.mem_links[index - 1]
+            mem_out = index < len(folds) - 1 and self.mem_links[index]
+            self.engines.append(LayerEngine(layer, p, index, in_groups=folds[index - 1].groups if mem_in else None,
+                                            out_mem=mem_out, tap=taps and mem_out))
         self.taps = taps
         ports = {
             "i": In(stream.Signature(data.ArrayLayout(shape_of(qmodel.input_fmt), qmodel.sizes[0]))),
@@ -105,11 +116,17 @@ class Network(wiring.Component):
         for l, engine in enumerate(self.engines):
             m.submodules[f"layer{l}"] = engine
         wiring.connect(m, wiring.flipped(self.i), self.engines[0].i)
-        for up, down in zip(self.engines, self.engines[1:]):
-            wiring.connect(m, up.o, down.i)
+        for up, down, mem in zip(self.engines, self.engines[1:], self.mem_links):
+            if mem:
+                wiring.connect(m, up.om, down.im)
+            else:
+                wiring.connect(m, up.o, down.i)
         wiring.connect(m, self.engines[-1].o, wiring.flipped(self.o))
         if self.taps:
             for l, engine in enumerate(self.engines):
                 tap = getattr(self, f"tap{l}")
-                m.d.comb += [tap.payload.eq(engine.o.payload), tap.valid.eq(engine.o.valid & engine.o.ready)]
+                if engine.out_mem:
+                    m.d.comb += [tap.payload.eq(engine.mon.payload), tap.valid.eq(engine.mon.valid)]
+                else:
+                    m.d.comb += [tap.payload.eq(engine.o.payload), tap.valid.eq(engine.o.valid & engine.o.ready)]
         return m
