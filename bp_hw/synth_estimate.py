@@ -152,6 +152,12 @@ def _normalise(layer: dict) -> dict:
                  "depth": int(layer.get("groups", 1)), "width": _width(layer["bias_format"])},
             ],
         }
+        out["in_mem"] = layer.get("input") == "bram"
+        out["out_mem"] = layer.get("output_slots") == "bram"
+        if out["out_mem"]:  # the ping-pong output slots, one neuron group per word
+            out["memories"].append({"name": f"layer{layer.get('index', 0)}.slots", "count": 1, "style": "block",
+                                    "depth": 2 * int(layer.get("groups", 1)),
+                                    "width": lanes_out * _width(layer["out_format"])})
         lut = layer.get("lut")
         if lut:
             out["memories"].append({"name": f"layer{layer.get('index', 0)}.lut", "count": int(lut.get("roms", 1)),
@@ -212,13 +218,14 @@ def estimate_resources(manifest: dict, dev: str | Device) -> dict:
         lanes = max(1, int(layer.get("lanes", 1)))
         a, b, acc = int(layer["input_bits"]), int(layer["weight_bits"]), int(layer["acc_bits"])
         dsps += lanes * _dsps_per_multiplier(a, b, dev)
-        # The layer's input and output vector registers, and per lane the accumulator
-        # (+ operand registers outside the DSP on ECP5).
+        # The layer reads its input in place (through a multiplexer, unless it comes from the
+        # previous layer's slot RAM) and keeps two output vectors (unless its slots are in RAM);
+        # per lane the accumulator (+ operand registers outside the DSP on ECP5).
         in_vec = int(layer["fan_in"]) * a
         out_vec = int(layer["fan_out"]) * int(layer.get("out_bits", a))
         lane_ffs = acc + (2 * (a + b) if dev.family == "ecp5" else 0)
-        ffs += _LAYER_FFS + in_vec + out_vec + lanes * lane_ffs
-        extra_luts += _LAYER_LOGIC + _MUX_LUTS_PER_INPUT_BIT[dev.family] * in_vec
+        ffs += _LAYER_FFS + (0 if layer.get("out_mem") else 2 * out_vec) + lanes * lane_ffs
+        extra_luts += _LAYER_LOGIC + (0 if layer.get("in_mem") else _MUX_LUTS_PER_INPUT_BIT[dev.family] * in_vec)
 
     memories = _memories(manifest, layers)
     brams = 0

@@ -73,6 +73,9 @@ def build_manifest(net: Network, name: str, qmodel_path: str | None, digest: str
             "parallel": f.lanes, "lanes_out": f.lanes_out, "lanes_in": f.lanes_in,
             "groups": f.groups, "chunks": f.chunks,
             "cycles_per_sample": engine.interval, "latency_cycles": engine.latency,
+            # where the layer's input comes from and where its outputs wait for the next layer
+            "input": "bram" if engine.in_mem else "payload",
+            "output_slots": "bram" if engine.out_mem else "registers",
             "macs": layer.macs, "multipliers": f.lanes,
             "in_format": layer.in_fmt.name, "weight_format": layer.weight_fmt.name,
             "bias_format": layer.bias_fmt.name, "z_format": layer.z_fmt.name, "out_format": layer.out_fmt.name,
