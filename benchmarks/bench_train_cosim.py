@@ -24,10 +24,6 @@ from pathlib import Path
 from bp_hw.cli import main as cli
 from bp_hw.cosim.tools import available_simulators
 from bp_hw.cosim.train_run import run_training_cosim
-from bp_hw.data import load_dataset, split_dataset
-from bp_hw.fixed import QuantConfig, quantize_model
-from bp_hw.modelfile import FloatModel
-from bp_hw.reference import init_weights, normalization_stats
 
 DESIGNS = {"xor": [2, 4, 1], "iris": [4, 8, 3]}
 
@@ -42,14 +38,8 @@ RUNS = [
 
 
 def make_design(data: str, out: Path, parallel: str, fmt: str = "Q4.12", seed: int = 0) -> Path:
-    layers = DESIGNS[data]
-    ds = load_dataset(data)
-    tr, _ = split_dataset(ds, 0.3, seed)
-    mean, std = normalization_stats(tr.X)
-    W, B = init_weights(layers, "xavier", seed)
-    fm = FloatModel(layers=layers, weights=W, biases=B, activations=["sigmoid"] * (len(layers) - 1), loss="mse",
-                    norm_mean=mean, norm_std=std, n_classes=ds.n_classes)
-    q, _ = quantize_model(fm, QuantConfig(format=fmt))
+    from bp_hw.fixed.trainer import seeded_qmodel
+    q, _, _ = seeded_qmodel(data, DESIGNS[data], seed, fmt)
     out.mkdir(parents=True, exist_ok=True)
     q.save(out / "q.json")
     build = out / "build"

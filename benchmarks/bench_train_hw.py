@@ -77,18 +77,9 @@ def table(samples: int):
 
 
 def initial(data, layers, fmt="Q4.12", seed=0):
-    """The seeded initialisation of tests/test_fixed_trainer.py (xavier weights, quantized)."""
-    from bp_hw.data import load_dataset, split_dataset
-    from bp_hw.modelfile import FloatModel
-    from bp_hw.reference import init_weights, normalization_stats
-    ds = load_dataset(data)
-    tr, te = split_dataset(ds, 0.3, seed)
-    mean, std = normalization_stats(tr.X)
-    W, B = init_weights(layers, "xavier", seed)
-    fm = FloatModel(layers=layers, weights=W, biases=B, activations=["sigmoid"] * (len(layers) - 1), loss="mse",
-                    norm_mean=mean, norm_std=std, n_classes=ds.n_classes)
-    q, _ = quantize_model(fm, QuantConfig(format=fmt))
-    return q, tr, te
+    """The seeded initialisation of on-chip training (xavier weights, quantized)."""
+    from bp_hw.fixed.trainer import seeded_qmodel
+    return seeded_qmodel(data, layers, seed, fmt)
 
 
 def long_run(data: str, epochs: int, parallel: str, rounding: str):

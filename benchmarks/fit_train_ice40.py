@@ -19,8 +19,6 @@ from pathlib import Path
 
 from amaranth.hdl import Cat, Elaboratable, Module, Signal
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 
 class FitTop(Elaboratable):
     def __init__(self, dut):
@@ -59,10 +57,10 @@ def main():
     from bp_hw.hdl.backprop import TrainNetwork
     from bp_hw.synth import YOWASP_TOOLS, _run_plan, tool_environment
     from bp_hw.synth_report import parse_nextpnr_report, parse_yosys_stat
-    from test_fixed_trainer import initial_qmodel
+    from bp_hw.fixed.trainer import seeded_qmodel
 
     layers = [4, 8, 3] if args.data == "iris" else [2, 4, 1]
-    q, _, _ = initial_qmodel(args.data, layers)
+    q, _, _ = seeded_qmodel(args.data, layers)
     dut = TrainNetwork(q, TrainSpec(), args.parallel)
     platform = ICEBreakerPlatform()
     env = tool_environment([t for t in platform.required_tools if t in YOWASP_TOOLS])

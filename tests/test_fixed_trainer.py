@@ -5,23 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bp_hw.data import load_dataset, split_dataset
 from bp_hw.errors import BpHwError
-from bp_hw.fixed import QuantConfig, quantize_model
-from bp_hw.fixed.trainer import FixedTrainer, TrainSpec, epoch_order, parse_lr, targets_for
-from bp_hw.modelfile import FloatModel
-from bp_hw.reference import Network, init_weights, normalization_stats
+from bp_hw.fixed.trainer import FixedTrainer, TrainSpec, epoch_order, parse_lr, seeded_qmodel, targets_for
+from bp_hw.reference import Network
 
 
 def initial_qmodel(data, layers, seed=0, fmt="Q4.12"):
-    ds = load_dataset(data)
-    tr, te = split_dataset(ds, 0.3, seed)
-    mean, std = normalization_stats(tr.X)
-    W, B = init_weights(layers, "xavier", seed)
-    fm = FloatModel(layers=layers, weights=W, biases=B, activations=["sigmoid"] * (len(layers) - 1), loss="mse",
-                    norm_mean=mean, norm_std=std, n_classes=ds.n_classes)
-    q, _ = quantize_model(fm, QuantConfig(format=fmt))
-    return q, tr, te
+    return seeded_qmodel(data, layers, seed, fmt)
 
 
 def test_parse_lr():

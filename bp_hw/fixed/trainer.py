@@ -301,3 +301,27 @@ class FixedTrainer:
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The sample order of an epoch (host side; the hardware just takes the stream in this order)."""
     return np.random.default_rng([int(seed), 0x7EA1, int(epoch)]).permutation(n)
+
+
+def seeded_qmodel(data: str, layers, seed: int = 0, fmt: str = "Q4.12", test_fraction: float = 0.3,
+                  init: str = "xavier", lut_bits: int = 10):
+    """The starting point of on-chip training: seeded initial weights, quantized.
+
+    Sigmoid layers with the reference trainer's seeded initialisation
+    (``init_weights(layers, init, seed)``), input normalisation learned on the
+    training split of ``data``, quantized to ``fmt``. Returns
+    ``(qmodel, train_split, test_split)``.
+    """
+    from ..data import load_dataset, split_dataset
+    from ..modelfile import FloatModel
+    from ..reference import init_weights, normalization_stats
+    from .quantizer import QuantConfig, quantize_model
+    ds = load_dataset(data)
+    tr, te = split_dataset(ds, test_fraction, seed)
+    mean, std = normalization_stats(tr.X)
+    layers = [int(n) for n in layers]
+    W, B = init_weights(layers, init, seed)
+    fm = FloatModel(layers=layers, weights=W, biases=B, activations=["sigmoid"] * (len(layers) - 1), loss="mse",
+                    norm_mean=mean, norm_std=std, n_classes=ds.n_classes)
+    q, _ = quantize_model(fm, QuantConfig(format=fmt, lut_bits=lut_bits))
+    return q, tr, te
