@@ -46,7 +46,7 @@ class LayerEngine(wiring.Component):
 
     Weights live in one ROM per lane (word ``g * chunks + c`` holds the
     ``P_in`` weights of neuron ``g * P_out + lane`` for inputs
-    ``c * P_in ..``), biases in one ROM per lane (word ``g``), both in block RAM.
+    ``c * P_in ..``) in block RAM, biases in one small ROM per lane (word ``g``).
 
     Ports
     -----
@@ -119,11 +119,14 @@ class LayerEngine(wiring.Component):
         return [int(layer.biases[g * f.lanes_out + lane]) & mask for g in range(f.groups)]
 
     @staticmethod
-    def _rom(m, name, width, words, en, addr):
-        """A synchronous-read ROM in block RAM (one cycle); a single word is just a constant."""
+    def _rom(m, name, width, words, en, addr, block=False):
+        """A synchronous-read ROM (one cycle); ``block`` asks for block RAM even when it is small
+        (weights), otherwise the tools choose (a few bias words become logic). A single word is
+        just a constant."""
         if len(words) == 1:
             return Const(words[0], unsigned(width))
-        rom = Memory(shape=unsigned(width), depth=len(words), init=words, attrs={"ram_style": "block"})
+        rom = Memory(shape=unsigned(width), depth=len(words), init=words,
+                     attrs={"ram_style": "block"} if block else None)
         m.submodules[name] = rom
         port = rom.read_port(domain="sync")
         m.d.comb += [port.en.eq(en), port.addr.eq(addr)]
@@ -188,7 +191,8 @@ class LayerEngine(wiring.Component):
         lanes = []
         for lane in range(f.lanes_out):
             w_addr = g * f.chunks + c if f.cycles > 1 else None
-            w_data = self._rom(m, f"wrom{lane}", w_shape.width * f.lanes_in, self.weight_words(lane), en, w_addr)
+            w_data = self._rom(m, f"wrom{lane}", w_shape.width * f.lanes_in, self.weight_words(lane), en, w_addr,
+                               block=True)
             b_data = self._rom(m, f"brom{lane}", b_shape.width, self.bias_words(lane), en, g)
             mac = MACLane(w_shape, in_shape, b_shape, layer.bias_shift, layer.acc_width, f.lanes_in)
             m.submodules[f"mac{lane}"] = mac
