@@ -120,13 +120,13 @@ class LayerEngine(wiring.Component):
 
     @staticmethod
     def _rom(m, name, width, words, en, addr, block=False):
-        """A synchronous-read ROM (one cycle); ``block`` asks for block RAM even when it is small
-        (weights), otherwise the tools choose (a few bias words become logic). A single word is
-        just a constant."""
+        """A synchronous-read ROM (one cycle): in block RAM when ``block`` (weights, even small
+        ones), otherwise in logic (a few bias words must not take a whole block RAM each).
+        A single word is just a constant."""
         if len(words) == 1:
             return Const(words[0], unsigned(width))
         rom = Memory(shape=unsigned(width), depth=len(words), init=words,
-                     attrs={"ram_style": "block"} if block else None)
+                     attrs={"ram_style": "block" if block else "logic"})
         m.submodules[name] = rom
         port = rom.read_port(domain="sync")
         m.d.comb += [port.en.eq(en), port.addr.eq(addr)]
