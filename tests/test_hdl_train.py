@@ -239,7 +239,11 @@ def test_training_manifest(iris_q, tmp_path):
     assert tr["ports"]["access"]["depth"] == 4 * 8 + 8 + 8 * 3 + 3
     assert [(m["weights_base"], m["biases_base"]) for m in tr["address_map"]] == [(0, 32), (40, 64)]
     assert tr["eta"] == 0.25 and tr["spec"]["eta_frac"] == 2
-    assert tr["spec"]["layers"][0] == {"error_format": "Q4.12", "delta_format": "Q1.15"}
+    layer0 = tr["spec"]["layers"][0]
+    assert (layer0["error_format"], layer0["delta_format"]) == ("Q4.12", "Q1.15")
+    # the spec's shifts (docs of bp_hw.fixed.trainer): f_d + f_eta + f_a - f_w and f_d + f_eta - f_b
+    assert (layer0["weight_update_shift"], layer0["bias_update_shift"]) == (15 + 2 + 12 - 12, 15 + 2 - 12)
+    assert layer0["error_below_shift"] is None and tr["spec"]["layers"][1]["error_below_shift"] == 12 + 15 - 12
     net = TrainNetwork(q, TrainSpec(lr="2^-2"), "8,3")
     net._MustUse__silence = True
     assert tr["cycles_per_train_sample"] == net.train_cycles

@@ -125,25 +125,57 @@ class TrainSpec:
 
 @dataclass
 class LayerTrainFormats:
-    """Per-layer formats of the backward pass."""
+    """Per-layer formats of the backward pass and the shifts they imply (module doc, steps 2-6).
+
+    The shifts are computed here once; the trainer and the hardware both read them.
+    """
 
     err_fmt: QFormat
     delta_fmt: QFormat
+    output_error_shift: int          # step 2 (last layer): o - t from f_o to f_e
+    delta_shift: int                 # step 4: e * d from f_e + f_o to f_d
+    error_below_shift: int | None    # step 5: sum W * delta from f_w + f_d to the layer below's f_e
+    weight_update_shift: int         # step 6: g * a from f_d + f_eta + f_a to f_w
+    bias_update_shift: int           # step 6: g from f_d + f_eta to f_b
 
     def to_dict(self) -> dict:
-        return {"error_format": self.err_fmt.name, "delta_format": self.delta_fmt.name}
+        return {"error_format": self.err_fmt.name, "delta_format": self.delta_fmt.name,
+                "output_error_shift": self.output_error_shift, "delta_shift": self.delta_shift,
+                "error_below_shift": self.error_below_shift, "weight_update_shift": self.weight_update_shift,
+                "bias_update_shift": self.bias_update_shift}
 
 
 def layer_formats(qmodel: QModel, spec: TrainSpec) -> list[LayerTrainFormats]:
-    out = []
+    fmts = []
     for layer in qmodel.layers:
         width = layer.out_fmt.width
         delta = QFormat.parse(spec.delta_format) if spec.delta_format else QFormat(1, width - 1)
         err = QFormat.parse(spec.error_format) if spec.error_format else layer.out_fmt
         if not (delta.signed and err.signed):
             raise BpHwError("delta and error formats must be signed")
-        out.append(LayerTrainFormats(err, delta))
+        fmts.append((err, delta))
+    _, eta_frac = spec.eta
+    out = []
+    for l, (layer, (err, delta)) in enumerate(zip(qmodel.layers, fmts)):
+        fo, fe, fd = layer.out_fmt.frac_bits, err.frac_bits, delta.frac_bits
+        below = layer.weight_fmt.frac_bits + fd - fmts[l - 1][0].frac_bits if l > 0 else None
+        out.append(LayerTrainFormats(
+            err, delta, output_error_shift=fo - fe, delta_shift=fe + fo - fd, error_below_shift=below,
+            weight_update_shift=fd + eta_frac + layer.in_fmt.frac_bits - layer.weight_fmt.frac_bits,
+            bias_update_shift=fd + eta_frac - layer.bias_fmt.frac_bits))
     return out
+
+
+def target_format(qmodel: QModel) -> QFormat:
+    """The format targets are given in: the output format, widened to ``Q2.f`` when it cannot
+    hold 1.0 (or -1.0 for tanh), which :func:`targets_for` produces."""
+    last = qmodel.layers[-1]
+    fmt = last.out_fmt
+    one = 1 << fmt.frac_bits
+    low = -one if last.activation == "tanh" else 0
+    if fmt.min_int <= low and fmt.max_int >= one:
+        return fmt
+    return QFormat(2, fmt.frac_bits)
 
 
 def targets_for(qmodel: QModel, y) -> np.ndarray:
@@ -225,21 +257,20 @@ class FixedTrainer:
         res.errors = [None] * len(q.layers)
         last = q.layers[-1]
         fe = self.formats[-1].err_fmt
-        e, sat = overflow(round_shift(acts[-1] - t, last.out_fmt.frac_bits - fe.frac_bits, last.rounding),
+        e, sat = overflow(round_shift(acts[-1] - t, self.formats[-1].output_error_shift, last.rounding),
                           fe, last.overflow)
         res.saturations += sat
         for l in range(len(q.layers) - 1, -1, -1):
             layer, fmts = q.layers[l], self.formats[l]
-            fo, fe, fd = layer.out_fmt.frac_bits, fmts.err_fmt.frac_bits, fmts.delta_fmt.frac_bits
-            d = derivative(layer.activation, acts[l + 1], fo, layer.rounding)
-            delta, sat = overflow(round_shift(e * d, fe + fo - fd, layer.rounding), fmts.delta_fmt, layer.overflow)
+            d = derivative(layer.activation, acts[l + 1], layer.out_fmt.frac_bits, layer.rounding)
+            delta, sat = overflow(round_shift(e * d, fmts.delta_shift, layer.rounding), fmts.delta_fmt,
+                                  layer.overflow)
             res.saturations += sat
             res.errors[l], res.deltas[l] = e, delta
             if l > 0:  # error of the layer below, through the weights before the update
                 below = self.formats[l - 1].err_fmt
                 s = delta @ layer.weights
-                e, sat = overflow(round_shift(s, layer.weight_fmt.frac_bits + fd - below.frac_bits, layer.rounding),
-                                  below, layer.overflow)
+                e, sat = overflow(round_shift(s, fmts.error_below_shift, layer.rounding), below, layer.overflow)
                 res.saturations += sat
             res.saturations += self._update(l, delta, acts[l])
         self.saturations += res.saturations
@@ -248,11 +279,9 @@ class FixedTrainer:
 
     def _update(self, l: int, delta: np.ndarray, a: np.ndarray) -> int:
         layer, fmts = self.model.layers[l], self.formats[l]
-        fd = fmts.delta_fmt.frac_bits
         g = delta * self.eta_int
         raw_w = g[:, None] * a[None, :]
-        k_w = fd + self.eta_frac + layer.in_fmt.frac_bits - layer.weight_fmt.frac_bits
-        k_b = fd + self.eta_frac - layer.bias_fmt.frac_bits
+        k_w, k_b = fmts.weight_update_shift, fmts.bias_update_shift
         mode = self.spec.update_rounding
         if mode != "stochastic":
             dw = round_shift(raw_w, k_w, mode)

@@ -13,10 +13,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fixed.qmodel import QModel, signed_width
-from ..fixed.trainer import FixedTrainer, TrainSpec
+from ..fixed.trainer import FixedTrainer, TrainSpec, target_format
 from .arith import shape_of
 from .network import parse_parallel
-from .train_layer import TrainLayer, target_format
+from .train_layer import TrainLayer
 
 
 def train_spec_of(spec) -> TrainSpec:
@@ -111,11 +111,12 @@ class TrainNetwork(wiring.Component):
         self.engines = [
             TrainLayer(L, self.folds[l], l, l == n - 1, self.formats[l],
                        self.formats[l - 1].err_fmt if l > 0 else None, self.eta_int, self.eta_frac,
-                       self.spec.update_rounding, self.spec.seed, self.access_width)
+                       self.spec.update_rounding, self.spec.seed, self.access_width,
+                       target_fmt=target_format(qmodel) if l == n - 1 else None)
             for l, L in enumerate(layers)]
         for eng in self.engines:      # built for their cycle counts too; elaborated with the network
             eng._MustUse__silence = True
-        self.target_fmt = target_format(layers[-1])
+        self.target_fmt = target_format(qmodel)
         payload = data.StructLayout({
             "x": data.ArrayLayout(shape_of(qmodel.input_fmt), qmodel.sizes[0]),
             "t": data.ArrayLayout(shape_of(self.target_fmt), qmodel.sizes[-1]),
@@ -165,7 +166,7 @@ class TrainNetwork(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        q, e = self.qmodel, self.engines
+        e = self.engines
         n = len(e)
         for l, eng in enumerate(e):
             m.submodules[f"layer{l}"] = eng

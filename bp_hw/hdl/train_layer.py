@@ -51,16 +51,6 @@ def stochastic_shift(x, k: int, state):
     return (x + u) >> k
 
 
-def target_format(layer: QLayer) -> QFormat:
-    """The format of the targets: the output format, widened when it cannot hold 1.0 (or -1.0 for tanh)."""
-    fmt = layer.out_fmt
-    one = 1 << fmt.frac_bits
-    low = -one if layer.activation == "tanh" else 0
-    if fmt.min_int <= low and fmt.max_int >= one:
-        return fmt
-    return QFormat(2, fmt.frac_bits)
-
-
 def weight_words(layer: QLayer, f: Folding, lane: int) -> list[int]:
     """RAM contents of a lane: the inference ROM layout (:meth:`LayerEngine.weight_words`)."""
     ww = layer.weight_fmt.width
@@ -144,9 +134,12 @@ class TrainLayer(wiring.Component):
 
     def __init__(self, layer: QLayer, fold: Folding, index: int, last: bool, fmts: LayerTrainFormats,
                  prev_err_fmt: QFormat | None, eta_int: int, eta_frac: int, update_rounding: str, seed: int,
-                 access_width: int):
+                 access_width: int, target_fmt: QFormat | None = None):
         self.layer, self.fold, self.index, self.last = layer, fold, index, last
         self.fmts, self.prev_err_fmt = fmts, prev_err_fmt
+        self.target_fmt = target_fmt
+        if last and target_fmt is None:
+            raise ValueError("the last layer needs the spec's target format")
         self.eta_int, self.eta_frac = eta_int, eta_frac
         self.update_rounding, self.seed = update_rounding, seed
         self.access_width = access_width
@@ -162,7 +155,7 @@ class TrainLayer(wiring.Component):
             "acc_wdata": In(signed(access_width)), "acc_rdata": Out(signed(access_width)),
         }
         if last:
-            ports["t"] = In(data.ArrayLayout(shape_of(target_format(layer)), layer.fan_out))
+            ports["t"] = In(data.ArrayLayout(shape_of(target_fmt), layer.fan_out))
         else:
             ports["e_in"] = In(data.ArrayLayout(shape_of(fmts.err_fmt), layer.fan_out))
         if index > 0:
@@ -198,19 +191,18 @@ class TrainLayer(wiring.Component):
     # -- shapes ---------------------------------------------------------------------------
     @property
     def k_w(self) -> int:
-        L, fd = self.layer, self.fmts.delta_fmt.frac_bits
-        return fd + self.eta_frac + L.in_fmt.frac_bits - L.weight_fmt.frac_bits
+        return self.fmts.weight_update_shift
 
     @property
     def k_b(self) -> int:
-        return self.fmts.delta_fmt.frac_bits + self.eta_frac - self.layer.bias_fmt.frac_bits
+        return self.fmts.bias_update_shift
 
     def elaborate(self, platform):
         m = Module()
         L, f = self.layer, self.fold
         P, K, G, C = f.lanes_out, f.lanes_in, f.groups, f.chunks
         w_fmt, b_fmt, a_fmt, o_fmt = L.weight_fmt, L.bias_fmt, L.in_fmt, L.out_fmt
-        d_fmt, e_fmt = self.fmts.delta_fmt, self.fmts.err_fmt
+        d_fmt = self.fmts.delta_fmt
         ww, bw = w_fmt.width, b_fmt.width
         words = max(G * C, 2)
         gw = d_fmt.width + max(1, self.eta_int.bit_length())   # g = delta * eta_int, signed
@@ -279,9 +271,6 @@ class TrainLayer(wiring.Component):
                     m.d.sync += [g.eq(g + 1), waddr.eq(waddr + C)]
 
         # issue-stage flags
-        i_fwd = run & (op == OP_FWD)
-        i_err = run & (op == OP_ERR)
-        i_upd = run & (op == OP_UPD)
         i_first = Mux(op == OP_FWD, c == 0, g == 0)
         i_last = Mux(op == OP_FWD, c == C - 1, g == G - 1)
         i_fin = Mux(op == OP_FWD, fwd_last_issue, Mux(op == OP_ERR, fwd_last_issue, bias_phase & (g == G - 1)))
@@ -425,7 +414,7 @@ class TrainLayer(wiring.Component):
 
         if has_err:
             pe = self.prev_err_fmt
-            shift = w_fmt.frac_bits + d_fmt.frac_bits - pe.frac_bits
+            shift = self.fmts.error_below_shift
             e_reg = Signal(data.ArrayLayout(data.ArrayLayout(shape_of(pe), K), C))
             m.d.comb += self.e_out.as_value().eq(e_reg.as_value())
             with m.If(s3_v & (s3_op == OP_ERR) & s3_last):
@@ -489,7 +478,7 @@ class TrainLayer(wiring.Component):
         """The per-neuron unit: e, derivative, delta, g; one neuron per cycle, pipelined."""
         L = self.layer
         o_fmt, e_fmt, d_fmt = L.out_fmt, self.fmts.err_fmt, self.fmts.delta_fmt
-        fo, fe, fd = o_fmt.frac_bits, e_fmt.frac_bits, d_fmt.frac_bits
+        fo = o_fmt.frac_bits
         one = 1 << fo
         n = L.fan_out
         run = Signal()
@@ -510,8 +499,8 @@ class TrainLayer(wiring.Component):
         om1 = Signal(signed(dw))
         e1 = Signal(shape_of(e_fmt))
         if self.last:
-            diff = as_signed(o0, o_fmt) - as_signed(self.t[i], target_format(L))
-            e0 = overflow(round_shift(diff, fo - fe, L.rounding), e_fmt, L.overflow)
+            diff = as_signed(o0, o_fmt) - as_signed(self.t[i], self.target_fmt)
+            e0 = overflow(round_shift(diff, self.fmts.output_error_shift, L.rounding), e_fmt, L.overflow)
         else:
             e0 = self.e_in[i]
         m.d.sync += [o1.eq(as_signed(o0, o_fmt)), e1.eq(e0)]
@@ -553,7 +542,7 @@ class TrainLayer(wiring.Component):
             m.d.sync += q4.eq(Mux(d3 != 0, as_signed(e3, e_fmt) << fo, 0))
         # d4: delta
         delta5 = Signal(signed(d_fmt.width))
-        m.d.sync += delta5.eq(overflow(round_shift(q4, fe + fo - fd, L.rounding), d_fmt, L.overflow))
+        m.d.sync += delta5.eq(overflow(round_shift(q4, self.fmts.delta_shift, L.rounding), d_fmt, L.overflow))
         # d5: store delta (and g)
         for j in range(n):
             with m.If(v[5] & (idx[5] == j)):
