@@ -47,7 +47,7 @@ Without ``layers`` the estimate falls back to one layer from ``ports`` with
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import BpHwError
 

@@ -223,10 +223,62 @@ def _cocotb_runner(simulator: str, dump_format: str | None = None, *, public: bo
     return cocotb_runner.get_runner(simulator)
 
 
-def _quiet_runner_logs() -> None:
+def quiet_runner_logs() -> None:
     logging.getLogger("Verilator").setLevel(logging.WARNING)
     logging.getLogger("Icarus").setLevel(logging.WARNING)
     logging.getLogger("_Icarus").setLevel(logging.WARNING)
+
+
+def compile_cached(simulator: str, sim_dir: Path, sources: list[Path], harness_text: str, harness_file: str,
+                   control_text: str, control_file: str, toplevel: str, args: list[str], defines: dict,
+                   *, waves: str | None = None, force: bool = False, what: str = "design",
+                   stamp_extra: dict | None = None) -> tuple[float, bool]:
+    """Compile *sources* plus a harness into *sim_dir* with cocotb's runner, unless the build there
+    was made from the same inputs (Verilog, harness, flags, simulator version). Serialised across
+    processes by a lock file beside *sim_dir*. Returns ``(seconds, cached)``."""
+    info = find_simulator(simulator)
+    key = hashlib.sha256()
+    key.update(json.dumps([_FORMAT_VERSION, simulator, info.version, info.executable, args,
+                           sorted(defines.items()), harness_text,
+                           control_text if simulator == "verilator" else ""]).encode())
+    for path in sources:
+        key.update(Path(path).read_bytes())
+    digest = key.hexdigest()
+
+    with _locked(sim_dir.parent / f".{sim_dir.name}.lock"):
+        stamp = sim_dir / _BUILD_STAMP
+        product = sim_dir / "sim.vvp" if simulator == "icarus" else sim_dir / toplevel
+        if not force and stamp.is_file() and product.is_file():
+            try:
+                if json.loads(stamp.read_text()).get("key") == digest:
+                    return 0.0, True
+            except (OSError, json.JSONDecodeError):
+                pass
+        if sim_dir.exists():
+            shutil.rmtree(sim_dir)
+        sim_dir.mkdir(parents=True)
+        harness_path = sim_dir / harness_file
+        harness_path.write_text(harness_text)
+        all_sources = [*sources, harness_path]
+        if simulator == "verilator":
+            control = sim_dir / control_file
+            control.write_text(control_text)
+            all_sources.insert(0, control)
+        quiet_runner_logs()
+        log_file = sim_dir / "build.log"
+        start = time.perf_counter()
+        try:
+            _cocotb_runner(simulator).build(
+                sources=all_sources, hdl_toplevel=toplevel, build_dir=sim_dir, timescale=TIMESCALE,
+                build_args=args, defines=defines, waves=bool(waves) and simulator == "verilator", always=True,
+                log_file=log_file)
+        except (RuntimeError, SystemExit) as exc:
+            raise BpHwError(f"{simulator} build of {what} failed ({exc}); see {log_file}:\n"
+                            f"{log_tail(log_file)}") from None
+        seconds = time.perf_counter() - start
+        stamp.write_text(json.dumps({"key": digest, "seconds": seconds, "simulator": simulator,
+                                     "version": info.version_string, **(stamp_extra or {})}) + "\n")
+    return seconds, False
 
 
 def build(build_dir: str | Path, simulator: str = "verilator", *, waves: str | None = None,
@@ -236,7 +288,7 @@ def build(build_dir: str | Path, simulator: str = "verilator", *, waves: str | N
     *waves* is ``None``, ``"fst"`` or ``"vcd"`` (a build that can dump waveforms);
     *clock* is ``"harness"`` or ``"cocotb"`` (default per simulator, see :data:`DEFAULT_CLOCK`).
     """
-    info = find_simulator(simulator)
+    find_simulator(simulator)  # sets up the environment (and fails with an install hint)
     if simulator == "verilator" and waves == "fst":
         problem = verilator_fst_problem()
         if problem:
@@ -249,51 +301,14 @@ def build(build_dir: str | Path, simulator: str = "verilator", *, waves: str | N
     harness_text = harness_mod.harness_verilog(manifest)
     args, defines = _build_args(simulator, clock, waves)
 
-    key = hashlib.sha256()
-    key.update(json.dumps([_FORMAT_VERSION, simulator, info.version, info.executable, args,
-                           sorted(defines.items()), harness_text,
-                           harness_mod.VERILATOR_CONTROL if simulator == "verilator" else ""]).encode())
-    for path in manifest.verilog:
-        key.update(path.read_bytes())
-    digest = key.hexdigest()
-
-    with _locked(sim_dir.parent / f".{sim_dir.name}.lock"):
-        stamp = sim_dir / _BUILD_STAMP
-        product = sim_dir / "sim.vvp" if simulator == "icarus" else sim_dir / harness_mod.HARNESS_MODULE
-        if not force and stamp.is_file() and product.is_file():
-            try:
-                if json.loads(stamp.read_text()).get("key") == digest:
-                    return BuildInfo(simulator, sim_dir, harness_mod.HARNESS_MODULE, clock, waves, 0.0, True)
-            except (OSError, json.JSONDecodeError):
-                pass
-        if sim_dir.exists():
-            shutil.rmtree(sim_dir)
-        sim_dir.mkdir(parents=True)
-        harness_path = harness_mod.write_harness(manifest, sim_dir / harness_mod.HARNESS_FILE)
-        sources = [*manifest.verilog, harness_path]
-        if simulator == "verilator":
-            control = sim_dir / "bp_hw_cosim_harness.vlt"
-            control.write_text(harness_mod.VERILATOR_CONTROL)
-            sources.insert(0, control)
-        _quiet_runner_logs()
-        runner = _cocotb_runner(simulator)
-        log_file = sim_dir / "build.log"
-        start = time.perf_counter()
-        try:
-            runner.build(sources=sources, hdl_toplevel=harness_mod.HARNESS_MODULE,
-                         build_dir=sim_dir, timescale=TIMESCALE, build_args=args, defines=defines,
-                         waves=bool(waves) and simulator == "verilator", always=True, log_file=log_file)
-        except (RuntimeError, SystemExit) as exc:
-            tail = _tail(log_file)
-            raise BpHwError(f"{simulator} build of {manifest.toplevel} failed ({exc}); "
-                            f"see {log_file}:\n{tail}") from None
-        seconds = time.perf_counter() - start
-        stamp.write_text(json.dumps({"key": digest, "seconds": seconds, "simulator": simulator,
-                                     "version": info.version_string, "clock": clock, "waves": waves}) + "\n")
-    return BuildInfo(simulator, sim_dir, harness_mod.HARNESS_MODULE, clock, waves, seconds, False)
+    seconds, cached = compile_cached(
+        simulator, sim_dir, list(manifest.verilog), harness_text, harness_mod.HARNESS_FILE,
+        harness_mod.VERILATOR_CONTROL, "bp_hw_cosim_harness.vlt", harness_mod.HARNESS_MODULE, args, defines,
+        waves=waves, force=force, what=manifest.toplevel, stamp_extra={"clock": clock, "waves": waves})
+    return BuildInfo(simulator, sim_dir, harness_mod.HARNESS_MODULE, clock, waves, seconds, cached)
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -339,7 +354,7 @@ def run_vectors(build_dir: str | Path, inputs: np.ndarray, simulator: str = "ver
     waves_kind = _waves_kind(waves)
     binfo = build(build_dir, simulator, waves=waves_kind, clock=clock)
     runner = _cocotb_runner(simulator, dump_format=waves_kind if simulator == "icarus" else None)
-    _quiet_runner_logs()
+    quiet_runner_logs()
 
     threshold = int(round(stall * 65536))
     if stall > 0 and threshold == 0:
@@ -383,7 +398,7 @@ def run_vectors(build_dir: str | Path, inputs: np.ndarray, simulator: str = "ver
                 waves=bool(waves_kind) and simulator == "verilator", timescale=TIMESCALE,
                 results_xml=str(run_dir / "results.xml"), log_file=log_file)
         except (RuntimeError, SystemExit) as exc:
-            raise RuntimeError(f"{simulator} run failed ({exc}); log:\n{_tail(log_file)}") from None
+            raise RuntimeError(f"{simulator} run failed ({exc}); log:\n{log_tail(log_file)}") from None
         run_seconds = time.perf_counter() - start
         _check_results(results_xml, log_file)
 
@@ -420,14 +435,14 @@ def _check_results(results_xml: Path, log_file: Path) -> None:
     try:
         n_tests, n_failed = get_results(Path(results_xml))
     except RuntimeError as exc:
-        raise RuntimeError(f"cocotb produced no results ({exc}); log:\n{_tail(log_file)}") from None
+        raise RuntimeError(f"cocotb produced no results ({exc}); log:\n{log_tail(log_file)}") from None
     if n_tests == 0 or n_failed:
-        raise RuntimeError(f"cocotb harness test failed; log:\n{_tail(log_file)}")
+        raise RuntimeError(f"cocotb harness test failed; log:\n{log_tail(log_file)}")
 
 
 def _read_stats(path: Path, log_file: Path) -> dict[str, int]:
     if not path.is_file():
-        raise RuntimeError(f"harness wrote no statistics (did the run finish?); log:\n{_tail(log_file)}")
+        raise RuntimeError(f"harness wrote no statistics (did the run finish?); log:\n{log_tail(log_file)}")
     stats = {}
     for line in path.read_text().splitlines():
         key, _, value = line.partition(" ")

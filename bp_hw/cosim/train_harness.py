@@ -36,12 +36,10 @@ otherwise an input driven by cocotb.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from bp_hw.errors import BpHwError
-from bp_hw.fileio import write_text
 
 HARNESS_MODULE = "bp_hw_train_harness"
 HARNESS_FILE = "bp_hw_train_harness.v"
@@ -391,11 +389,3 @@ def train_harness_verilog(ports: TrainPorts) -> str:
     add("    end")
     add("endmodule")
     return "\n".join(lines) + "\n"
-
-
-def write_train_harness(ports: TrainPorts, path: str | Path) -> Path:
-    path = Path(path)
-    text = train_harness_verilog(ports)
-    if not path.is_file() or path.read_text() != text:
-        write_text(path, text)
-    return path

@@ -24,11 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import fcntl
-import hashlib
 import json
-import logging
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,13 +34,11 @@ import numpy as np
 
 from bp_hw.cosim import train_harness as th
 from bp_hw.cosim.hexio import read_cycles, read_log
-from bp_hw.cosim.runner import TIMESCALE, cocotb_runner
+from bp_hw.cosim.runner import TIMESCALE, cocotb_runner, compile_cached, log_tail, quiet_runner_logs
 from bp_hw.cosim.tools import find_simulator
 from bp_hw.errors import BpHwError
 
 TEST_MODULE = "bp_hw.cosim.cocotb_train_bench"
-_FORMAT_VERSION = 1   # bump when the harness or the build flags change meaning
-_STAMP = "bp_hw_build.json"
 
 
 
@@ -81,71 +75,18 @@ def read_train_manifest(build_dir: str | Path) -> dict:
     return manifest
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def build_train(build_dir: str | Path, simulator: str = "verilator", force: bool = False) -> TrainBuild:
     """Compile the training design and its harness; reuse the last build when nothing changed."""
-    info = find_simulator(simulator)
+    find_simulator(simulator)
     build_dir = Path(build_dir).resolve()
     manifest = read_train_manifest(build_dir)
     ports = th.TrainPorts.from_manifest(manifest)
-    verilog = build_dir / manifest["verilog"]
-    text = th.train_harness_verilog(ports)
-    args = _build_args(simulator)
-    key = hashlib.sha256(json.dumps([_FORMAT_VERSION, simulator, info.version, info.executable, args, text,
-                                     th.VERILATOR_CONTROL]).encode())
-    key.update(verilog.read_bytes())
-    digest = key.hexdigest()
     sim_dir = build_dir / f"sim_train_{simulator}"
-    with _locked(build_dir / f".sim_train_{simulator}.lock"):
-        stamp = sim_dir / _STAMP
-        product = sim_dir / ("sim.vvp" if simulator == "icarus" else th.HARNESS_MODULE)
-        if not force and stamp.is_file() and product.is_file():
-            with contextlib.suppress(OSError, json.JSONDecodeError):
-                if json.loads(stamp.read_text()).get("key") == digest:
-                    return TrainBuild(simulator, sim_dir, 0.0, True)
-        if sim_dir.exists():
-            shutil.rmtree(sim_dir)
-        sim_dir.mkdir(parents=True)
-        sources = [verilog, th.write_train_harness(ports, sim_dir / th.HARNESS_FILE)]
-        if simulator == "verilator":
-            control = sim_dir / "bp_hw_train_harness.vlt"
-            control.write_text(th.VERILATOR_CONTROL)
-            sources.insert(0, control)
-        _quiet()
-        log_file = sim_dir / "build.log"
-        start = time.perf_counter()
-        try:
-            cocotb_runner(simulator).build(
-                sources=sources, hdl_toplevel=th.HARNESS_MODULE, build_dir=sim_dir, timescale=TIMESCALE,
-                build_args=args, defines={"BP_HW_INTERNAL_CLOCK": 1}, always=True, log_file=log_file)
-        except (RuntimeError, SystemExit) as exc:
-            raise BpHwError(f"{simulator} build of {manifest['toplevel']} failed ({exc}); see {log_file}:\n"
-                            f"{_tail(log_file)}") from None
-        seconds = time.perf_counter() - start
-        stamp.write_text(json.dumps({"key": digest, "seconds": seconds, "version": info.version_string}) + "\n")
-    return TrainBuild(simulator, sim_dir, seconds, False)
-
-
-def _quiet() -> None:
-    for name in ("Verilator", "Icarus", "_Icarus", "_Verilator"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    seconds, cached = compile_cached(
+        simulator, sim_dir, [build_dir / manifest["verilog"]], th.train_harness_verilog(ports), th.HARNESS_FILE,
+        th.VERILATOR_CONTROL, "bp_hw_train_harness.vlt", th.HARNESS_MODULE, _build_args(simulator),
+        {"BP_HW_INTERNAL_CLOCK": 1}, force=force, what=manifest["toplevel"])
+    return TrainBuild(simulator, sim_dir, seconds, cached)
 
 
 # --- the samples and what they must give -------------------------------------------
@@ -247,7 +188,7 @@ def simulate_plan(build_dir: str | Path, plan: Plan, simulator: str, binfo: Trai
         threshold = 1
     watchdog = watchdog or int(100_000 / max(1e-3, 1.0 - stall))
     runner = cocotb_runner(simulator)
-    _quiet()
+    quiet_runner_logs()
     with contextlib.ExitStack() as stack:
         if keep_dir is not None:
             run_dir = Path(keep_dir).resolve()
@@ -273,10 +214,10 @@ def simulate_plan(build_dir: str | Path, plan: Plan, simulator: str, binfo: Trai
                         build_dir=binfo.sim_dir, test_dir=run_dir, plusargs=plusargs, extra_env=env,
                         timescale=TIMESCALE, results_xml=str(run_dir / "results.xml"), log_file=log_file)
         except (RuntimeError, SystemExit) as exc:
-            raise RuntimeError(f"{simulator} run failed ({exc}); log:\n{_tail(log_file)}") from None
+            raise RuntimeError(f"{simulator} run failed ({exc}); log:\n{log_tail(log_file)}") from None
         run_seconds = time.perf_counter() - start
         if not f["stats"].is_file():
-            raise RuntimeError(f"the harness wrote no statistics (did the run finish?); log:\n{_tail(log_file)}")
+            raise RuntimeError(f"the harness wrote no statistics (did the run finish?); log:\n{log_tail(log_file)}")
         stats = {}
         for line in f["stats"].read_text().splitlines():
             key, _, value = line.partition(" ")
