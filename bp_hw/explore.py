@@ -15,7 +15,6 @@ accuracy, LUTs and throughput and better in one of them.
 from __future__ import annotations
 
 import csv
-import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -246,6 +245,3 @@ def parse_list(text: str | None, sep: str = ",") -> list[str] | None:
         return None
     return [t.strip() for t in text.split(sep) if t.strip()]
 
-
-def _isfinite(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -31,9 +31,14 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{data}">'
 
 
+class _Raw(str):
+    """A table cell that is already HTML (not escaped)."""
+
+
 def _table(headers, rows) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, _Raw) else html.escape(_fmt(c))}</td>" for c in row)
+                   + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -47,9 +52,9 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _badge(status: str) -> str:
+def _badge(status: str) -> _Raw:
     cls = {"ok": "ok", "failed": "bad"}.get(status, "skip")
-    return f'<span class="{cls}">{html.escape(status)}</span>'
+    return _Raw(f'<span class="{cls}">{html.escape(status)}</span>')
 
 
 def _learning_curve(summary: dict, out: Path) -> Path | None:
@@ -98,10 +103,7 @@ def write_report(flow) -> dict:
              f"<p class='muted'>Output folder <code>{html.escape(str(out))}</code>; re-run with "
              f"<code>bp-hw flow {html.escape(str(out / 'config.toml'))} --out DIR</code></p>"]
     parts.append(_table(["step", "status", "seconds", "note"],
-                        [[r.step, "", round(r.seconds, 1), r.reason or ""] for r in flow.results]))
-    # badges cannot go through the escaping table helper; patch them in
-    for r in flow.results:
-        parts[-1] = parts[-1].replace(f"<td>{r.step}</td><td></td>", f"<td>{r.step}</td><td>{_badge(r.status)}</td>", 1)
+                        [[r.step, _badge(r.status), round(r.seconds, 1), r.reason or ""] for r in flow.results]))
 
     tr = by.get("train")
     if tr and tr.summary:
