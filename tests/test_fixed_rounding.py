@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
 from bp_hw.errors import BpHwError
 from bp_hw.fixed.lfsr import LFSR
@@ -179,6 +179,8 @@ finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_va
 
 @pytest.mark.parametrize("mode", DETERMINISTIC)
 @given(fmt=formats(), vs=st.lists(finite, min_size=1, max_size=20), omode=st.sampled_from(OVERFLOW_MODES))
+@example(fmt=QFormat(int_bits=3, frac_bits=-1, signed=False), vs=[-5e-324], omode="wrap")
+@example(fmt=QFormat(int_bits=3, frac_bits=-1, signed=False), vs=[-5e-324], omode="saturate")
 def test_quantize_float_matches_exact_rationals(mode, fmt, vs, omode):
     assume(all(abs(v) * 2.0 ** fmt.frac_bits < 2.0 ** 62 for v in vs))  # beyond that only saturation is meaningful
     got, count = quantize_float(np.array(vs), fmt, mode, omode)

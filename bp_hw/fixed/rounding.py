@@ -126,6 +126,9 @@ def quantize_float(values, fmt: QFormat, rounding: str = "nearest-even",
     if not np.all(np.isfinite(v)):
         raise BpHwError("cannot quantize NaN or infinite values")
     scaled = np.ldexp(v, fmt.frac_bits)
+    # A negative shift can underflow a subnormal to zero; keep its sign so that floor of a tiny
+    # negative value is still -1 (the exact rational's floor).
+    scaled = np.where((scaled == 0) & (v != 0), np.copysign(np.finfo(np.float64).smallest_subnormal, v), scaled)
     limit = 2.0 ** 62
     scaled = np.clip(scaled, -limit, limit)  # beyond int64; saturates below anyway
     if rounding == "floor":
