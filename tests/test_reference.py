@@ -404,7 +404,7 @@ def test_l2_decays_weights_not_biases():
 def test_divergence_is_reported(iris_split):
     train_ds, test_ds = iris_split
     with pytest.raises(BpHwError, match="diverged at epoch"):
-        train(train_ds, test_ds, TrainConfig(activation="identity", lr=1e3, epochs=50))
+        train(train_ds, test_ds, TrainConfig(activation="identity", output_activation="identity", lr=1e3, epochs=50))
 
 
 def test_train_returns_a_valid_float_model(iris_split):

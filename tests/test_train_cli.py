@@ -73,6 +73,28 @@ def test_xor_must_show(tmp_path, capsys, seed):
     np.testing.assert_array_equal(model.predict_classes([[0, 0], [0, 1], [1, 0], [1, 1]]), [0, 1, 1, 0])
 
 
+def test_relu_hidden_layer_gets_a_sigmoid_output_and_learns_iris(tmp_path, capsys):
+    # A relu output under mse went negative for every sample and learnt nothing (test accuracy 1/3).
+    code, stdout, stderr = run_cli(["train", "--data", "iris", "--activation", "relu",
+                                    "--out", tmp_path / "m.npz", "--json"], capsys)
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["activations"] == ["relu", "sigmoid"]
+    assert "relu hidden, sigmoid output" in stderr
+    assert summary["test_accuracy"] >= 0.6  # chance is 1/3
+    # An explicit choice still wins.
+    code, stdout, _ = run_cli(["train", "--data", "xor", "--layers", "2,4,1", "--activation", "identity",
+                               "--output-activation", "identity", "--epochs", "2",
+                               "--out", tmp_path / "i.npz", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["activations"] == ["identity", "identity"]
+
+
+def test_help_names_the_output_activation_default(capsys):
+    code, stdout, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0
+    assert "relu or identity" in " ".join(stdout.split())
+
+
 def test_human_output_and_other_options(tmp_path, capsys):
     out = tmp_path / "m.npz"
     code, stdout, _ = run_cli(["train", "--data", "xor", "--layers", "2,3,2", "--loss", "cross_entropy",
@@ -134,7 +156,8 @@ def bad_files(tmp_path):
     (["--test-fraction", "1"], "--test-fraction must be in"),
     (["--plot", "{d}/loss.xyz"], "unsupported image type .xyz"),
     (["--out", "{d}/a_dir"], "is a directory"),
-    (["--activation", "identity", "--lr", "1000", "--epochs", "20"], "diverged"),
+    (["--activation", "identity", "--output-activation", "identity", "--lr", "1000", "--epochs", "20"],
+     "diverged"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys, args, message):
     bad_files(tmp_path)

@@ -27,10 +27,10 @@ equal the number of features; the last the number of classes, or 1 for two class
 binary output thresholded at 0.5 for sigmoid, 0 otherwise). So xor takes 2,4,1 or 2,4,2.
 xor has only four rows: it is trained and tested on all of them (the test set is the training set).
 
---output-activation defaults to --activation, or to softmax when --loss is cross_entropy
-(sigmoid if there is a single output). softmax is only allowed on the output with cross_entropy.
-With --activation relu, prefer a bounded output (--output-activation sigmoid, or --loss cross_entropy):
-a relu output unit that goes negative for every sample stops learning.
+--output-activation defaults to --activation (sigmoid or tanh); to sigmoid when --activation is
+relu or identity (a relu output unit that goes negative for every sample stops learning); and to
+softmax when --loss is cross_entropy (sigmoid if there is a single output). softmax is only allowed
+on the output with cross_entropy. Give --output-activation to choose another one.
 """
 
 

@@ -12,6 +12,9 @@ from .optimizers import OPTIMIZERS
 
 LOSS_NAMES = ("mse", "cross_entropy")
 
+#: Hidden activations whose mse output layer defaults to sigmoid rather than to themselves.
+UNBOUNDED_HIDDEN = ("relu", "identity")
+
 
 @dataclass
 class TrainConfig:
@@ -21,7 +24,8 @@ class TrainConfig:
     :meth:`resolve` fills them from the data and the other choices:
     ``layers = [n_in, 8, n_classes]``; ``output_activation`` = softmax for
     cross-entropy with several outputs, sigmoid for cross-entropy with one,
-    otherwise ``activation``; ``init`` = He for ReLU, Xavier otherwise.
+    sigmoid for mse after a relu or identity hidden layer, otherwise
+    ``activation``; ``init`` = He for ReLU, Xavier otherwise.
 
     ``batch_size`` 1 is stochastic gradient descent, 0 means the full training
     set per step. ``clip`` (if set) caps the global L2 norm of the gradient;
@@ -72,6 +76,9 @@ class TrainConfig:
         if out_act is None:
             if self.loss == "cross_entropy":
                 out_act = "softmax" if layers[-1] > 1 else "sigmoid"
+            elif self.activation in UNBOUNDED_HIDDEN:
+                # A relu output unit that goes negative for every sample gets no gradient under mse.
+                out_act = "sigmoid"
             else:
                 out_act = self.activation
         cfg = replace(self, layers=layers, output_activation=out_act,
