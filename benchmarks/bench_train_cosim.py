@@ -38,7 +38,7 @@ RUNS = [
 
 
 def make_design(data: str, out: Path, parallel: str, fmt: str = "Q4.12", seed: int = 0) -> Path:
-    from bp_hw.fixed.trainer import seeded_qmodel
+    from bp_hw.train_start import seeded_qmodel
     q, _, _ = seeded_qmodel(data, DESIGNS[data], seed, fmt)
     out.mkdir(parents=True, exist_ok=True)
     q.save(out / "q.json")

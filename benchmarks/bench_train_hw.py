@@ -78,7 +78,7 @@ def table(samples: int):
 
 def initial(data, layers, fmt="Q4.12", seed=0):
     """The seeded initialisation of on-chip training (xavier weights, quantized)."""
-    from bp_hw.fixed.trainer import seeded_qmodel
+    from bp_hw.train_start import seeded_qmodel
     return seeded_qmodel(data, layers, seed, fmt)
 
 

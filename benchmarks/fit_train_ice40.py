@@ -57,7 +57,7 @@ def main():
     from bp_hw.hdl.backprop import TrainNetwork
     from bp_hw.synth import YOWASP_TOOLS, _run_plan, tool_environment
     from bp_hw.synth_report import parse_nextpnr_report, parse_yosys_stat
-    from bp_hw.fixed.trainer import seeded_qmodel
+    from bp_hw.train_start import seeded_qmodel
 
     layers = [4, 8, 3] if args.data == "iris" else [2, 4, 1]
     q, _, _ = seeded_qmodel(args.data, layers)

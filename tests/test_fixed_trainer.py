@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bp_hw.errors import BpHwError
-from bp_hw.fixed.trainer import FixedTrainer, TrainSpec, epoch_order, parse_lr, seeded_qmodel, targets_for
+from bp_hw.fixed.trainer import FixedTrainer, TrainSpec, epoch_order, parse_lr, targets_for
+from bp_hw.train_start import seeded_qmodel
 from bp_hw.reference import Network
 
 

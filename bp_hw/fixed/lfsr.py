@@ -61,3 +61,13 @@ class LFSR:
         if bits <= WIDTH:
             return states & ((1 << bits) - 1)
         return states << (bits - WIDTH)
+
+
+def lane_seed(seed: int, layer: int, p_out: int, p_in: int) -> int:
+    """Initial state of the LFSR of multiplier ``(p_out, p_in)`` of layer ``layer``.
+
+    ``seed ^ (layer << 16) ^ (p_out << 8) ^ p_in`` in 32 bits, zero replaced by
+    :data:`DEFAULT_SEED` (the fixed-point trainer and the hardware both take it from here).
+    """
+    s = (int(seed) ^ (int(layer) << 16) ^ (int(p_out) << 8) ^ int(p_in)) & MASK
+    return s if s else DEFAULT_SEED

@@ -108,6 +108,49 @@ class ActivationLUT:
     def bin_width(self) -> float:
         return 2.0 * self.in_range / (1 << self.addr_bits)
 
+    # The constants the hardware's lookup is built from (``hdl/activation.py`` reads these, never
+    # re-deriving them); :meth:`index` and :meth:`lookup` below use the same ones.
+    @property
+    def index_offset(self) -> int:
+        """``N/2``: added to ``floor(z / 2^s)`` to give the direct-lookup index."""
+        return (1 << self.addr_bits) // 2
+
+    @property
+    def index_max(self) -> int:
+        """``N - 1``: the direct-lookup index is clamped to ``[0, index_max]``."""
+        return (1 << self.addr_bits) - 1
+
+    @property
+    def interp_z_min(self) -> int:
+        """Interpolation clamps ``z`` to ``[interp_z_min, interp_z_max]`` = ``[-(N/2) 2^s, (N/2) 2^s - 1]``."""
+        return -(self.index_offset << self.index_shift)
+
+    @property
+    def interp_z_max(self) -> int:
+        return (self.index_offset << self.index_shift) - 1
+
+    @property
+    def rom_table(self) -> np.ndarray:
+        """The words the hardware ROM holds, in address order.
+
+        Direct lookup reads the stored table (the upper half when symmetric,
+        mirrored through :meth:`rom_address`); interpolation reads two
+        neighbouring entries of the effective table, so its ROM holds all of it.
+        """
+        return self.full_table() if self.interpolate else self.table.copy()
+
+    def rom_address(self, idx):
+        """ROM address of direct-lookup index ``idx``, and whether the entry is mirrored.
+
+        Symmetric: ``idx >= N/2`` reads ``idx - N/2``; below, ``N/2 - 1 - idx`` mirrored.
+        """
+        idx = np.asarray(idx, dtype=np.int64)
+        if not self.symmetric:
+            return idx, np.zeros(idx.shape, dtype=bool)
+        half = self.index_offset
+        mirrored = idx < half
+        return np.where(mirrored, half - 1 - idx, idx - half), mirrored
+
     @property
     def mirror_constant(self) -> int:
         """``C`` of the symmetric rule: the integer 1.0 for sigmoid, 0 for tanh."""
@@ -143,9 +186,8 @@ class ActivationLUT:
     # -- lookup ---------------------------------------------------------------
     def index(self, z) -> np.ndarray:
         """Table index of each ``z`` for direct lookup (clamped)."""
-        n = 1 << self.addr_bits
         z = np.asarray(z, dtype=np.int64)
-        return np.clip(round_shift(z, self.index_shift, "floor") + n // 2, 0, n - 1)
+        return np.clip(round_shift(z, self.index_shift, "floor") + self.index_offset, 0, self.index_max)
 
     def lookup(self, z) -> tuple[np.ndarray, np.ndarray]:
         """``(y, idx)`` for integer inputs ``z`` of ``in_fmt``; ``idx`` is the (lower) table index."""
@@ -154,10 +196,8 @@ class ActivationLUT:
         if not self.interpolate:
             idx = self.index(z)
             return t[idx], idx
-        n = 1 << self.addr_bits
         s = self.index_shift
-        lo, hi = -(n // 2) << s, ((n // 2) << s) - 1
-        u = np.clip(z, lo, hi) - lo
+        u = np.clip(z, self.interp_z_min, self.interp_z_max) - self.interp_z_min
         k = u >> s
         r = u & ((1 << s) - 1)
         y = t[k] + round_shift((t[k + 1] - t[k]) * r, s, self.rounding)

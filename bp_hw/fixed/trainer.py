@@ -29,7 +29,7 @@ fraction bits, and ``eta = eta_int / 2^f_eta``:
 
 **Stochastic update rounding** draws from one LFSR (``lfsr.py``) per
 multiplier of the layer — lane ``(p_out, p_in)`` of its
-:class:`~bp_hw.fixed.folding.Folding`, seeded ``seed ^ (l << 16) ^ (p_out << 8) ^ p_in``
+:class:`~bp_hw.fixed.folding.Folding`, seeded by :func:`~bp_hw.fixed.lfsr.lane_seed` (``seed ^ (l << 16) ^ (p_out << 8) ^ p_in``)
 (zero replaced as the LFSR does) — stepping once per update it rounds, in
 the hardware's visiting order: for each input chunk ``c``, for each neuron
 group ``g``: weight ``(g * P_out + p_out, c * P_in + p_in)``; then for each
@@ -48,9 +48,9 @@ import numpy as np
 
 from ..errors import BpHwError
 from .folding import Folding
-from .lfsr import LFSR
+from .lfsr import LFSR, lane_seed
 from .qformat import QFormat
-from .qmodel import QModel
+from .qmodel import QModel, guard_bits, signed_width
 from .rounding import overflow, round_shift, rounding_mode
 
 _POW2 = re.compile(r"^\s*2\s*\^\s*\(?\s*(-?\d+)\s*\)?\s*$")
@@ -137,12 +137,23 @@ class LayerTrainFormats:
     error_below_shift: int | None    # step 5: sum W * delta from f_w + f_d to the layer below's f_e
     weight_update_shift: int         # step 6: g * a from f_d + f_eta + f_a to f_w
     bias_update_shift: int           # step 6: g from f_d + f_eta to f_b
+    # Widths of the integers the backward pass holds (none can overflow; the hardware sizes its
+    # registers from these):
+    g_width: int                     # g = delta * eta_int, signed
+    operand_a_width: int             # the shared multipliers' A operand: w (FWD, ERR) or g (UPD)
+    operand_b_width: int             # ... B operand: a (FWD, UPD) or delta (ERR)
+    error_acc_width: int             # step 5: sum over fan_out products W * delta
+    weight_step_width: int           # step 6: round_shift(g * a, k_w)
+    bias_step_width: int             # step 6: round_shift(g, k_b)
 
     def to_dict(self) -> dict:
         return {"error_format": self.err_fmt.name, "delta_format": self.delta_fmt.name,
                 "output_error_shift": self.output_error_shift, "delta_shift": self.delta_shift,
                 "error_below_shift": self.error_below_shift, "weight_update_shift": self.weight_update_shift,
-                "bias_update_shift": self.bias_update_shift}
+                "bias_update_shift": self.bias_update_shift, "g_width": self.g_width,
+                "operand_a_width": self.operand_a_width, "operand_b_width": self.operand_b_width,
+                "error_acc_width": self.error_acc_width, "weight_step_width": self.weight_step_width,
+                "bias_step_width": self.bias_step_width}
 
 
 def layer_formats(qmodel: QModel, spec: TrainSpec) -> list[LayerTrainFormats]:
@@ -154,15 +165,24 @@ def layer_formats(qmodel: QModel, spec: TrainSpec) -> list[LayerTrainFormats]:
         if not (delta.signed and err.signed):
             raise BpHwError("delta and error formats must be signed")
         fmts.append((err, delta))
-    _, eta_frac = spec.eta
+    eta_int, eta_frac = spec.eta
     out = []
     for l, (layer, (err, delta)) in enumerate(zip(qmodel.layers, fmts)):
         fo, fe, fd = layer.out_fmt.frac_bits, err.frac_bits, delta.frac_bits
         below = layer.weight_fmt.frac_bits + fd - fmts[l - 1][0].frac_bits if l > 0 else None
+        k_w = fd + eta_frac + layer.in_fmt.frac_bits - layer.weight_fmt.frac_bits
+        k_b = fd + eta_frac - layer.bias_fmt.frac_bits
+        g_width = delta.width + max(1, eta_int.bit_length())
+        a_width = max(signed_width(layer.weight_fmt), g_width if eta_int != 1 else delta.width)
+        b_width = max(signed_width(layer.in_fmt), delta.width)
         out.append(LayerTrainFormats(
             err, delta, output_error_shift=fo - fe, delta_shift=fe + fo - fd, error_below_shift=below,
-            weight_update_shift=fd + eta_frac + layer.in_fmt.frac_bits - layer.weight_fmt.frac_bits,
-            bias_update_shift=fd + eta_frac - layer.bias_fmt.frac_bits))
+            weight_update_shift=k_w, bias_update_shift=k_b, g_width=g_width,
+            operand_a_width=a_width, operand_b_width=b_width,
+            # the sum of fan_out products, with the accumulator's guard-bit rule (and a sign bit spare)
+            error_acc_width=a_width + b_width + guard_bits(layer.fan_out) + 1,
+            weight_step_width=a_width + b_width + 2 + max(0, -k_w),
+            bias_step_width=a_width + 2 + max(0, -k_b)))
     return out
 
 
@@ -226,7 +246,7 @@ class FixedTrainer:
         self.folds = [Folding.of(layer.fan_in, layer.fan_out, p, l)
                       for l, (layer, p) in enumerate(zip(self.model.layers, par))]
         self._orders = [self._update_order(f) for f in self.folds]
-        self.lfsrs = [{lane: LFSR(self.spec.seed ^ (l << 16) ^ (lane[0] << 8) ^ lane[1]) for lane in order}
+        self.lfsrs = [{lane: LFSR(lane_seed(self.spec.seed, l, *lane)) for lane in order}
                       for l, order in enumerate(self._orders)]
         self.saturations = 0
         self.samples = 0
@@ -330,27 +350,3 @@ class FixedTrainer:
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The sample order of an epoch (host side; the hardware just takes the stream in this order)."""
     return np.random.default_rng([int(seed), 0x7EA1, int(epoch)]).permutation(n)
-
-
-def seeded_qmodel(data: str, layers, seed: int = 0, fmt: str = "Q4.12", test_fraction: float = 0.3,
-                  init: str = "xavier", lut_bits: int = 10):
-    """The starting point of on-chip training: seeded initial weights, quantized.
-
-    Sigmoid layers with the reference trainer's seeded initialisation
-    (``init_weights(layers, init, seed)``), input normalisation learned on the
-    training split of ``data``, quantized to ``fmt``. Returns
-    ``(qmodel, train_split, test_split)``.
-    """
-    from ..data import load_dataset, split_dataset
-    from ..modelfile import FloatModel
-    from ..reference import init_weights, normalization_stats
-    from .quantizer import QuantConfig, quantize_model
-    ds = load_dataset(data)
-    tr, te = split_dataset(ds, test_fraction, seed)
-    mean, std = normalization_stats(tr.X)
-    layers = [int(n) for n in layers]
-    W, B = init_weights(layers, init, seed)
-    fm = FloatModel(layers=layers, weights=W, biases=B, activations=["sigmoid"] * (len(layers) - 1), loss="mse",
-                    norm_mean=mean, norm_std=std, n_classes=ds.n_classes)
-    q, _ = quantize_model(fm, QuantConfig(format=fmt, lut_bits=lut_bits))
-    return q, tr, te

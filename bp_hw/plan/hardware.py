@@ -1,0 +1,508 @@
+"""The hardware plan: what to build for a quantized model, as numbers, with no gates.
+
+:func:`make_plan` takes a :class:`~bp_hw.fixed.qmodel.QModel`, the parallelism
+``P`` per layer, optionally a target device and the on-chip training settings,
+and computes per layer the folding, the memories (their words packed by
+:mod:`bp_hw.fixed.packing`, where each one lives), the lookup-table constants,
+every width, the LFSR seeds and the latency and interval; for the network the
+stream ports and their beat layout, the latency and interval. The HDL
+components take a plan and build gates; ``explore``, the fast estimate,
+co-simulation, synthesis and the host read the plan (or the manifest written
+from it) and never build a component to learn a number.
+
+Cycle counts are facts of the hardware's schedule, stated here once; the
+components' docstrings describe the stages, and the tests measure each count
+in simulation against the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import BpHwError
+from ..fixed.folding import Folding
+from ..fixed.lfsr import lane_seed
+from ..fixed.packing import lane_bias_words, lane_weight_words
+from ..fixed.qformat import QFormat
+from ..fixed.qmodel import QLayer, QModel, signed_width
+from ..fixed.trainer import FixedTrainer, LayerTrainFormats, TrainSpec, target_format
+from .boards import Device, device as lookup_device
+
+__all__ = ["MAC_LATENCY", "LAYER_PIPELINE", "activation_latency", "parse_parallel", "train_spec_of",
+           "Field", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan", "TrainLayerPlan", "TrainPlan",
+           "HardwarePlan", "make_plan"]
+
+#: Enabled cycles of a MAC lane from operands to a complete sum: operand registers, product
+#: register, accumulator, carry resolution.
+MAC_LATENCY = 4
+#: Inference layer pipeline from the last issue to the output slot, activation excluded:
+#: ROM read, the MAC lane, rounding decision, add, saturate, slot.
+LAYER_PIPELINE = 1 + MAC_LATENCY + 3 + 1
+#: Training layer: issue to result register of each pass (the FWD tail adds the activation).
+TRAIN_FWD_TAIL = 5
+TRAIN_ERR_TAIL = 4
+TRAIN_UPD_TAIL = 4
+TRAIN_DELTA_TAIL = 6          # + 1 when eta_int != 1
+#: Training access port: address presented to read data.
+ACCESS_READ_LATENCY = 4
+
+
+def activation_latency(layer: QLayer) -> int:
+    """Enabled cycles of the activation unit: 1 for ReLU/identity, 2 for a direct LUT, 3 interpolated."""
+    lut = layer.lut
+    return 1 if lut is None else (3 if lut.interpolate else 2)
+
+
+def parse_parallel(spec, n_layers: int) -> list[int]:
+    """``1``, ``"4"`` or ``"8,3"`` -> one P per layer (a single value applies to every layer)."""
+    if isinstance(spec, int):
+        values = [spec]
+    elif isinstance(spec, (list, tuple)):
+        values = [int(v) for v in spec]
+    else:
+        try:
+            values = [int(v) for v in str(spec).split(",") if v.strip()]
+        except ValueError:
+            raise BpHwError(f"--parallel takes integers separated by commas, got {spec!r}") from None
+    if len(values) == 1:
+        values = values * n_layers
+    if len(values) != n_layers:
+        raise BpHwError(f"--parallel lists {len(values)} values but the network has {n_layers} layers")
+    return values
+
+
+def train_spec_of(spec) -> TrainSpec:
+    """A :class:`TrainSpec` from a TrainSpec, ``None`` (the defaults) or a ``spec_dict()``-style dict."""
+    if spec is None:
+        return TrainSpec()
+    if isinstance(spec, TrainSpec):
+        return spec
+    d = dict(spec)
+    for derived in ("eta_int", "eta_frac", "layers"):
+        d.pop(derived, None)
+    return TrainSpec.from_dict(d)
+
+
+# -- streams --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a stream payload: ``elements`` integers of ``width`` bits from bit ``offset``.
+
+    Element ``k`` sits in bits ``[offset + k * width, offset + (k + 1) * width)``;
+    ``fmt`` is ``None`` for a plain flag (the training mode bit).
+    """
+
+    name: str
+    offset: int
+    elements: int
+    width: int
+    signed: bool
+    fmt: str | None = None
+    meaning: str = ""
+
+    @property
+    def bits(self) -> int:
+        return self.elements * self.width
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """A valid/ready stream: port names and the payload's fields (one beat = one whole payload)."""
+
+    prefix: str                 # "i" -> i__payload, i__valid, i__ready
+    fields: tuple[Field, ...]
+    ready: bool = True
+
+    @property
+    def width(self) -> int:
+        return sum(f.bits for f in self.fields)
+
+    @property
+    def vector(self) -> Field | None:
+        """The single array field of a plain vector stream (inference in/out, taps); else None."""
+        return self.fields[0] if len(self.fields) == 1 else None
+
+
+def _vector_stream(prefix: str, name: str, elements: int, fmt: QFormat, ready: bool = True) -> StreamLayout:
+    return StreamLayout(prefix, (Field(name, 0, elements, fmt.width, fmt.signed, fmt.name),), ready)
+
+
+# -- memories and lookup tables --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """``count`` identical-shape memories (one per lane) of ``depth`` words of ``width`` bits.
+
+    ``placement``: ``"block"`` (block RAM: EBR), ``"logic"`` (LUTs/flip-flops),
+    ``"auto"`` (left to the tools: yosys keeps small ROMs in logic) or
+    ``"const"`` (a single word: no memory at all).
+    """
+
+    name: str
+    layer: int
+    kind: str                  # weights | biases | lut | slots
+    count: int
+    depth: int
+    width: int
+    placement: str
+    writable: bool = False
+    elements_per_word: int = 1
+
+    @property
+    def bits(self) -> int:
+        return self.count * self.depth * self.width
+
+
+@dataclass(frozen=True)
+class LutPlan:
+    """The activation ROM of a sigmoid/tanh layer and the constants its address logic is built from
+    (all read from :class:`~bp_hw.fixed.lut.ActivationLUT`)."""
+
+    function: str
+    addr_bits: int
+    in_range: float
+    symmetric: bool
+    interpolate: bool
+    index_shift: int
+    index_offset: int
+    index_max: int
+    interp_z_min: int
+    interp_z_max: int
+    mirror_constant: int
+    rom_words: tuple[int, ...] = field(repr=False)   # unsigned words in address order
+
+    @property
+    def rom_depth(self) -> int:
+        return len(self.rom_words)
+
+
+def _lut_plan(layer: QLayer) -> LutPlan | None:
+    lut = layer.lut
+    if lut is None:
+        return None
+    mask = (1 << layer.out_fmt.width) - 1
+    return LutPlan(lut.function, lut.addr_bits, lut.in_range, lut.symmetric, lut.interpolate, lut.index_shift,
+                   lut.index_offset, lut.index_max, lut.interp_z_min, lut.interp_z_max, lut.mirror_constant,
+                   tuple(int(v) & mask for v in lut.rom_table))
+
+
+# -- layers -------------------------------------------------------------------------------------
+
+@dataclass
+class LayerPlan:
+    """One layer of the inference datapath (:class:`~bp_hw.hdl.layer.LayerEngine`)."""
+
+    index: int
+    layer: QLayer = field(repr=False)
+    fold: Folding
+    input_source: str          # "payload": read in place from the input stream; "bram": the slots before
+    output_slots: str          # "registers" (ping-pong vectors) or "bram" (ping-pong words)
+    lut: LutPlan | None
+    activation_latency: int
+    memories: list[MemoryPlan]
+    monitor: bool = False      # a verification-only copy of the output vector (taps of BRAM slots)
+
+    @property
+    def fan_in(self) -> int:
+        return self.layer.fan_in
+
+    @property
+    def fan_out(self) -> int:
+        return self.layer.fan_out
+
+    @property
+    def interval(self) -> int:
+        """Cycles between samples: ``groups * chunks = MACs / P``."""
+        return self.fold.cycles
+
+    @property
+    def latency(self) -> int:
+        """This layer's input transfer (its last chunk) to its output transfer."""
+        return LAYER_PIPELINE + self.activation_latency
+
+    @property
+    def multipliers(self) -> int:
+        return self.fold.lanes
+
+    @property
+    def in_groups(self) -> int | None:
+        """Words of the input slots (the producer's neuron groups = this layer's chunks) when read from BRAM."""
+        return self.fold.chunks if self.input_source == "bram" else None
+
+    def weight_words(self, lane: int) -> list[int]:
+        return lane_weight_words(self.layer, self.fold, lane)
+
+    def bias_words(self, lane: int) -> list[int]:
+        return lane_bias_words(self.layer, self.fold, lane)
+
+
+def _inference_memories(index: int, layer: QLayer, fold: Folding, lut: LutPlan | None, out_bram: bool,
+                        writable: bool) -> list[MemoryPlan]:
+    mems = [
+        MemoryPlan(f"layer{index}.weights", index, "weights", fold.lanes_out, fold.cycles,
+                   fold.lanes_in * layer.weight_fmt.width,
+                   "block" if writable or fold.cycles > 1 else "const", writable, fold.lanes_in),
+        # a few bias words must not take a whole block RAM each
+        MemoryPlan(f"layer{index}.biases", index, "biases", fold.lanes_out, fold.groups, layer.bias_fmt.width,
+                   ("block" if writable else "logic") if writable or fold.groups > 1 else "const", writable),
+    ]
+    if out_bram:
+        mems.append(MemoryPlan(f"layer{index}.slots", index, "slots", 1, 2 * fold.groups,
+                               fold.lanes_out * layer.out_fmt.width, "block", True, fold.lanes_out))
+    if lut is not None:
+        mems.append(MemoryPlan(f"layer{index}.lut", index, "lut", fold.lanes_out, lut.rom_depth,
+                               layer.out_fmt.width, "auto"))
+    return mems
+
+
+# -- training ------------------------------------------------------------------------------------
+
+@dataclass
+class TrainLayerPlan:
+    """One layer of the training datapath (:class:`~bp_hw.hdl.train_layer.TrainLayer`)."""
+
+    index: int
+    layer: QLayer = field(repr=False)
+    fold: Folding
+    formats: LayerTrainFormats
+    prev_err_fmt: QFormat | None
+    target_fmt: QFormat | None          # the last layer's target format
+    lfsr_seeds: dict                    # (p_out, p_in) -> initial LFSR state
+    activation_latency: int
+    eta_int: int
+    access_base: int
+    memories: list[MemoryPlan]
+
+    @property
+    def last(self) -> bool:
+        return self.target_fmt is not None
+
+    @property
+    def access_size(self) -> int:
+        """Elements this layer maps on the access port: its weights, then its biases."""
+        return self.layer.macs + self.layer.fan_out
+
+    @property
+    def fwd_cycles(self) -> int:
+        return self.fold.cycles + TRAIN_FWD_TAIL + self.activation_latency
+
+    @property
+    def err_cycles(self) -> int:
+        return self.fold.cycles + TRAIN_ERR_TAIL
+
+    @property
+    def upd_cycles(self) -> int:
+        """UPD from the cycle before its first issue to its done pulse (UPD issues right after ERR's
+        ``fold.cycles`` issue cycles for ``l > 0``, after ``bwd_start`` for layer 0)."""
+        return self.fold.cycles + self.fold.groups + TRAIN_UPD_TAIL
+
+    @property
+    def delta_cycles(self) -> int:
+        return self.layer.fan_out + TRAIN_DELTA_TAIL + (self.eta_int != 1)
+
+    @property
+    def multipliers(self) -> int:
+        """The lanes, the delta unit's ``o * (1 - o)`` (or ``o * o``) and ``e * d`` for sigmoid/tanh,
+        and ``delta * eta_int`` unless ``eta_int == 1``."""
+        return self.fold.lanes + 2 * (self.layer.activation in ("sigmoid", "tanh")) + (self.eta_int != 1)
+
+    def weight_words(self, lane: int) -> list[int]:
+        return lane_weight_words(self.layer, self.fold, lane)
+
+    def bias_words(self, lane: int) -> list[int]:
+        return lane_bias_words(self.layer, self.fold, lane)
+
+
+@dataclass
+class TrainPlan:
+    """On-chip training (:class:`~bp_hw.hdl.backprop.TrainNetwork`): settings, layers, access map, cycles."""
+
+    spec: TrainSpec
+    spec_dict: dict
+    eta_int: int
+    eta_frac: int
+    target_fmt: QFormat
+    access_width: int
+    access_depth: int
+    layers: list[TrainLayerPlan]
+    read_latency: int = ACCESS_READ_LATENCY
+
+    @property
+    def eta(self) -> float:
+        return self.eta_int / 2 ** self.eta_frac
+
+    @property
+    def infer_cycles(self) -> int:
+        """Cycles per inference sample: accept, the forward passes, the hand-over to ``o``, idle again."""
+        return 2 + sum(x.fwd_cycles for x in self.layers)
+
+    @property
+    def train_cycles(self) -> int:
+        """Cycles per training sample (the critical path through the deltas, ERRs and the last UPD)."""
+        e = self.layers
+        t = 1 + sum(x.fwd_cycles for x in e)          # fwd_done of the last layer, after the accept cycle
+        ends = []
+        for l in range(len(e) - 1, -1, -1):
+            t += e[l].delta_cycles                    # bwd_start(l)
+            issue = e[l].fold.cycles if l > 0 else 0  # ERR's issue precedes UPD's
+            ends.append(t + issue + e[l].upd_cycles)
+            if l > 0:
+                t += e[l].err_cycles                  # err_done(l) = delta_start(l - 1)
+        return max(ends) + 1
+
+    @property
+    def multipliers(self) -> int:
+        return sum(x.multipliers for x in self.layers)
+
+    @property
+    def access_addr_width(self) -> int:
+        return max(self.access_depth - 1, 1).bit_length()
+
+    def address_map(self) -> list[dict]:
+        """The access port's flat address map: ``W_l[i, j]`` at ``weights_base + i * fan_in + j``,
+        then ``b_l[i]`` at ``biases_base + i``."""
+        return [{"layer": x.index, "weights_base": x.access_base,
+                 "weights_shape": [x.layer.fan_out, x.layer.fan_in], "weight_format": x.layer.weight_fmt.name,
+                 "biases_base": x.access_base + x.layer.macs, "biases": x.layer.fan_out,
+                 "bias_format": x.layer.bias_fmt.name} for x in self.layers]
+
+
+def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
+    spec = train_spec_of(spec)
+    ref = FixedTrainer(qmodel, spec, [f.lanes for f in folds])   # the spec's formats, shifts and widths
+    layers = qmodel.layers
+    target = target_format(qmodel)
+    access_width = max(max(signed_width(L.weight_fmt), signed_width(L.bias_fmt)) for L in layers)
+    plans, base = [], 0
+    for l, (L, f) in enumerate(zip(layers, folds)):
+        seeds = {(po, pi): lane_seed(spec.seed, l, po, pi) for po in range(f.lanes_out) for pi in range(f.lanes_in)}
+        mems = [MemoryPlan(f"layer{l}.weights", l, "weights", f.lanes_out, max(f.cycles, 2),
+                           f.lanes_in * L.weight_fmt.width, "auto", True, f.lanes_in),
+                MemoryPlan(f"layer{l}.biases", l, "biases", f.lanes_out, max(f.groups, 2), L.bias_fmt.width,
+                           "auto", True)]
+        lut = _lut_plan(L)
+        if lut is not None:
+            mems.append(MemoryPlan(f"layer{l}.lut", l, "lut", f.lanes_out, lut.rom_depth, L.out_fmt.width, "auto"))
+        plans.append(TrainLayerPlan(l, L, f, ref.formats[l], ref.formats[l - 1].err_fmt if l > 0 else None,
+                                    target if l == len(layers) - 1 else None, seeds, activation_latency(L),
+                                    ref.eta_int, base, mems))
+        base += L.macs + L.fan_out
+    return TrainPlan(spec, ref.spec_dict(), ref.eta_int, ref.eta_frac, target, access_width, base, plans)
+
+
+# -- the network ------------------------------------------------------------------------------------
+
+@dataclass
+class HardwarePlan:
+    """Everything the generator builds and every consumer needs to know, for one design."""
+
+    qmodel: QModel = field(repr=False)
+    parallel: list[int]
+    device: Device | None
+    taps: bool
+    layers: list[LayerPlan]
+    inp: StreamLayout
+    out: StreamLayout
+    training: TrainPlan | None = None
+
+    @property
+    def kind(self) -> str:
+        return "training" if self.training is not None else "inference"
+
+    @property
+    def sizes(self) -> list[int]:
+        return self.qmodel.sizes
+
+    @property
+    def mem_links(self) -> list[bool]:
+        """Per boundary: the slots between the two layers live in block RAM."""
+        return [up.output_slots == "bram" for up in self.layers[:-1]]
+
+    @property
+    def latency(self) -> int:
+        """Input transfer to output transfer (inference datapath), when nothing stalls.
+
+        A later layer starts issuing the cycle after the slot before it fills, so each
+        layer but the last adds its pipeline less the hand-over cycle, and each later
+        layer adds its issue cycles. Training designs: cycles per inference sample.
+        """
+        if self.training is not None:
+            return self.training.infer_cycles
+        return (sum(x.latency - 1 for x in self.layers) + 1 + sum(x.interval for x in self.layers[1:]))
+
+    @property
+    def standalone_latency(self) -> int:
+        """Presenting an input to an idle network to its output transfer: the first layer's
+        issue cycles (its input transfer comes with the last of them) plus :attr:`latency`."""
+        return self.latency + self.layers[0].interval
+
+    @property
+    def interval(self) -> int:
+        """Steady-state cycles between samples (training designs: per training sample)."""
+        if self.training is not None:
+            return self.training.train_cycles
+        return max(x.interval for x in self.layers)
+
+    @property
+    def ideal_interval(self) -> int:
+        return max(x.fold.cycles for x in self.layers)
+
+    @property
+    def multipliers(self) -> int:
+        if self.training is not None:
+            return self.training.multipliers
+        return sum(x.multipliers for x in self.layers)
+
+    @property
+    def mac_ops(self) -> int:
+        """Multiply-accumulates per inference."""
+        return sum(layer.macs for layer in self.qmodel.layers)
+
+    @property
+    def memories(self) -> list[MemoryPlan]:
+        if self.training is not None:
+            return [m for x in self.training.layers for m in x.memories]
+        return [m for x in self.layers for m in x.memories]
+
+    def tap_layouts(self) -> list[StreamLayout]:
+        if not self.taps or self.training is not None:
+            return []
+        return [_vector_stream(f"tap{l}", "y", L.fan_out, L.out_fmt, ready=False)
+                for l, L in enumerate(self.qmodel.layers)]
+
+
+def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None, train=None,
+              taps: bool = False) -> HardwarePlan:
+    """The plan for ``qmodel`` with ``parallel`` lanes per layer; ``train`` (a TrainSpec, its dict or
+    ``True`` for the defaults) plans the on-chip training design instead of the inference one."""
+    par = parse_parallel(parallel, len(qmodel.layers))
+    dev = lookup_device(device) if isinstance(device, str) else device
+    folds = [Folding.of(L.fan_in, L.fan_out, p, l) for l, (L, p) in enumerate(zip(qmodel.layers, par))]
+    training = _train_plan(qmodel, None if train is True else train, folds) if train is not None else None
+    # Between two layers whose word shapes agree (the producer's P_out is the consumer's P_in,
+    # e.g. every P = 1 boundary) the output slots live in block RAM instead of registers.
+    links = [up.lanes_out == down.lanes_in for up, down in zip(folds, folds[1:])]
+    layers = []
+    for l, (L, f) in enumerate(zip(qmodel.layers, folds)):
+        in_bram = l > 0 and links[l - 1]
+        out_bram = l < len(folds) - 1 and links[l]
+        lut = _lut_plan(L)
+        layers.append(LayerPlan(l, L, f, "bram" if in_bram else "payload", "bram" if out_bram else "registers",
+                                lut, activation_latency(L), _inference_memories(l, L, f, lut, out_bram, False),
+                                monitor=taps and out_bram))
+    q = qmodel
+    if training is None:
+        inp = _vector_stream("i", "x", q.sizes[0], q.input_fmt)
+    else:
+        n_x, n_t = q.sizes[0], q.sizes[-1]
+        t_fmt = training.target_fmt
+        inp = StreamLayout("i", (
+            Field("x", 0, n_x, q.input_fmt.width, q.input_fmt.signed, q.input_fmt.name, "input vector"),
+            Field("t", n_x * q.input_fmt.width, n_t, t_fmt.width, t_fmt.signed, t_fmt.name,
+                  "target: 1.0 for the true class, 0 (-1.0 for tanh) elsewhere, with the output's fraction "
+                  "bits (format widened if the output format cannot hold 1.0)"),
+            Field("train", n_x * q.input_fmt.width + n_t * t_fmt.width, 1, 1, False, None,
+                  "1: train on this sample, 0: infer only")))
+    out = _vector_stream("o", "y", q.sizes[-1], q.output_fmt)
+    return HardwarePlan(qmodel, par, dev, taps and training is None, layers, inp, out, training)
