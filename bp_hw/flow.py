@@ -28,6 +28,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .errors import BpHwError
 from .fileio import write_json, write_text
 
@@ -45,6 +47,15 @@ DEFAULTS: dict = {
     "synth": {"enabled": True, "board": "icebreaker"},
 }
 
+#: [train] options that suit a built-in data set better than the general ones above (xor has four
+#: rows and needs thousands of epochs); options given in the configuration or on the command line win.
+DATA_TRAIN_DEFAULTS: dict = {
+    "xor": {"layers": "2,4,1", "lr": 0.5, "epochs": 3000},
+}
+
+#: A float test accuracy at most this far above chance counts as no better than chance.
+CHANCE_MARGIN = 0.05
+
 # options the flow sets itself (paths, shared choices), not taken from the tables
 _RESERVED = {"out", "json", "plot", "hex_dir", "enabled", "model", "qmodel", "build"}
 
@@ -54,6 +65,8 @@ class FlowConfig:
     """The effective configuration: one table per step."""
 
     tables: dict = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
+    #: (step, key) pairs given by the configuration file or :meth:`set`, not defaults.
+    given: set = field(default_factory=set)
 
     @classmethod
     def load(cls, path: str | Path | None) -> "FlowConfig":
@@ -74,11 +87,19 @@ class FlowConfig:
             if not isinstance(table, dict):
                 raise BpHwError(f"{path}: [{step}] must be a table")
             cfg.tables[step].update(table)
+            cfg.given.update((step, key) for key in table)
         return cfg
 
     def set(self, step: str, key: str, value) -> None:
         if value is not None:
             self.tables[step][key] = value
+            self.given.add((step, key))
+
+    def apply_data_defaults(self) -> None:
+        """Fill the [train] options nobody gave with those that suit the data set (:data:`DATA_TRAIN_DEFAULTS`)."""
+        for key, value in DATA_TRAIN_DEFAULTS.get(self.tables["train"].get("data"), {}).items():
+            if ("train", key) not in self.given:
+                self.tables["train"][key] = value
 
     def enabled(self, step: str) -> bool:
         return bool(self.tables[step].get("enabled", True))
@@ -137,6 +158,8 @@ class Flow:
         self.out = Path(out_dir)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.results: list[StepResult] = []
+        #: ``{"accuracy", "chance"}`` when the float model is no better than guessing, else None.
+        self.no_better_than_chance: dict | None = None
 
     def folder(self, step: str) -> Path:
         return self.out / FOLDERS[step]
@@ -202,6 +225,7 @@ class Flow:
     def run(self) -> int:
         """Run every step; 0 on success, else the failing step's exit status."""
         self.out.mkdir(parents=True, exist_ok=True)
+        self.config.apply_data_defaults()
         write_text(self.out / "config.toml", self.config.to_toml())
         status = 0
         for index, step in enumerate(STEPS, 1):
@@ -211,9 +235,20 @@ class Flow:
             if result.status == "failed":
                 status = result.returncode
                 break
+            if step == "train" and result.summary:
+                self._check_chance(result.summary)
         from .report import write_report
         write_report(self)
         return status
+
+    def _check_chance(self, train_summary: dict) -> None:
+        accuracy = train_summary.get("test_accuracy")
+        chance = chance_accuracy(self.config.tables["train"].get("data", "iris"))
+        if accuracy is None or chance is None or accuracy > chance + CHANCE_MARGIN:
+            return
+        self.no_better_than_chance = {"accuracy": accuracy, "chance": chance}
+        self.log(f"    warning: float test accuracy {accuracy:.3f} is no better than chance ({chance:.3f}): "
+                 f"the model has not learnt the task; change the [train] options (epochs, lr, activation)")
 
     def _write_timings(self) -> None:
         write_json(self.out / "timings.json",
@@ -232,6 +267,8 @@ class Flow:
         tr = by.get("train")
         if tr and tr.summary:
             out["float_test_accuracy"] = tr.summary.get("test_accuracy")
+        if self.no_better_than_chance:
+            out["float_no_better_than_chance"] = self.no_better_than_chance
         q = by.get("quantize")
         if q and q.summary:
             out["fixed_test_accuracy"] = q.summary.get("fixed_accuracy")
@@ -248,6 +285,17 @@ class Flow:
             for key in ("luts", "dsps", "brams", "fmax_mhz", "bitstream"):
                 out[key] = y.summary.get(key)
         return out
+
+
+def chance_accuracy(data: str) -> float | None:
+    """The accuracy of guessing: the larger of 1/classes and the commonest class's share (None if unreadable)."""
+    from .data import load_dataset
+    try:
+        ds = load_dataset(data)
+    except BpHwError:
+        return None
+    counts = np.bincount(ds.y, minlength=ds.n_classes)
+    return float(max(1.0 / ds.n_classes, counts.max() / counts.sum()))
 
 
 def _last_line(path: Path) -> str | None:

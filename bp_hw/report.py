@@ -112,6 +112,12 @@ def write_report(flow) -> dict:
         parts.append(_table(["data", "layers", "optimizer", "epochs", "train accuracy", "test accuracy", "final loss"],
                             [[s.get("data"), s.get("layers"), s.get("optimizer"), s.get("epochs"),
                               s.get("train_accuracy"), s.get("test_accuracy"), s.get("final_loss")]]))
+        poor = flow.no_better_than_chance
+        if poor:
+            parts.append(f'<p><span class="bad">no better than chance</span> The float model\'s test accuracy '
+                         f'{_fmt(poor["accuracy"])} is no better than guessing ({_fmt(poor["chance"])}): '
+                         f'the steps below check the hardware against a model that has not learnt the task. '
+                         f'Change the <code>[train]</code> options (epochs, lr, activation).</p>')
         parts.append(_img(flow.folder("train") / "loss.png", "training loss curve"))
 
     q = by.get("quantize")

@@ -71,3 +71,46 @@ def test_config_file_errors(tmp_path):
         FlowConfig.load(bad)
     with pytest.raises(BpHwError, match="does not exist"):
         FlowConfig.load(tmp_path / "missing.toml")
+
+
+def test_xor_flow_trains_with_defaults_that_suit_xor(tmp_path, capsys):
+    # The flow used iris's 100 epochs for xor and reported 0.75.
+    out = tmp_path / "run"
+    rc, summary, err = run_flow(["--data", "xor", "--no-simulate", "--no-synth", "--out", str(out)], capsys)
+    assert rc == 0, err
+    assert summary["float_test_accuracy"] == 1.0 and summary["fixed_test_accuracy"] == 1.0
+    assert "chance" not in err and "float_no_better_than_chance" not in summary
+    train = FlowConfig.load(out / "config.toml").tables["train"]
+    assert (train["layers"], train["epochs"]) == ("2,4,1", 3000)
+
+
+def test_given_options_win_over_the_data_set_defaults(tmp_path):
+    cfg = FlowConfig()
+    cfg.set("train", "data", "xor")
+    cfg.set("train", "epochs", 300)
+    cfg.apply_data_defaults()
+    assert (cfg.tables["train"]["layers"], cfg.tables["train"]["epochs"]) == ("2,4,1", 300)
+    toml = tmp_path / "c.toml"
+    toml.write_text('[train]\ndata = "xor"\nlayers = "2,4,2"\n')
+    cfg = FlowConfig.load(toml)
+    cfg.apply_data_defaults()
+    assert (cfg.tables["train"]["layers"], cfg.tables["train"]["epochs"]) == ("2,4,2", 3000)
+    cfg = FlowConfig()
+    cfg.apply_data_defaults()
+    assert cfg.tables["train"] == FlowConfig().tables["train"]   # iris keeps the general defaults
+
+
+def test_a_float_model_no_better_than_chance_is_reported(tmp_path, capsys):
+    # A relu output under mse learns nothing on iris: 1/3 accuracy, the rate of guessing.
+    toml = tmp_path / "c.toml"
+    toml.write_text('[train]\nactivation = "relu"\noutput_activation = "relu"\nepochs = 5\n')
+    out = tmp_path / "run"
+    rc, summary, err = run_flow([str(toml), "--no-simulate", "--no-synth", "--out", str(out)], capsys)
+    assert rc == 0, err
+    assert summary["float_test_accuracy"] <= 0.34
+    assert summary["float_no_better_than_chance"] == {"accuracy": summary["float_test_accuracy"],
+                                                      "chance": pytest.approx(1 / 3)}
+    lines = [ln for ln in err.splitlines() if "no better than chance" in ln]
+    assert len(lines) == 1 and "0.333" in lines[0]
+    assert "no better than chance" in (out / "report.html").read_text()
+    assert "float_no_better_than_chance" in json.loads((out / "report.json").read_text())["summary"]
