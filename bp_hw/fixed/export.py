@@ -12,9 +12,11 @@ Files written into the output folder, for every layer ``l``:
   order.
 * ``layer{l}_biases.hex`` — ``fan_out`` words, address ``i`` holds ``b[i]``
   (in the bias format, not yet shifted by ``bias_shift``).
-* ``layer{l}_lut.hex`` (sigmoid/tanh layers) — the *stored* table: all ``N``
-  (or ``N + 1`` when interpolating) entries, or only the upper half when the
-  table is symmetric (see ``lut.py`` for how the lower half is mirrored).
+* ``layer{l}_lut.hex`` (sigmoid/tanh layers) — what the hardware's ROM holds
+  (:attr:`~bp_hw.fixed.lut.ActivationLUT.rom_table`): for direct lookup the
+  stored table (all ``N`` entries, or only the upper half when the table is
+  symmetric, mirrored by ``rom_address``); with interpolation the effective
+  table of ``N + 1`` entries (the ROM reads two neighbours at a time).
 
 ``memories.json`` lists every file with its layer, kind, format, width,
 depth, signedness and order, so that a generator or a user's own RTL can size
@@ -38,7 +40,8 @@ INDEX_VERSION = 1
 
 WEIGHT_ORDER = "row-major by neuron: address i*fan_in + j holds W[i, j] (input j -> neuron i)"
 BIAS_ORDER = "address i holds b[i] of neuron i (bias format, before bias_shift)"
-LUT_ORDER = "address k holds stored table entry k"
+LUT_ORDER = ("address k holds ROM word k: the stored table (direct lookup; symmetric: the upper half) "
+             "or the effective table (interpolation)")
 
 
 def hex_image(values, fmt: QFormat) -> str:
@@ -69,7 +72,7 @@ def memory_entries(qmodel: QModel) -> list[dict]:
         if layer.lut is not None:
             lut = layer.lut
             entries.append({"layer": l, "kind": "lut", "file": f"layer{l}_lut.hex", "format": lut.out_fmt,
-                            "values": lut.table, "shape": [lut.stored_entries], "order": LUT_ORDER,
+                            "values": lut.rom_table, "shape": [lut.rom_table.size], "order": LUT_ORDER,
                             "function": lut.function, "addr_bits": lut.addr_bits, "range": lut.in_range,
                             "symmetric": lut.symmetric, "interpolate": lut.interpolate,
                             "index_shift": lut.index_shift, "effective_entries": lut.entries})

@@ -7,8 +7,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fixed.qmodel import QLayer
 from .arith import round_shift, shape_of
+
+__all__ = ["ActivationUnit"]
 
 
 class ActivationUnit(wiring.Component):
@@ -27,24 +28,27 @@ class ActivationUnit(wiring.Component):
     y : Out(out shape)  the activation (``QLayer.out_fmt``)
     y_valid : Out(1)
 
+    Parameters
+    ----------
+    plan : LayerPlan or TrainLayerPlan
+        The layer (``plan.layer``), its LUT plan (``plan.lut``: ROM words and
+        address constants from :class:`~bp_hw.fixed.lut.ActivationLUT`) and latency.
+
     Latency (enabled cycles from ``z`` to ``y``): :attr:`latency` — 1 for
-    ReLU/identity, 2 for a direct LUT, 3 with interpolation.
+    ReLU/identity, 2 for a direct LUT, 3 with interpolation (the plan's
+    ``activation_latency``).
     """
 
-    def __init__(self, layer: QLayer):
-        self.layer = layer
-        self.latency = self.latency_of(layer)
+    def __init__(self, plan):
+        self.plan = plan
+        self.layer = layer = plan.layer
+        self.lut = plan.lut
+        self.latency = plan.activation_latency
         super().__init__({
             "en": In(1), "valid": In(1),
             "z": In(shape_of(layer.z_fmt)),
             "y": Out(shape_of(layer.out_fmt)), "y_valid": Out(1),
         })
-
-    @staticmethod
-    def latency_of(layer: QLayer) -> int:
-        """Enabled cycles from ``z`` to ``y`` for this layer's activation."""
-        lut = layer.lut
-        return 1 if lut is None else (3 if lut.interpolate else 2)
 
     def elaborate(self, platform):
         m = Module()
@@ -57,35 +61,31 @@ class ActivationUnit(wiring.Component):
                 m.d.sync += [self.y.eq(value), self.y_valid.eq(self.valid)]
             return m
 
-        n = 1 << lut.addr_bits
+        lut = self.lut
         s = lut.index_shift
         word = unsigned(layer.out_fmt.width)
         z = self.z.as_signed()
+        m.submodules.rom = rom = Memory(shape=word, depth=lut.rom_depth, init=list(lut.rom_words))
         if not lut.interpolate:
-            # idx = clamp(floor(z / 2^s) + N/2, 0, N - 1)
+            # idx = clamp(floor(z / 2^s) + index_offset, 0, index_max)
             t = (z >> s) if s >= 0 else (z << -s)
-            t = t + n // 2
+            t = t + lut.index_offset
             idx = Signal(unsigned(lut.addr_bits))
-            m.d.comb += idx.eq(Mux(t < 0, 0, Mux(t > n - 1, n - 1, t)))
-            table = [int(v) & ((1 << layer.out_fmt.width) - 1) for v in lut.table]
-            m.submodules.rom = rom = Memory(shape=word, depth=len(table), init=table)
+            m.d.comb += idx.eq(Mux(t < 0, 0, Mux(t > lut.index_max, lut.index_max, t)))
             rd = rom.read_port(domain="sync")
             mirror = Signal()
             v1 = Signal()
-            if lut.symmetric:
-                half = n // 2
+            half = lut.index_offset
+            if lut.symmetric:   # the address rule of ActivationLUT.rom_address
                 m.d.comb += rd.addr.eq(Mux(idx >= half, idx - half, half - 1 - idx))
             else:
                 m.d.comb += rd.addr.eq(idx)
             m.d.comb += rd.en.eq(self.en)
             with m.If(self.en):
-                m.d.sync += [mirror.eq(idx < n // 2), v1.eq(self.valid)]
+                m.d.sync += [mirror.eq(idx < half), v1.eq(self.valid)]
                 data = rd.data.as_signed() if layer.out_fmt.signed else rd.data
                 if lut.symmetric:
-                    if lut.function == "sigmoid":
-                        mirrored = lut.mirror_constant - data
-                    else:
-                        mirrored = -data
+                    mirrored = lut.mirror_constant - data if lut.function == "sigmoid" else -data
                     m.d.sync += self.y.eq(Mux(mirror, mirrored, data))
                 else:
                     m.d.sync += self.y.eq(data)
@@ -93,12 +93,9 @@ class ActivationUnit(wiring.Component):
             return m
 
         # Interpolation on the effective table: y = T[k] + round_shift((T[k+1] - T[k]) * r, s)
-        table = [int(v) & ((1 << layer.out_fmt.width) - 1) for v in lut.full_table()]
-        m.submodules.rom = rom = Memory(shape=word, depth=len(table), init=table)
         rd0 = rom.read_port(domain="sync")
         rd1 = rom.read_port(domain="sync")
-        lo = -(n // 2) << s
-        hi = ((n // 2) << s) - 1
+        lo, hi = lut.interp_z_min, lut.interp_z_max
         zc = Mux(z < lo, lo, Mux(z > hi, hi, z))
         u = Signal(unsigned(lut.addr_bits + s))
         m.d.comb += u.eq(zc - lo)
@@ -114,5 +111,5 @@ class ActivationUnit(wiring.Component):
             d0 = rd0.data.as_signed() if layer.out_fmt.signed else rd0.data
             d1 = rd1.data.as_signed() if layer.out_fmt.signed else rd1.data
             m.d.sync += [base2.eq(d0), slope2.eq((d1 - d0) * r1), v2.eq(v1)]
-            m.d.sync += [self.y.eq(base2 + round_shift(slope2, s, lut.rounding)), self.y_valid.eq(v2)]
+            m.d.sync += [self.y.eq(base2 + round_shift(slope2, s, layer.lut.rounding)), self.y_valid.eq(v2)]
         return m

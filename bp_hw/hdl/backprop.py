@@ -12,23 +12,11 @@ from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..fixed.qmodel import QModel, signed_width
-from ..fixed.trainer import FixedTrainer, TrainSpec, target_format
+from ..plan.hardware import HardwarePlan
 from .arith import shape_of
-from .network import parse_parallel
 from .train_layer import TrainLayer
 
-
-def train_spec_of(spec) -> TrainSpec:
-    """A :class:`TrainSpec` from a TrainSpec, ``None`` (the defaults) or a ``spec_dict()``-style dict."""
-    if spec is None:
-        return TrainSpec()
-    if isinstance(spec, TrainSpec):
-        return spec
-    d = dict(spec)
-    for derived in ("eta_int", "eta_frac", "layers"):
-        d.pop(derived, None)
-    return TrainSpec.from_dict(d)
+__all__ = ["access_signature", "TrainNetwork"]
 
 
 def access_signature(depth: int, width: int) -> wiring.Signature:
@@ -51,13 +39,11 @@ class TrainNetwork(wiring.Component):
 
     Parameters
     ----------
-    qmodel : QModel
-        Formats, LUTs and the initial weights (the RAM contents after reset).
-    spec : TrainSpec, dict (``FixedTrainer.spec_dict()``) or None
-        Learning rate, delta/error formats, update rounding, LFSR seed.
-    parallel : int, str or list
-        Multipliers ``P`` per layer, as for :class:`~bp_hw.hdl.network.Network`;
-        the same ``P`` serves the forward and both backward passes.
+    plan : HardwarePlan
+        A training plan (``make_plan(qmodel, P, train=spec)``): formats, LUTs and the
+        initial weights (the RAM contents after reset), the learning rate and
+        training formats, LFSR seeds, and ``P`` per layer (the same ``P`` serves the
+        forward and both backward passes).
 
     Ports
     -----
@@ -89,34 +75,24 @@ class TrainNetwork(wiring.Component):
     the next when inputs are always there and ``o`` is always taken.
     """
 
-    READ_LATENCY = 4
-
-    def __init__(self, qmodel: QModel, spec=None, parallel=1):
-        self.qmodel = qmodel
-        self.spec = train_spec_of(spec)
-        self.parallel = parse_parallel(parallel, len(qmodel.layers))
-        ref = FixedTrainer(qmodel, self.spec, self.parallel)
-        self.formats, self.folds = ref.formats, ref.folds
-        self.eta_int, self.eta_frac = ref.eta_int, ref.eta_frac
-        self.spec_dict = ref.spec_dict()
-        layers = qmodel.layers
-        self.access_width = max(max(signed_width(L.weight_fmt), signed_width(L.bias_fmt)) for L in layers)
-        self.bases = []
-        base = 0
-        for L in layers:
-            self.bases.append(base)
-            base += L.macs + L.fan_out
-        self.access_depth = base
-        n = len(layers)
-        self.engines = [
-            TrainLayer(L, self.folds[l], l, l == n - 1, self.formats[l],
-                       self.formats[l - 1].err_fmt if l > 0 else None, self.eta_int, self.eta_frac,
-                       self.spec.update_rounding, self.spec.seed, self.access_width,
-                       target_fmt=target_format(qmodel) if l == n - 1 else None)
-            for l, L in enumerate(layers)]
-        for eng in self.engines:      # built for their cycle counts too; elaborated with the network
-            eng._MustUse__silence = True
-        self.target_fmt = target_format(qmodel)
+    def __init__(self, plan: HardwarePlan):
+        if plan.training is None:
+            raise ValueError("an inference plan builds a Network, not a TrainNetwork")
+        self.plan = plan
+        tp = self.train_plan = plan.training
+        self.qmodel = qmodel = plan.qmodel
+        self.spec = tp.spec
+        self.parallel = plan.parallel
+        self.folds = [x.fold for x in tp.layers]
+        self.formats = [x.formats for x in tp.layers]
+        self.eta_int, self.eta_frac = tp.eta_int, tp.eta_frac
+        self.spec_dict = tp.spec_dict
+        self.access_width = tp.access_width
+        self.bases = [x.access_base for x in tp.layers]
+        self.access_depth = tp.access_depth
+        self.READ_LATENCY = tp.read_latency
+        self.engines = [TrainLayer(x, tp.access_width, tp.spec.update_rounding, tp.eta_frac) for x in tp.layers]
+        self.target_fmt = tp.target_fmt
         payload = data.StructLayout({
             "x": data.ArrayLayout(shape_of(qmodel.input_fmt), qmodel.sizes[0]),
             "t": data.ArrayLayout(shape_of(self.target_fmt), qmodel.sizes[-1]),
@@ -129,40 +105,21 @@ class TrainNetwork(wiring.Component):
             "busy": Out(1),
         })
 
-    # -- analytic cycle counts ------------------------------------------------------------
+    # -- cycle counts (the plan's; measured in the tests) ----------------------------------
     @property
     def infer_cycles(self) -> int:
-        """Cycles per inference sample: accept, the forward passes, the hand-over to ``o``, idle again."""
-        return 2 + sum(e.fwd_cycles for e in self.engines)
+        return self.train_plan.infer_cycles
 
     @property
     def train_cycles(self) -> int:
-        """Cycles per training sample (the critical path through the deltas, ERRs and the last UPD)."""
-        e = self.engines
-        t = 1 + sum(x.fwd_cycles for x in e)          # fwd_done of the last layer, after the accept cycle
-        ends = []
-        for l in range(len(e) - 1, -1, -1):
-            t += e[l].delta_cycles                    # bwd_start(l)
-            issue = e[l].fold.cycles if l > 0 else 0  # ERR's issue precedes UPD's
-            ends.append(t + issue + e[l].upd_cycles)
-            if l > 0:
-                t += e[l].err_cycles                  # err_done(l) = delta_start(l - 1)
-        return max(ends) + 1
+        return self.train_plan.train_cycles
 
     @property
     def multipliers(self) -> int:
-        return sum(x.multipliers for x in self.engines)
+        return self.train_plan.multipliers
 
     def address_map(self) -> list[dict]:
-        """The access port's flat address map (for the manifest and the host)."""
-        out = []
-        for l, L in enumerate(self.qmodel.layers):
-            out.append({
-                "layer": l, "weights_base": self.bases[l], "weights_shape": [L.fan_out, L.fan_in],
-                "weight_format": L.weight_fmt.name, "biases_base": self.bases[l] + L.macs, "biases": L.fan_out,
-                "bias_format": L.bias_fmt.name,
-            })
-        return out
+        return self.train_plan.address_map()
 
     def elaborate(self, platform):
         m = Module()
@@ -235,55 +192,3 @@ class TrainNetwork(wiring.Component):
                 m.d.sync += rdata.eq(eng.acc_rdata)
         m.d.comb += acc.rdata.eq(rdata)
         return m
-
-
-def train_manifest(net: TrainNetwork) -> dict:
-    """The ``training`` section of a training build's manifest: interface, address map, cycles, formats."""
-    q = net.qmodel
-    layout = net.i.payload.shape()
-    fields = {}
-    for name, field in layout:
-        if name == "train":
-            fields[name] = {"offset": field.offset, "width": 1, "meaning": "1: train on this sample, 0: infer only"}
-        else:
-            fmt = q.input_fmt if name == "x" else net.target_fmt
-            elements = q.sizes[0] if name == "x" else q.sizes[-1]
-            fields[name] = {"offset": field.offset, "elements": elements, "width": fmt.width,
-                            "signed": fmt.signed, "format": fmt.name}
-    fields["t"]["meaning"] = ("target: 1.0 for the true class, 0 (-1.0 for tanh) elsewhere, with the output's "
-                              "fraction bits (format widened if the output format cannot hold 1.0)")
-    layers = []
-    for l, (L, eng) in enumerate(zip(q.layers, net.engines)):
-        f = eng.fold
-        layers.append({
-            "index": l, "parallel": f.lanes, "lanes_out": f.lanes_out, "lanes_in": f.lanes_in,
-            "groups": f.groups, "chunks": f.chunks,
-            "error_format": net.formats[l].err_fmt.name, "delta_format": net.formats[l].delta_fmt.name,
-            "update_shift_weights": eng.k_w, "update_shift_biases": eng.k_b,
-            "fwd_cycles": eng.fwd_cycles, "err_cycles": eng.err_cycles if l > 0 else None,
-            "upd_cycles": eng.upd_cycles, "delta_cycles": eng.delta_cycles, "multipliers": eng.multipliers,
-            "weight_ram_bits": L.macs * L.weight_fmt.width, "bias_ram_bits": L.fan_out * L.bias_fmt.width,
-        })
-    return {
-        "ports": {
-            "in": {"payload": "i__payload", "valid": "i__valid", "ready": "i__ready",
-                   "payload_width": layout.size, "fields": fields},
-            "out": {"payload": "o__payload", "valid": "o__valid", "ready": "o__ready",
-                    "elements": q.sizes[-1], "width": q.output_fmt.width, "signed": q.output_fmt.signed,
-                    "format": q.output_fmt.name,
-                    "meaning": "forward outputs of every sample (before its update), in input order"},
-            "access": {"addr": "wacc__addr", "wdata": "wacc__wdata", "we": "wacc__we", "rdata": "wacc__rdata",
-                       "addr_width": len(net.wacc.addr), "data_width": net.access_width,
-                       "depth": net.access_depth, "read_latency": net.READ_LATENCY,
-                       "usage": "only while busy is low; rdata (sign-extended) is the element at the addr "
-                                "presented read_latency cycles earlier; we writes the low bits of wdata"},
-            "busy": "busy",
-        },
-        "address_map": net.address_map(),
-        "spec": net.spec_dict,
-        "eta": net.eta_int / 2 ** net.eta_frac,
-        "cycles_per_infer_sample": net.infer_cycles,
-        "cycles_per_train_sample": net.train_cycles,
-        "multipliers": net.multipliers,
-        "layers": layers,
-    }

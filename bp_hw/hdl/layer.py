@@ -7,11 +7,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fixed.folding import Folding
-from ..fixed.qmodel import QLayer
+from ..plan.hardware import LayerPlan
 from .activation import ActivationUnit
-from .arith import overflow, round_parts, shape_of
+from .arith import shape_of
 from .mac import MACLane
+from .rescale import Rescale
+
+__all__ = ["slot_signature", "LayerEngine"]
 
 
 def slot_signature(groups: int, width: int) -> wiring.Signature:
@@ -44,9 +46,15 @@ class LayerEngine(wiring.Component):
     not been taken yet; that decision uses registered state only, so no
     combinational path runs from ``o.ready`` to ``i.ready``.
 
-    Weights live in one ROM per lane (word ``g * chunks + c`` holds the
-    ``P_in`` weights of neuron ``g * P_out + lane`` for inputs
-    ``c * P_in ..``) in block RAM, biases in one small ROM per lane (word ``g``).
+    Weights live in one ROM per lane, biases in one small ROM per lane, laid
+    out as :mod:`bp_hw.fixed.packing` says and placed where the plan's
+    memories say (block RAM, logic, or a constant for a single word).
+
+    Parameters
+    ----------
+    plan : LayerPlan
+        The layer's folding, memories, slot placement and activation (from
+        :func:`bp_hw.plan.make_plan`).
 
     Ports
     -----
@@ -57,33 +65,30 @@ class LayerEngine(wiring.Component):
 
     Timing (when nothing stalls): :attr:`interval` = ``groups * chunks``
     cycles between samples; the output transfer follows the input transfer by
-    :attr:`latency` = ``9 + activation latency`` cycles (ROM read, the MAC
-    lane's 4, rounding decision, add, saturate, activation, output slot).
+    :attr:`latency` = ``LAYER_PIPELINE (9) + activation latency`` cycles (ROM read,
+    the MAC lane's 4, the rescale's 3, activation, output slot), as the plan states.
     """
 
-    PIPELINE = 9  # ROM read, MAC lane (4), round decision, add, saturate, slot (+ activation)
-
-    def __init__(self, layer: QLayer, parallel: int = 1, index: int = 0, *, in_groups: int | None = None,
-                 out_mem: bool = False, tap: bool = False):
-        self.layer = layer
-        self.index = index
-        self.fold = Folding.of(layer.fan_in, layer.fan_out, parallel, index)
-        self.act_latency = ActivationUnit.latency_of(layer)
-        self.in_mem = in_groups is not None
-        self.out_mem = out_mem
-        self.tap = tap
-        if self.in_mem and in_groups != self.fold.chunks:
-            raise ValueError("a memory input needs the producer's groups to be this layer's chunks")
+    def __init__(self, plan: LayerPlan):
+        self.plan = plan
+        self.layer = layer = plan.layer
+        self.index = plan.index
+        self.fold = plan.fold
+        self.act_latency = plan.activation_latency
+        self.in_mem = plan.input_source == "bram"
+        self.out_mem = plan.output_slots == "bram"
+        self.tap = plan.monitor
+        self.placement = {mem.kind: mem.placement for mem in plan.memories}
         ports = {}
         if self.in_mem:
             ports["im"] = In(slot_signature(self.fold.chunks, self.fold.lanes_in * layer.in_fmt.width))
         else:
             ports["i"] = In(stream.Signature(data.ArrayLayout(shape_of(layer.in_fmt), layer.fan_in)))
-        if out_mem:
+        if self.out_mem:
             ports["om"] = Out(slot_signature(self.fold.groups, self.fold.lanes_out * layer.out_fmt.width))
         else:
             ports["o"] = Out(stream.Signature(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out)))
-        if tap:
+        if self.tap:
             ports["mon"] = Out(wiring.Signature({"payload": Out(data.ArrayLayout(shape_of(layer.out_fmt),
                                                                                    layer.fan_out)),
                                                  "valid": Out(1)}))
@@ -91,42 +96,21 @@ class LayerEngine(wiring.Component):
 
     @property
     def interval(self) -> int:
-        return self.fold.cycles
+        return self.plan.interval
 
     @property
     def latency(self) -> int:
         """Cycles from this layer's input transfer (its last chunk) to its output transfer."""
-        return self.PIPELINE + self.act_latency
-
-    def weight_words(self, lane: int) -> list[int]:
-        """ROM contents of a lane: packed ``P_in`` weights per word (lowest input in the low bits)."""
-        f, layer = self.fold, self.layer
-        ww = layer.weight_fmt.width
-        mask = (1 << ww) - 1
-        words = []
-        for g in range(f.groups):
-            neuron = g * f.lanes_out + lane
-            for c in range(f.chunks):
-                word = 0
-                for k in range(f.lanes_in):
-                    word |= (int(layer.weights[neuron, c * f.lanes_in + k]) & mask) << (k * ww)
-                words.append(word)
-        return words
-
-    def bias_words(self, lane: int) -> list[int]:
-        f, layer = self.fold, self.layer
-        mask = (1 << layer.bias_fmt.width) - 1
-        return [int(layer.biases[g * f.lanes_out + lane]) & mask for g in range(f.groups)]
+        return self.plan.latency
 
     @staticmethod
-    def _rom(m, name, width, words, en, addr, block=False):
-        """A synchronous-read ROM (one cycle): in block RAM when ``block`` (weights, even small
-        ones), otherwise in logic (a few bias words must not take a whole block RAM each).
-        A single word is just a constant."""
-        if len(words) == 1:
+    def _rom(m, name, width, words, en, addr, placement):
+        """A synchronous-read ROM (one cycle) placed as the plan says (``"block"``, ``"logic"``,
+        ``"auto"``); ``"const"`` (a single word) is just a constant."""
+        if placement == "const":
             return Const(words[0], unsigned(width))
-        rom = Memory(shape=unsigned(width), depth=len(words), init=words,
-                     attrs={"ram_style": "block" if block else "logic"})
+        attrs = {"ram_style": placement} if placement in ("block", "logic") else {}
+        rom = Memory(shape=unsigned(width), depth=len(words), init=words, attrs=attrs)
         m.submodules[name] = rom
         port = rom.read_port(domain="sync")
         m.d.comb += [port.en.eq(en), port.addr.eq(addr)]
@@ -191,9 +175,10 @@ class LayerEngine(wiring.Component):
         lanes = []
         for lane in range(f.lanes_out):
             w_addr = g * f.chunks + c if f.cycles > 1 else None
-            w_data = self._rom(m, f"wrom{lane}", w_shape.width * f.lanes_in, self.weight_words(lane), en, w_addr,
-                               block=True)
-            b_data = self._rom(m, f"brom{lane}", b_shape.width, self.bias_words(lane), en, g)
+            w_data = self._rom(m, f"wrom{lane}", w_shape.width * f.lanes_in, self.plan.weight_words(lane), en,
+                               w_addr, self.placement["weights"])
+            b_data = self._rom(m, f"brom{lane}", b_shape.width, self.plan.bias_words(lane), en, g,
+                               self.placement["biases"])
             mac = MACLane(w_shape, in_shape, b_shape, layer.bias_shift, layer.acc_width, f.lanes_in)
             m.submodules[f"mac{lane}"] = mac
             m.d.comb += [mac.en.eq(en), mac.valid.eq(s1_valid), mac.first.eq(s1_first), mac.last.eq(s1_last),
@@ -214,25 +199,19 @@ class LayerEngine(wiring.Component):
         side = delay(Cat(s1_valid & s1_last, s1_g, s1_sample_last), MACLane.LATENCY)[-1]
         done = lanes[0].done
 
-        # -- rescale: rounding decision, add, saturate (one register each)
+        # -- rescale (rounding decision, add, saturate), then the activation
         u_valid, r_valid, z_valid = Signal(), Signal(), Signal()
         acts = []
         for lane, mac in enumerate(lanes):
-            q_expr, up_expr = round_parts(mac.acc, layer.rescale_shift, layer.rounding)
-            q = Signal(q_expr.shape(), name=f"q{lane}")
-            up = Signal(name=f"up{lane}")
-            r = Signal(signed(len(q) + 1), name=f"rounded{lane}")
-            z = Signal(shape_of(layer.z_fmt), name=f"z{lane}")
-            with m.If(en):
-                m.d.sync += [q.eq(q_expr), up.eq(up_expr), r.eq(q + up),
-                             z.eq(overflow(r, layer.z_fmt, layer.overflow))]
-            act = ActivationUnit(layer)
+            m.submodules[f"rescale{lane}"] = rs = Rescale(layer.acc_width, layer.rescale_shift, layer.rounding,
+                                                          layer.overflow, layer.z_fmt)
+            act = ActivationUnit(self.plan)
             m.submodules[f"act{lane}"] = act
-            m.d.comb += [act.en.eq(en), act.valid.eq(z_valid), act.z.eq(z)]
+            m.d.comb += [rs.en.eq(en), rs.acc.eq(mac.acc), act.en.eq(en), act.valid.eq(z_valid), act.z.eq(rs.z)]
             acts.append(act)
         with m.If(en):
             m.d.sync += [u_valid.eq(done), r_valid.eq(u_valid), z_valid.eq(r_valid)]
-        chain = delay(side, 3 + self.act_latency)
+        chain = delay(side, Rescale.LATENCY + self.act_latency)
         side, before = chain[-1], chain[-2]
         res_g = side[1:1 + len(g)]
         m.d.comb += [res_valid.eq(side[0]), res_last.eq(side[-1])]

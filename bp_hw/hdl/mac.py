@@ -6,6 +6,10 @@ from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..plan.hardware import MAC_LATENCY
+
+__all__ = ["MACLane"]
+
 
 class MACLane(wiring.Component):
     """``P_in`` multipliers feeding one accumulator: one neuron's dot product, a chunk per cycle.
@@ -53,7 +57,7 @@ class MACLane(wiring.Component):
     half. The sum is the same integer either way.
     """
 
-    LATENCY = 4
+    LATENCY = MAC_LATENCY
 
     def __init__(self, w_shape, a_shape, bias_shape, bias_shift: int, acc_width: int, lanes_in: int = 1):
         self.w_shape = Shape.cast(w_shape)

@@ -11,22 +11,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fixed.folding import Folding
-from ..fixed.lfsr import DEFAULT_SEED, MASK, TAPS, WIDTH as LFSR_WIDTH
+from ..fixed.lfsr import TAPS, WIDTH as LFSR_WIDTH
 from ..fixed.qformat import QFormat
-from ..fixed.qmodel import QLayer, signed_width
-from ..fixed.trainer import LayerTrainFormats
+from ..fixed.qmodel import signed_width
+from ..plan.hardware import TrainLayerPlan
 from .activation import ActivationUnit
 from .arith import overflow, round_shift, shape_of
 
 OP_FWD, OP_ERR, OP_UPD = 0, 1, 2
-
-# Issue -> result-register cycles of each pass (see TrainLayer's docstring).
-FWD_TAIL = 5            # + activation latency
-ERR_TAIL = 4
-UPD_TAIL = 4
-DELTA_TAIL = 6          # + 1 when eta_int != 1
-
 
 def as_signed(v, fmt: QFormat):
     """``v`` (a value of ``fmt``'s shape) as a signed value of the same number."""
@@ -38,31 +30,12 @@ def lfsr_next(state):
     return Cat(state[1:], Const(0, 1)) ^ Mux(state[0], Const(TAPS, LFSR_WIDTH), Const(0, LFSR_WIDTH))
 
 
-def lfsr_seed(seed: int, layer: int, p_out: int, p_in: int) -> int:
-    s = (seed ^ (layer << 16) ^ (p_out << 8) ^ p_in) & MASK
-    return s if s else DEFAULT_SEED
-
-
 def stochastic_shift(x, k: int, state):
     """``floor((x + u) / 2^k)`` with ``u`` from the LFSR ``state`` (taken after its step)."""
     if k <= 0:
         return x << (-k)
     u = state[:k] if k <= LFSR_WIDTH else Cat(Const(0, k - LFSR_WIDTH), state)
     return (x + u) >> k
-
-
-def weight_words(layer: QLayer, f: Folding, lane: int) -> list[int]:
-    """RAM contents of a lane: the inference ROM layout (:meth:`LayerEngine.weight_words`)."""
-    ww = layer.weight_fmt.width
-    mask = (1 << ww) - 1
-    words = []
-    for g in range(f.groups):
-        for c in range(f.chunks):
-            word = 0
-            for k in range(f.lanes_in):
-                word |= (int(layer.weights[g * f.lanes_out + lane, c * f.lanes_in + k]) & mask) << (k * ww)
-            words.append(word)
-    return words
 
 
 def const_divmod(m: Module, x, d: int, n: int, name: str):
@@ -94,7 +67,7 @@ class TrainLayer(wiring.Component):
     Storage: one weight RAM per output lane ``p`` (``P_out`` of them), word
     ``g * chunks + c`` packing the ``P_in`` weights of neuron ``g * P_out + p``
     for inputs ``c * P_in ..`` (lowest input in the low bits: the inference
-    ROM layout of :meth:`LayerEngine.weight_words`), and one bias RAM per lane
+    ROM layout, :mod:`bp_hw.fixed.packing`), and one bias RAM per lane
     (word ``g``). Each RAM has one synchronous read port and one write port.
     Registers hold the output ``y`` (``a_l``), ``delta_l`` (and ``g = delta * eta_int``)
     and, for ``l > 0``, the error ``e_out`` (``e_{l-1}``) of the layer below.
@@ -132,19 +105,18 @@ class TrainLayer(wiring.Component):
     three cycles after ``acc_off`` (combinational from the RAM output).
     """
 
-    def __init__(self, layer: QLayer, fold: Folding, index: int, last: bool, fmts: LayerTrainFormats,
-                 prev_err_fmt: QFormat | None, eta_int: int, eta_frac: int, update_rounding: str, seed: int,
-                 access_width: int, target_fmt: QFormat | None = None):
-        self.layer, self.fold, self.index, self.last = layer, fold, index, last
-        self.fmts, self.prev_err_fmt = fmts, prev_err_fmt
-        self.target_fmt = target_fmt
-        if last and target_fmt is None:
-            raise ValueError("the last layer needs the spec's target format")
-        self.eta_int, self.eta_frac = eta_int, eta_frac
-        self.update_rounding, self.seed = update_rounding, seed
+    def __init__(self, plan: TrainLayerPlan, access_width: int, update_rounding: str, eta_frac: int):
+        self.plan = plan
+        layer = self.layer = plan.layer
+        self.fold, self.index, self.last = plan.fold, plan.index, plan.last
+        self.fmts, self.prev_err_fmt = plan.formats, plan.prev_err_fmt
+        self.target_fmt = plan.target_fmt
+        self.eta_int, self.eta_frac = plan.eta_int, eta_frac
+        self.update_rounding = update_rounding
         self.access_width = access_width
-        self.act_latency = ActivationUnit.latency_of(layer)
-        self.size = layer.macs + layer.fan_out
+        self.act_latency = plan.activation_latency
+        self.size = plan.access_size
+        fmts, prev_err_fmt, target_fmt = self.fmts, self.prev_err_fmt, self.target_fmt
         ports = {
             "a": In(data.ArrayLayout(shape_of(layer.in_fmt), layer.fan_in)),
             "y": Out(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out)),
@@ -154,39 +126,35 @@ class TrainLayer(wiring.Component):
             "acc_off": In(range(self.size)), "acc_hit": In(1), "acc_we": In(1),
             "acc_wdata": In(signed(access_width)), "acc_rdata": Out(signed(access_width)),
         }
-        if last:
+        if self.last:
             ports["t"] = In(data.ArrayLayout(shape_of(target_fmt), layer.fan_out))
         else:
             ports["e_in"] = In(data.ArrayLayout(shape_of(fmts.err_fmt), layer.fan_out))
-        if index > 0:
+        if self.index > 0:
             ports["e_out"] = Out(data.ArrayLayout(shape_of(prev_err_fmt), layer.fan_in))
             ports["err_done"] = Out(1)
         super().__init__(ports)
 
-    # -- cycle counts (checked against the simulator in the tests) --------------------------
+    # -- cycle counts (the plan's; checked against the simulator in the tests) ----------------
     @property
     def fwd_cycles(self) -> int:
-        return self.fold.cycles + FWD_TAIL + self.act_latency
+        return self.plan.fwd_cycles
 
     @property
     def err_cycles(self) -> int:
-        return self.fold.cycles + ERR_TAIL
+        return self.plan.err_cycles
 
     @property
     def upd_cycles(self) -> int:
-        """UPD from the cycle before its first issue to ``upd_done``: from ``bwd_start`` for layer 0;
-        for ``l > 0`` UPD issues right after ERR's ``fold.cycles`` issue cycles."""
-        return self.fold.cycles + self.fold.groups + UPD_TAIL
+        return self.plan.upd_cycles
 
     @property
     def delta_cycles(self) -> int:
-        return self.layer.fan_out + DELTA_TAIL + (self.eta_int != 1)
+        return self.plan.delta_cycles
 
     @property
     def multipliers(self) -> int:
-        """Multipliers instantiated: the lanes, plus the delta unit's ``o * (1 - o)`` (or ``o * o``) and
-        ``e * d`` for sigmoid/tanh (a shift for relu/identity), plus ``delta * eta_int`` unless ``eta_int == 1``."""
-        return self.fold.lanes + 2 * (self.layer.activation in ("sigmoid", "tanh")) + (self.eta_int != 1)
+        return self.plan.multipliers
 
     # -- shapes ---------------------------------------------------------------------------
     @property
@@ -205,9 +173,9 @@ class TrainLayer(wiring.Component):
         d_fmt = self.fmts.delta_fmt
         ww, bw = w_fmt.width, b_fmt.width
         words = max(G * C, 2)
-        gw = d_fmt.width + max(1, self.eta_int.bit_length())   # g = delta * eta_int, signed
-        a_w = max(signed_width(w_fmt), gw if self.eta_int != 1 else d_fmt.width)
-        b_w = max(signed_width(a_fmt), d_fmt.width)
+        gw = self.fmts.g_width               # g = delta * eta_int, signed (widths from the spec)
+        a_w = self.fmts.operand_a_width
+        b_w = self.fmts.operand_b_width
         stochastic = self.update_rounding == "stochastic"
 
         # -- per-neuron registers: delta and g = delta * eta_int
@@ -217,10 +185,9 @@ class TrainLayer(wiring.Component):
         # -- RAMs
         wports, bports = [], []
         for p in range(P):
-            words_init = weight_words(L, f, p)
+            words_init = self.plan.weight_words(p)
             wmem = Memory(shape=unsigned(ww * K), depth=words, init=words_init + [0] * (words - len(words_init)))
-            bmem = Memory(shape=unsigned(bw), depth=max(G, 2),
-                          init=[int(L.biases[g * P + p]) & ((1 << bw) - 1) for g in range(G)] + [0] * (G < 2))
+            bmem = Memory(shape=unsigned(bw), depth=max(G, 2), init=self.plan.bias_words(p) + [0] * (G < 2))
             m.submodules[f"wram{p}"] = wmem
             m.submodules[f"bram{p}"] = bmem
             wports.append((wmem.read_port(domain="sync"), wmem.write_port(granularity=ww)))
@@ -357,18 +324,18 @@ class TrainLayer(wiring.Component):
             with m.If(s2_v & (s2_op == OP_FWD)):
                 m.d.sync += accs[p].eq(Mux(s2_first, base, accs[p]) + total)
         if has_err:
-            guard = max(1, (L.fan_out + 1 - 1).bit_length())
-            eaccs = [Signal(signed(a_w + b_w + guard + 1), name=f"eacc_{k}") for k in range(K)]
+            eaccs = [Signal(signed(self.fmts.error_acc_width), name=f"eacc_{k}") for k in range(K)]
             for k in range(K):
                 across = sum((prod[p][k] for p in range(1, P)), prod[0][k])
                 with m.If(s2_v & (s2_op == OP_ERR)):
                     m.d.sync += eaccs[k].eq(Mux(s2_first, 0, eaccs[k]) + across)
 
         # UPD: dw = round(g * a, k_w) / db = round(g, k_b), one LFSR step each (stochastic)
-        dw3 = [[Signal(signed(a_w + b_w + 2 + max(0, -self.k_w)), name=f"dw3_{p}_{k}") for k in range(K)] for p in range(P)]
+        dw3 = [[Signal(signed(self.fmts.weight_step_width), name=f"dw3_{p}_{k}") for k in range(K)]
+               for p in range(P)]
         w3 = [[Signal(signed(ww), name=f"w3_{p}_{k}") for k in range(K)] for p in range(P)]
         b3 = [Signal(shape_of(b_fmt), name=f"b3_{p}") for p in range(P)]
-        db3 = [Signal(signed(a_w + max(0, -self.k_b) + 2), name=f"db3_{p}") for p in range(P)]
+        db3 = [Signal(signed(self.fmts.bias_step_width), name=f"db3_{p}") for p in range(P)]
         upd2 = s2_v & (s2_op == OP_UPD)
         mode = self.update_rounding
         for p in range(P):
@@ -376,7 +343,7 @@ class TrainLayer(wiring.Component):
             for k in range(K):
                 m.d.sync += w3[p][k].eq(w2[p][k])
                 if stochastic:
-                    state = Signal(LFSR_WIDTH, name=f"lfsr_{p}_{k}", init=lfsr_seed(self.seed, self.index, p, k))
+                    state = Signal(LFSR_WIDTH, name=f"lfsr_{p}_{k}", init=self.plan.lfsr_seeds[(p, k)])
                     nxt = Signal(LFSR_WIDTH, name=f"lfsr_next_{p}_{k}")
                     m.d.comb += nxt.eq(lfsr_next(state))
                     steps = upd2 & ~s2_bias if k else upd2
@@ -438,7 +405,7 @@ class TrainLayer(wiring.Component):
         for p in range(P):
             z = Signal(shape_of(L.z_fmt), name=f"z_{p}")
             m.d.sync += z.eq(overflow(round_shift(accs[p], L.rescale_shift, L.rounding), L.z_fmt, L.overflow))
-            act = ActivationUnit(L)
+            act = ActivationUnit(self.plan)
             m.submodules[f"act{p}"] = act
             m.d.comb += [act.en.eq(1), act.valid.eq(z_v), act.z.eq(z)]
             acts.append(act)

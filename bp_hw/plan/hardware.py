@@ -269,6 +269,7 @@ class TrainLayerPlan:
     prev_err_fmt: QFormat | None
     target_fmt: QFormat | None          # the last layer's target format
     lfsr_seeds: dict                    # (p_out, p_in) -> initial LFSR state
+    lut: LutPlan | None
     activation_latency: int
     eta_int: int
     access_base: int
@@ -385,7 +386,7 @@ def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
         if lut is not None:
             mems.append(MemoryPlan(f"layer{l}.lut", l, "lut", f.lanes_out, lut.rom_depth, L.out_fmt.width, "auto"))
         plans.append(TrainLayerPlan(l, L, f, ref.formats[l], ref.formats[l - 1].err_fmt if l > 0 else None,
-                                    target if l == len(layers) - 1 else None, seeds, activation_latency(L),
+                                    target if l == len(layers) - 1 else None, seeds, lut, activation_latency(L),
                                     ref.eta_int, base, mems))
         base += L.macs + L.fan_out
     return TrainPlan(spec, ref.spec_dict(), ref.eta_int, ref.eta_frac, target, access_width, base, plans)

@@ -21,10 +21,11 @@ from .. import __version__
 from ..errors import BpHwError
 from ..fileio import write_json
 from ..fixed.qmodel import QModel
-from .hardware import Field, HardwarePlan, MemoryPlan, StreamLayout
+from .hardware import Field, HardwarePlan, MemoryPlan, StreamLayout, make_plan
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT", "MANIFEST_VERSION", "StreamPort", "MemoryInfo", "LayerInfo",
-           "TrainingInfo", "Manifest", "manifest_from_plan", "write_manifest", "read_manifest", "load_qmodel"]
+           "TrainingInfo", "Manifest", "manifest_from_plan", "write_manifest", "read_manifest", "load_qmodel",
+           "plan_from_manifest"]
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "bp-hw-manifest"
@@ -463,3 +464,10 @@ def load_qmodel(manifest: Manifest) -> QModel:
     if manifest.qmodel_sha256 and hashlib.sha256(raw).hexdigest() != manifest.qmodel_sha256:
         raise BpHwError(f"{path} changed since the hardware was generated; re-run `bp-hw generate`")
     return QModel.load(path)
+
+
+def plan_from_manifest(manifest: Manifest, *, taps: bool = False) -> HardwarePlan:
+    """The plan a build was made from: its quantized model, parallelism, device and training spec."""
+    train = manifest.training.spec if manifest.training is not None else None
+    return make_plan(load_qmodel(manifest), manifest.parallel, device=manifest.device, train=train,
+                     taps=taps and train is None)
