@@ -173,11 +173,12 @@ class Manifest:
 
 def load_manifest(build_dir: str | Path) -> Manifest:
     """Read ``<build_dir>/manifest.json`` (or the manifest file itself)."""
-    path = Path(build_dir)
-    if path.is_dir():
-        path = path / MANIFEST_NAME
+    given = Path(build_dir)
+    path = given / MANIFEST_NAME if given.is_dir() else given
     if not path.is_file():
-        raise BpHwError(f"no {MANIFEST_NAME} in {path.parent}: run 'bp-hw generate' first")
+        if given.is_dir():
+            raise BpHwError(f"no {MANIFEST_NAME} in {given}: run 'bp-hw generate' first")
+        raise BpHwError(f"build folder {given} does not exist: give the folder 'bp-hw generate --out' wrote")
     try:
         obj = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
