@@ -30,6 +30,11 @@ COMMANDS = {
 }
 
 
+#: What ``bp-hw --help`` says first (plain text for a terminal, unlike the docstrings).
+DESCRIPTION = ("Train an MLP, quantize it to fixed point, generate its Verilog, check in simulation that "
+               "the hardware computes the integer model bit for bit, and synthesize it for an FPGA board.")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line and exit status 2."""
 
@@ -39,7 +44,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="bp-hw", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="bp-hw", description=DESCRIPTION, epilog="Run bp-hw COMMAND --help for a "
+                            "command's options.")
     from . import __version__
     parser.add_argument("--version", action="version", version=f"bp-hw {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)

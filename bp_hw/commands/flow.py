@@ -13,7 +13,7 @@ def add_parser(sub, name):
     p.add_argument("config", nargs="?", help="TOML file with [train] [quantize] [generate] [simulate] [synth] tables")
     p.add_argument("--data", help="data set for every step (iris, xor, .csv, .npz)")
     p.add_argument("--layers", help="layer sizes, e.g. 4,8,3")
-    p.add_argument("--epochs", type=int, help="training epochs")
+    p.add_argument("--epochs", type=int, help="training epochs (default 100; 3000 for xor)")
     p.add_argument("--format", help="fixed-point format, e.g. Q4.12")
     p.add_argument("--parallel", help="MAC lanes per layer, e.g. 1 or 8,3")
     p.add_argument("--train", action="store_true", default=None, help="generate and verify on-chip training")

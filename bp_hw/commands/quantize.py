@@ -21,6 +21,12 @@ from ..fixed.rounding import OVERFLOW_MODES, ROUNDING_MODES
 from ..modelfile import load_model
 from .common import add_json_flag, emit_summary, log
 
+DESCRIPTION = """\
+Choose fixed-point formats for a float model and write the quantized model JSON (--out, the input
+of bp-hw generate), optionally $readmemh memory images (--hex-dir) and an error figure (--plot).
+Reports float vs fixed accuracy, per-layer errors against the documented bound, and every
+saturation."""
+
 EPILOG = """\
 Formats: Q<i>.<f> (signed, i integer bits including the sign, e.g. Q4.12 = 16 bits in [-8, 8)),
 UQ<i>.<f>, or hls4ml's fixed<W,I> / ufixed<W,I>; widths 2..32. --format sets weights, biases,
@@ -41,7 +47,7 @@ The arithmetic is described step by step in docs/arithmetic.md.
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     d = QuantConfig()
     p = subparsers.add_parser(name, help="quantize a float model to fixed point and report the error",
-                              description=__doc__.splitlines()[0], epilog=EPILOG,
+                              description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="float model file written by `bp-hw train` (.npz)")
     p.add_argument("--format", default=None,

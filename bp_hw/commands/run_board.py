@@ -12,7 +12,8 @@ from .common import add_json_flag, emit_summary, log, progress
 
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p = subparsers.add_parser(name, help="run samples on a programmed board and compare with the integer model",
-                              description=__doc__)
+                              description="Send samples to a programmed board over its UART and compare "
+                                          "its outputs with the integer model.")
     p.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB1")
     p.add_argument("--data", required=True,
                    help="iris, xor, a .csv/.npz file (raw features, quantized like the model's inputs), "

@@ -20,7 +20,8 @@ def add_parser(sub, name):
     p = sub.add_parser(name, help="co-simulate the generated Verilog against the integer model",
                        description="Stream vectors through the generated design (cocotb + Verilator or "
                                    "Icarus) and compare every output bit for bit with the integer model "
-                                   "named by the build's manifest.")
+                                   "named by the build's manifest. Exit status 0 when "
+                                   "everything matches, 1 on any mismatch, 2 on a user error.")
     p.add_argument("build", help="build folder written by `bp-hw generate`")
     p.add_argument("--data", default="random",
                    help="iris, xor, a .csv/.npz file (its inputs, quantized by the model), or random "

@@ -10,7 +10,9 @@ from .common import add_json_flag, emit_summary, log
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     from ..boards.top import BOARDS
     p = subparsers.add_parser(name, help="synthesize, place and route for a board (yosys + nextpnr, YoWASP)",
-                              description=__doc__)
+                              description="Synthesize, place and route a build folder for a board with "
+                                          "yosys and nextpnr (YoWASP) and write its bitstream and a "
+                                          "resource and timing report.")
     p.add_argument("build", help="build folder with manifest.json (from `bp-hw generate`)")
     p.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
     p.add_argument("--clock-mhz", type=float, default=None,

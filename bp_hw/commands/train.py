@@ -21,6 +21,12 @@ from ..reference.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from ..reference.config import LOSS_NAMES
 from .common import add_json_flag, emit_summary, log, progress
 
+DESCRIPTION = """\
+Train a float MLP by backpropagation and write the model file (the input of bp-hw quantize).
+The defaults reproduce: bp-hw train --data iris --layers 4,8,3 --activation sigmoid --loss mse
+--optimizer sgd --lr 0.5 --batch-size 1 --epochs 100 --seed 0 --out model.npz, except that
+--layers defaults from the data to n_in,8,n_classes."""
+
 EPILOG = """\
 --layers: comma-separated sizes from inputs to outputs, e.g. 4,8,3 or 4,16,8,3. The first must
 equal the number of features; the last the number of classes, or 1 for two classes (a single
@@ -37,7 +43,7 @@ on the output with cross_entropy. Give --output-activation to choose another one
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     d = TrainConfig()
     p = subparsers.add_parser(name, help="train a float MLP by backpropagation",
-                              description=__doc__.splitlines()[0],
+                              description=DESCRIPTION,
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=d.data,
                    help="built-in data set (iris, xor) or a .csv / .npz file (default: %(default)s)")
