@@ -170,3 +170,25 @@ def test_dict_round_trip():
     assert back.to_dict() == lut.to_dict()
     z = all_inputs(QFormat(3, 12))
     assert np.array_equal(back.lookup(z)[0], lut.lookup(z)[0])
+
+
+@pytest.mark.parametrize("function", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("interpolate", [False, True])
+def test_rom_constants_reproduce_the_lookup(function, symmetric, interpolate):
+    """The constants the hardware is built from (ROM words, address rule, clamps) give the spec's table."""
+    lut = ActivationLUT(function, 6, 8.0, Q412, Q412, symmetric=symmetric, interpolate=interpolate)
+    full = lut.full_table()
+    if interpolate:
+        # the ROM holds the effective table: interpolation reads two neighbours
+        assert np.array_equal(lut.rom_table, full)
+        z = all_inputs(Q412)
+        u = np.clip(z, lut.interp_z_min, lut.interp_z_max) - lut.interp_z_min
+        assert u.min() == 0 and (u >> lut.index_shift).max() == lut.index_max
+        return
+    idx = np.arange(lut.index_max + 1)
+    addr, mirrored = lut.rom_address(idx)
+    words = lut.rom_table[addr]
+    mirror = (lut.mirror_constant - words) if function == "sigmoid" else -words
+    assert np.array_equal(np.where(mirrored, mirror, words), full)
+    assert lut.rom_table.size == (lut.index_offset if symmetric else lut.index_max + 1)
