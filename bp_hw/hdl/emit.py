@@ -11,6 +11,7 @@
   their index ``memories.json`` (:mod:`bp_hw.fixed.export`), for people with
   their own RTL;
 * ``qmodel.json`` — the quantized model (the spec the outputs are checked against);
+* ``datapath.svg`` — a picture of the planned datapath (:mod:`bp_hw.plan.diagram`);
 * ``manifest.json`` — the plan written down (:mod:`bp_hw.plan.manifest`).
 """
 
@@ -26,6 +27,7 @@ from amaranth.back import verilog
 from ..fileio import write_text
 from ..fixed import export
 from ..fixed.qmodel import QModel
+from ..plan.diagram import datapath_svg
 from ..plan.hardware import HardwarePlan, make_plan
 from ..plan.manifest import Manifest, manifest_from_plan, plan_from_manifest, read_manifest, write_manifest
 from .backprop import TrainNetwork
@@ -81,6 +83,7 @@ def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "bui
     # a copy keeps the build folder self-contained: the checker finds its spec next to the Verilog
     qmodel.save(out_dir / "qmodel.json")
     digest = hashlib.sha256((out_dir / "qmodel.json").read_bytes()).hexdigest()
+    write_text(out_dir / "datapath.svg", datapath_svg(plan, title=f"{name}: {plan.kind} datapath"))
     if images:
         export.export_hex(qmodel, out_dir / "mem")
     manifest = manifest_from_plan(plan, name, out_dir, qmodel="qmodel.json", qmodel_sha256=digest,
