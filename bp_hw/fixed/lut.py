@@ -48,6 +48,8 @@ FUNCTIONS = {
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
     "tanh": np.tanh,
 }
+#: Activations computed through a lookup table (the others are logic: ReLU, identity).
+LUT_FUNCTIONS = tuple(FUNCTIONS)
 
 
 @dataclass

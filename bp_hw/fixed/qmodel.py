@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import BpHwError
 from ..fileio import write_json
-from .lut import ActivationLUT
+from .lut import LUT_FUNCTIONS, ActivationLUT
 from .qformat import QFormat
 from .rounding import overflow, overflow_mode, quantize_float, round_shift, rounding_mode
 
@@ -92,7 +92,7 @@ class QLayer:
         if self.bias_shift < 0:
             raise BpHwError(f"bias format {self.bias_fmt} has more fraction bits than the products "
                             f"({self.product_frac}); use at most {self.product_frac}")
-        if self.activation in ("sigmoid", "tanh"):
+        if self.activation in LUT_FUNCTIONS:
             if self.lut is None:
                 raise BpHwError(f"{self.activation} layer needs a lookup table")
             if self.lut.in_fmt != self.z_fmt or self.lut.out_fmt != self.out_fmt:

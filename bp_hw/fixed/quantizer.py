@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import BpHwError
-from .lut import ActivationLUT
+from .lut import LUT_FUNCTIONS, ActivationLUT
 from .qformat import QFormat
 from .qmodel import QLayer, QModel
 from .rounding import overflow_mode, quantize_float, rounding_mode
@@ -162,14 +162,14 @@ def quantize_model(model, config: QuantConfig, calib_X_raw: np.ndarray | None = 
         float_act = None
         if act == "softmax":
             act, float_act = "identity", "softmax"
-        out_fmt = _pick(over.get("act", act_default), act_default, st.get("act" if act in ("sigmoid", "tanh")
+        out_fmt = _pick(over.get("act", act_default), act_default, st.get("act" if act in LUT_FUNCTIONS
                         else "z"), budget, "activation")
         product_frac = prev_fmt.frac_bits + w_fmt.frac_bits
         if b_fmt.frac_bits > product_frac:  # cannot align finer biases: drop their extra fraction bits
             b_fmt = QFormat(b_fmt.int_bits, product_frac, b_fmt.signed) if b_fmt.int_bits + product_frac >= 2 \
                 else QFormat(2 - product_frac, product_frac)
         lut = None
-        if act in ("sigmoid", "tanh"):
+        if act in LUT_FUNCTIONS:
             z_int = int(round(math.log2(config.lut_range))) + 1 if config.lut_range > 0 else 1
             z_fmt = QFormat.parse(over["z"]) if "z" in over else QFormat(z_int, out_fmt.frac_bits)
             lut = ActivationLUT(act, config.lut_bits, config.lut_range, z_fmt, out_fmt,

@@ -34,8 +34,7 @@ from .lut import FUNCTIONS
 from .qmodel import QModel
 
 MONOTONE = {
-    "sigmoid": FUNCTIONS["sigmoid"],
-    "tanh": FUNCTIONS["tanh"],
+    **FUNCTIONS,
     "relu": lambda x: np.maximum(x, 0.0),
     "identity": lambda x: x,
 }

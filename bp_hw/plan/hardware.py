@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ..errors import BpHwError
 from ..fixed.folding import Folding
 from ..fixed.lfsr import lane_seed
+from ..fixed.lut import LUT_FUNCTIONS
 from ..fixed.packing import lane_bias_words, lane_weight_words
 from ..fixed.qformat import QFormat
 from ..fixed.qmodel import QLayer, QModel, signed_width
@@ -306,7 +307,7 @@ class TrainLayerPlan:
     def multipliers(self) -> int:
         """The lanes, the delta unit's ``o * (1 - o)`` (or ``o * o``) and ``e * d`` for sigmoid/tanh,
         and ``delta * eta_int`` unless ``eta_int == 1``."""
-        return self.fold.lanes + 2 * (self.layer.activation in ("sigmoid", "tanh")) + (self.eta_int != 1)
+        return self.fold.lanes + 2 * (self.layer.activation in LUT_FUNCTIONS) + (self.eta_int != 1)
 
     def weight_words(self, lane: int) -> list[int]:
         return lane_weight_words(self.layer, self.fold, lane)
