@@ -139,6 +139,15 @@ class StreamPort:
         return cls(payload, valid, _ident(ready, what) if ready else None, tuple(fields), str(obj.get("name", "")))
 
 
+def _record(cls, obj, what: str):
+    """A dataclass ``cls`` from the JSON object of the same fields (every field required)."""
+    names = cls.__dataclass_fields__
+    missing = [k for k in names if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise BpHwError(f"manifest: {what} lacks {', '.join(missing)}")
+    return cls(**{k: obj[k] for k in names})
+
+
 # -- memories and layers ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -211,11 +220,7 @@ class LayerInfo:
 
     @classmethod
     def from_json(cls, obj: dict) -> "LayerInfo":
-        names = cls.__dataclass_fields__
-        missing = [k for k in names if k not in obj]
-        if missing:
-            raise BpHwError(f"manifest: layer entry lacks {', '.join(missing)}")
-        return cls(**{k: obj[k] for k in names})
+        return _record(cls, obj, "layer entry")
 
 
 @dataclass(frozen=True)
@@ -237,11 +242,7 @@ class TrainingInfo:
 
     @classmethod
     def from_json(cls, obj: dict) -> "TrainingInfo":
-        names = cls.__dataclass_fields__
-        missing = [k for k in names if k not in obj]
-        if missing:
-            raise BpHwError(f"manifest: training section lacks {', '.join(missing)}")
-        return cls(**{k: obj[k] for k in names})
+        return _record(cls, obj, "training section")
 
 
 # -- the manifest -------------------------------------------------------------------------------------
