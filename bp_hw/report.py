@@ -162,9 +162,11 @@ def write_report(flow) -> dict:
             label = "bit-exact" if exact else "MISMATCH"
             parts.append(f'<p>Verdict: <span class="{"ok" if exact else "bad"}">{label}</span> '
                          f'({_fmt(mism)} mismatches)</p>')
+            # verified_per_second is None for runs too short for it to be more than the start-up.
             keys = [k for k in ("simulator", "vectors", "samples", "mismatches", "output_mismatches",
                                 "weight_mismatches", "accuracy", "cycles_per_inference", "cycles_per_sample",
-                                "verified_per_second", "build_seconds") if k in s]
+                                "verified_per_second", "sim_cycles_per_second", "cycles_per_second",
+                                "startup_seconds", "build_seconds") if s.get(k) is not None]
             parts.append(_table(keys, [[s.get(k) for k in keys]]))
             curve = _learning_curve(s, flow.folder("simulate") / "learning.png")
             if curve:

@@ -174,6 +174,7 @@ def run(args) -> int:
         "latency_cycles": v.latency_cycles, "manifest_latency_cycles": manifest.latency_cycles,
         "interval_cycles": manifest.interval_cycles,
         "verified_per_second": _round(v.verified_per_second, 1),
+        "sim_cycles_per_second": _round(v.sim_cycles_per_second, 1), "startup_seconds": _round(v.startup_seconds, 3),
         "build_seconds": round(v.build_seconds, 3), "build_cached": v.build_cached,
         "verify_seconds": round(v.verify_seconds, 3), "run_seconds": round(v.run_seconds, 3),
         "sim_seconds": round(v.sim_seconds, 3), "batches": v.batches,
@@ -182,9 +183,12 @@ def run(args) -> int:
         "reproduced_alone": reproduced,
     }
     lat = f"latency {v.latency_cycles} cycles" if v.latency_cycles is not None else "latency n/a"
-    stats = (f"{v.cycles_per_inference:.2f} cycles/inference, {lat}, "
-             f"{v.verified_per_second:,.0f} verified/s (build {v.build_seconds:.1f} s"
-             f"{', cached' if v.build_cached else ''})")
+    stats = [f"{v.cycles_per_inference:.2f} cycles/inference", lat]
+    if v.verified_per_second is not None:  # None for runs shorter than the simulator's start-up
+        stats.append(f"{v.verified_per_second:,.0f} verified/s")
+    if v.sim_cycles_per_second is not None:
+        stats.append(f"{v.sim_cycles_per_second:,.0f} simulated cycles/s, start-up {v.startup_seconds:.1f} s")
+    stats = ", ".join(stats) + f" (build {v.build_seconds:.1f} s{', cached' if v.build_cached else ''})"
     if v.ok:
         human = [f"OK: {v.vectors} vectors on {v.simulator}, every output matches the integer model bit for bit",
                  f"  {stats}"]

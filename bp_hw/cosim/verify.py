@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -90,6 +90,9 @@ class Mismatch:
 class Verification:
     """The outcome of :func:`verify` (``ok`` only if every output and tap matched)."""
 
+    #: Fewer vectors than this verify in less time than the simulator takes to start: no rate is given.
+    MIN_RATE_VECTORS: ClassVar[int] = 10_000
+
     simulator: str
     simulator_version: str
     design: str
@@ -122,8 +125,21 @@ class Verification:
         return self.cycles / self.vectors if self.vectors else None
 
     @property
-    def verified_per_second(self) -> float:
+    def verified_per_second(self) -> float | None:
+        """Vectors per second of the whole verification; None below :attr:`MIN_RATE_VECTORS`."""
+        if self.vectors < self.MIN_RATE_VECTORS:
+            return None
         return self.vectors / self.verify_seconds if self.verify_seconds > 0 else float("inf")
+
+    @property
+    def sim_cycles_per_second(self) -> float | None:
+        """Clock cycles simulated per second inside the simulator (None when not measured)."""
+        return self.cycles / self.sim_seconds if self.sim_seconds > 0 else None
+
+    @property
+    def startup_seconds(self) -> float | None:
+        """Time the simulator runs took outside the simulation: start-up and shut-down."""
+        return max(0.0, self.run_seconds - self.sim_seconds) if self.sim_seconds > 0 else None
 
 
 def _locate(q, traces, offset: int, result, first: Mismatch, order: list[tuple[str, int]],
