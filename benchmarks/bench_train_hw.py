@@ -1,12 +1,13 @@
 """Cycles per training sample of the on-chip training design vs inference, and long runs in the simulator.
 
-Table mode (default): for each network and P, the analytic cycles per
-training / inference sample of :class:`~bp_hw.hdl.backprop.TrainNetwork`, both
-checked by measurement in Amaranth's simulator (gaps between input transfers
-with back-to-back samples, ``--samples`` of each mode, outputs and final
-weights bit-exact against :class:`~bp_hw.fixed.trainer.FixedTrainer`), and the
-ratios to (a) this design in infer mode and (b) the pipelined inference
-``Network.standalone_latency`` (one inference, input presented to output taken) at the same P.
+Table mode (default): for each network and P, the plan's cycles per
+training / inference sample of :class:`~bp_hw.hdl.backprop.TrainNetwork`
+(``make_plan(q, P, train=spec).training``), both checked by measurement in
+Amaranth's simulator (gaps between input transfers with back-to-back samples,
+``--samples`` of each mode, outputs and final weights bit-exact against
+:meth:`~bp_hw.fixed.trainer.FixedTrainer.run`), and the ratios to (a) this
+design in infer mode and (b) the pipelined inference design's
+``standalone_latency`` (one inference, input presented to output taken) at the same P.
 
 Long runs: ``--run xor`` trains xor 2-4-1 (seeded initialisation, Q4.12, lr 2^-1)
 until the four patterns are right; ``--run iris`` trains iris 4-8-3 for
@@ -29,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from bp_hw.fixed import QuantConfig, quantize_model
-from bp_hw.fixed.trainer import TrainSpec, epoch_order, targets_for
+from bp_hw.fixed.trainer import FixedTrainer, TrainSpec, epoch_order, targets_for
 from bp_hw.hdl.backprop import TrainNetwork
-from bp_hw.hdl.network import Network
-from bp_hw.hdl.train_sim import reference_run, run_training
+from bp_hw.hdl.pysim import run_training
+from bp_hw.plan.hardware import make_plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_hw_cycles import model_of  # noqa: E402
@@ -43,12 +44,6 @@ CASES = [
     ([16, 16, 4], ["1", "4,2", "16,4", "32,16"]),
     ([64, 32, 10], ["1", "4,2", "32,10"]),
 ]
-
-
-def silenced(obj):
-    for o in (obj, *getattr(obj, "engines", ())):
-        o._MustUse__silence = True
-    return obj
 
 
 def table(samples: int):
@@ -63,17 +58,18 @@ def table(samples: int):
         X2, T2 = np.concatenate([X, X]), np.concatenate([T, T])
         train = np.r_[np.ones(samples), np.zeros(samples)].astype(np.int64)
         for par in pars:
-            dut = TrainNetwork(q, TrainSpec(update_rounding="stochastic"), par)
-            net = silenced(Network(q, par))
-            run = run_training(dut, X2, T2, train, readback=[2 * samples - 1])
-            outputs, snaps = reference_run(q, dut.spec, par, X2, T2, train, [2 * samples - 1])
+            plan = make_plan(q, par, train=TrainSpec(update_rounding="stochastic"))
+            tp, inference = plan.training, make_plan(q, par)
+            run = run_training(TrainNetwork(plan), X2, T2, train, readback=[2 * samples - 1])
+            outputs, snaps = FixedTrainer(q, tp.spec, plan.parallel).run(X2, T2, train, [2 * samples - 1])
             exact = np.array_equal(run.outputs, outputs) and np.array_equal(run.snapshots[2 * samples - 1],
                                                                             snaps[2 * samples - 1])
             gaps = np.diff(run.in_cycles)
             m_train, m_infer = int(np.median(gaps[:samples - 1])), int(np.median(gaps[samples:]))
-            print(f"| {'-'.join(map(str, sizes))} | {par} | {dut.multipliers} | {dut.infer_cycles} | "
-                  f"{dut.train_cycles} | {m_train} / {m_infer} | {dut.train_cycles / dut.infer_cycles:.2f} | "
-                  f"{net.standalone_latency} | {dut.train_cycles / net.standalone_latency:.2f} | {net.interval} | {exact} |", flush=True)
+            lat = inference.standalone_latency
+            print(f"| {'-'.join(map(str, sizes))} | {par} | {tp.multipliers} | {tp.infer_cycles} | "
+                  f"{tp.train_cycles} | {m_train} / {m_infer} | {tp.train_cycles / tp.infer_cycles:.2f} | "
+                  f"{lat} | {tp.train_cycles / lat:.2f} | {inference.interval} | {exact} |", flush=True)
 
 
 def initial(data, layers, fmt="Q4.12", seed=0):
@@ -105,22 +101,23 @@ def long_run(data: str, epochs: int, parallel: str, rounding: str):
     Xs = np.concatenate([X[idx], Xt])          # then the test set, infer only
     Ts = np.concatenate([T[idx], targets_for(q, te.y)])
     train = np.r_[train, np.zeros(len(Xt), dtype=np.int64)]
-    dut = TrainNetwork(q, spec, parallel)
+    plan = make_plan(q, parallel, train=spec)
+    tp = plan.training
     t0 = time.perf_counter()
-    run = run_training(dut, Xs, Ts, train, readback=ends)
+    run = run_training(TrainNetwork(plan), Xs, Ts, train, readback=ends)
     seconds = time.perf_counter() - t0
-    outputs, snaps = reference_run(q, spec, parallel, Xs, Ts, train, ends)
+    outputs, snaps = FixedTrainer(q, spec, plan.parallel).run(Xs, Ts, train, ends)
     out_mm = int(np.any(run.outputs != outputs, axis=1).sum())
     w_mm = int(sum(np.count_nonzero(run.snapshots[s] != snaps[s]) for s in ends))
     last_train = run.outputs[len(idx) - n:len(idx)]
     test_out = run.outputs[len(idx):]
     summary = {
-        "data": data, "parallel": dut.parallel, "update_rounding": rounding, "epochs": epochs,
+        "data": data, "parallel": plan.parallel, "update_rounding": rounding, "epochs": epochs,
         "samples": int(len(Xs)), "train_samples": int(train.sum()), "output_mismatches": out_mm,
-        "weight_mismatches": w_mm, "weights_checked": len(ends) * dut.access_depth,
+        "weight_mismatches": w_mm, "weights_checked": len(ends) * tp.access_depth,
         "train_accuracy": float((q.classify(last_train) == tr.y).mean()),
         "test_accuracy": float((q.classify(test_out) == te.y).mean()),
-        "cycles_per_train_sample": dut.train_cycles, "cycles_per_infer_sample": dut.infer_cycles,
+        "cycles_per_train_sample": tp.train_cycles, "cycles_per_infer_sample": tp.infer_cycles,
         "simulated_cycles": int(run.cycles), "seconds": round(seconds, 1),
         "cycles_per_second": int(run.cycles / seconds), "samples_per_second": round(len(Xs) / seconds, 1),
     }

@@ -52,17 +52,20 @@ def main():
     ap.add_argument("--parallel", default="1")
     ap.add_argument("--out", default="build/fit_train")
     args = ap.parse_args()
-    from amaranth_boards.icebreaker import ICEBreakerPlatform
     from bp_hw.fixed.trainer import TrainSpec
     from bp_hw.hdl.backprop import TrainNetwork
+    from bp_hw.plan.boards import board
+    from bp_hw.plan.hardware import make_plan
     from bp_hw.synth import YOWASP_TOOLS, _run_plan, tool_environment
     from bp_hw.synth_report import parse_nextpnr_report, parse_yosys_stat
     from bp_hw.train_start import seeded_qmodel
 
     layers = [4, 8, 3] if args.data == "iris" else [2, 4, 1]
     q, _, _ = seeded_qmodel(args.data, layers)
-    dut = TrainNetwork(q, TrainSpec(), args.parallel)
-    platform = ICEBreakerPlatform()
+    icebreaker = board("icebreaker")
+    design = make_plan(q, args.parallel, device=icebreaker.device, train=TrainSpec())
+    dut = TrainNetwork(design)
+    platform = icebreaker.platform()
     env = tool_environment([t for t in platform.required_tools if t in YOWASP_TOOLS])
     out = Path(args.out)
     plan = platform.build(FitTop(dut), name="top", do_build=False, synth_opts="-dsp",
@@ -73,9 +76,11 @@ def main():
     _run_plan(out, env, out / "synth.log", lambda msg: print(msg, file=sys.stderr))
     res = parse_nextpnr_report(out / "nextpnr_report.json", "ice40", parse_yosys_stat(out / "yosys_stat.json"))
     summary = {"design": f"{args.data} {'-'.join(map(str, layers))} train P={args.parallel}",
-               "train_cycles": dut.train_cycles, "infer_cycles": dut.infer_cycles,
+               "train_cycles": design.training.train_cycles, "infer_cycles": design.training.infer_cycles,
+               "multipliers": design.training.multipliers,
                **{k: res.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz")},
-               "capacity": {"luts": 5280, "dsps": 8, "brams": 30}, "seconds": round(time.monotonic() - start, 1)}
+               "capacity": {k: getattr(icebreaker.fpga, k) for k in ("luts", "dsps", "brams")},
+               "seconds": round(time.monotonic() - start, 1)}
     print(json.dumps(summary))
 
 

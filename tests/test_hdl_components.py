@@ -19,6 +19,7 @@ from bp_hw.hdl.layer import LayerEngine
 from bp_hw.hdl.mac import MACLane
 from bp_hw.hdl.pysim import run_stream
 from bp_hw.modelfile import FloatModel
+from bp_hw.plan.hardware import LayerPlan, make_plan
 
 
 def random_float_model(sizes, activations, seed=0, scale=1.0):
@@ -31,9 +32,14 @@ def random_float_model(sizes, activations, seed=0, scale=1.0):
 
 
 def quantized_layer(config: QuantConfig, activation="sigmoid", fan_in=5, fan_out=4, seed=0) -> QLayer:
+    return layer_plan(config, activation, fan_in, fan_out, seed).layer
+
+
+def layer_plan(config: QuantConfig, activation="sigmoid", fan_in=5, fan_out=4, seed=0, p=1) -> LayerPlan:
+    """The plan of a one-layer network's layer with ``p`` lanes."""
     model = random_float_model([fan_in, fan_out], [activation], seed=seed, scale=1.5)
     q, _ = quantize_model(model, config)
-    return q.layers[0]
+    return make_plan(q, p).layers[0]
 
 
 # -- rescale expressions --------------------------------------------------------------------------
@@ -137,17 +143,18 @@ ACT_CASES = [
 
 @pytest.mark.parametrize("activation,config", ACT_CASES, ids=[f"{a}-{i}" for i, (a, _) in enumerate(ACT_CASES)])
 def test_activation_unit_equals_lookup(activation, config):
-    layer = quantized_layer(config, activation)
+    plan = layer_plan(config, activation)
+    layer = plan.layer
     zf = layer.z_fmt
     z = np.unique(np.concatenate([np.arange(zf.min_int, zf.max_int + 1, max(1, (1 << zf.width) // 1500)),
                                   [zf.min_int, zf.max_int, 0, -1, 1]]))
     expected, _ = layer.activate(z)
-    dut = ActivationUnit(layer)
+    dut = ActivationUnit(plan)
     got = []
 
     async def tb(ctx):
         ctx.set(dut.en, 1)
-        for step in range(len(z) + dut.latency):
+        for step in range(len(z) + plan.activation_latency):
             if step < len(z):
                 ctx.set(dut.z, int(z[step]))
                 ctx.set(dut.valid, 1)
@@ -168,15 +175,15 @@ def test_activation_unit_equals_lookup(activation, config):
 
 @pytest.mark.parametrize("p", [1, 2, 4, 8, 24])
 def test_layer_engine_equals_forward_under_stalls(p):
-    layer = quantized_layer(QuantConfig(format="Q4.12", lut_symmetric=True), fan_in=6, fan_out=4, seed=3)
+    plan = layer_plan(QuantConfig(format="Q4.12", lut_symmetric=True), fan_in=6, fan_out=4, seed=3, p=p)
+    layer = plan.layer
     rng = np.random.default_rng(p)
     a = rng.integers(layer.in_fmt.min_int, layer.in_fmt.max_int + 1, size=(12, layer.fan_in))
-    engine = LayerEngine(layer, p)
-    run = run_stream(engine, a, stall_in=0.3, stall_out=0.3, seed=p)
+    run = run_stream(LayerEngine(plan), a, stall_in=0.3, stall_out=0.3, seed=p)
     np.testing.assert_array_equal(run.outputs, layer.forward(a)["out"])
-    free = run_stream(engine, a)
-    assert free.latency == engine.latency
-    assert free.interval == engine.interval == layer.macs // p
+    free = run_stream(LayerEngine(plan), a)
+    assert free.latency == plan.latency
+    assert free.interval == plan.interval == layer.macs // p
 
 
 def test_folding_rules():

@@ -20,8 +20,10 @@ from bp_hw.data import load_dataset, split_dataset
 from bp_hw.errors import BpHwError
 from bp_hw.fixed import QuantConfig, quantize_model
 from bp_hw.hdl.emit import generate, sanitize_name
-from bp_hw.hdl.network import Network, parse_parallel
+from bp_hw.hdl.network import Network
 from bp_hw.hdl.pysim import run_stream
+from bp_hw.plan.hardware import make_plan, parse_parallel
+from bp_hw.plan.manifest import load_qmodel, read_manifest
 from bp_hw.reference import TrainConfig, train
 
 from test_hdl_components import random_float_model
@@ -40,16 +42,17 @@ def iris_q412():
 @pytest.mark.parametrize("parallel", ["1", "8,3", "32,24"], ids=["P1", "P8-3", "full"])
 def test_iris_all_150_samples_bit_exact(iris_q412, parallel):
     q, X = iris_q412
-    net = Network(q, parallel, taps=True)
-    run = run_stream(net, X, tap_names=("tap0", "tap1"))
+    plan = make_plan(q, parallel, taps=True)
+    run = run_stream(Network(plan), X, tap_names=("tap0", "tap1"))
     expected, traces = q.predict(X, trace=True)
     assert X.shape[0] == 150
     np.testing.assert_array_equal(run.outputs, expected)
     np.testing.assert_array_equal(run.taps["tap0"], traces[0]["out"])
     np.testing.assert_array_equal(run.taps["tap1"], traces[1]["out"])
-    ideal = max(-(-layer.macs // p) for layer, p in zip(q.layers, net.parallel))
+    ideal = max(-(-layer.macs // p) for layer, p in zip(q.layers, plan.parallel))
+    assert plan.ideal_interval == ideal
     assert run.interval <= 1.1 * ideal
-    assert run.latency == net.latency
+    assert run.latency == plan.latency
 
 
 ARCHS = [
@@ -70,8 +73,7 @@ def test_networks_under_random_stalls(sizes, acts, config, parallel):
     X_raw = rng.normal(0, 2, (25, sizes[0]))
     q, _ = quantize_model(model, config, X_raw)
     X, _ = q.quantize_inputs(X_raw)
-    net = Network(q, parallel)
-    run = run_stream(net, X, stall_in=0.35, stall_out=0.35, seed=11)
+    run = run_stream(Network(make_plan(q, parallel)), X, stall_in=0.35, stall_out=0.35, seed=11)
     np.testing.assert_array_equal(run.outputs, q.predict(X))
 
 
@@ -80,7 +82,7 @@ def test_checker_catches_a_corrupted_weight(iris_q412):
     q, X = iris_q412
     bad = type(q).from_dict(q.to_dict())
     bad.layers[1].weights[2, 5] ^= 1 << 9
-    run = run_stream(Network(bad, "8,3"), X)
+    run = run_stream(Network(make_plan(bad, "8,3")), X)
     expected = q.predict(X)
     mismatched = np.argwhere(run.outputs != expected)
     assert mismatched.size, "a flipped weight bit went unnoticed"
@@ -148,7 +150,7 @@ def test_waived_lint_warnings_come_from_amaranth_itself(tmp_path):
 def test_emitted_verilog_passes_lint(iris_q412, tmp_path, parallel):
     q, _ = iris_q412
     manifest = generate(q, parallel, tmp_path, name="iris net")
-    assert manifest["name"] == "iris_net"
+    assert manifest.name == "iris_net"
     result = _lint(tmp_path / "iris_net.v", "iris_net", AMARANTH_WAIVERS)
     assert result.returncode == 0, result.stderr[-3000:]
     unwaived = set(re.findall(r"%Warning-([A-Z]+)", result.stderr))
@@ -159,20 +161,20 @@ def test_manifest_describes_the_design(iris_q412, tmp_path):
     q, _ = iris_q412
     manifest = generate(q, "8,3", tmp_path)
     on_disk = json.loads((tmp_path / "manifest.json").read_text())
-    assert on_disk == manifest
-    text = (tmp_path / f"{manifest['name']}.v").read_text()
+    assert on_disk == manifest.to_json()
+    assert read_manifest(tmp_path) == manifest
+    text = (tmp_path / f"{manifest.name}.v").read_text()
     for port in ("clk", "rst", "i__payload", "i__valid", "i__ready", "o__payload", "o__valid", "o__ready",
                  "tap0__payload", "tap1__valid"):
         assert re.search(rf"\b{port}\b", text), port
-    assert manifest["ports"]["in"]["elements"] == 4 and manifest["ports"]["in"]["width"] == 16
-    assert manifest["ports"]["out"]["elements"] == 3
-    assert manifest["parallel"] == [8, 3]
-    assert manifest["interval_cycles"] == manifest["ideal_interval_cycles"] == 8
-    assert manifest["macs"] == 11 and manifest["mac_ops_per_inference"] == 56
-    assert [layer["acc_width"] for layer in manifest["layers"]] == [layer.acc_width for layer in q.layers]
+    assert manifest.inp.elements == 4 and manifest.inp.width == 16
+    assert manifest.out.elements == 3
+    assert manifest.parallel == [8, 3]
+    assert manifest.interval_cycles == manifest.ideal_interval_cycles == 8
+    assert manifest.multipliers == 11 and manifest.mac_ops_per_inference == 56
+    assert [layer.acc_width for layer in manifest.layers] == [layer.acc_width for layer in q.layers]
     # the checker's copy of the spec is there and loads
-    from bp_hw.hdl.emit import load_qmodel_for
-    assert load_qmodel_for(manifest).to_dict() == q.to_dict()
+    assert load_qmodel(manifest).to_dict() == q.to_dict()
 
 
 # -- CLI ----------------------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ def test_generate_cli_json(iris_q412, tmp_path, capsys):
     rc = main(["generate", str(tmp_path / "q.json"), "--parallel", "8,3", "--out", str(tmp_path / "b"), "--json"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
-    for key in ("verilog", "manifest", "latency_cycles", "interval_cycles", "macs"):
+    for key in ("verilog", "manifest", "latency_cycles", "interval_cycles", "multipliers"):
         assert key in out
     assert os.path.isfile(out["verilog"]) and os.path.isfile(out["manifest"])
     assert out["interval_cycles"] == 8
@@ -220,7 +222,7 @@ def test_generate_subprocess_exit_code(tmp_path):
 def test_standalone_latency_is_measured(iris_q412, parallel):
     """One input presented to an idle network at cycle 0 comes out after standalone_latency cycles."""
     q, X = iris_q412
-    net = Network(q, parallel)
-    run = run_stream(net, X[:1])
-    assert run.out_cycles[0] == net.standalone_latency
-    assert run.out_cycles[0] - run.in_cycles[0] == net.latency
+    plan = make_plan(q, parallel)
+    run = run_stream(Network(plan), X[:1])
+    assert run.out_cycles[0] == plan.standalone_latency
+    assert run.out_cycles[0] - run.in_cycles[0] == plan.latency

@@ -12,13 +12,12 @@ import pytest
 from bp_hw.cli import main
 from bp_hw.errors import BpHwError
 from bp_hw.fixed import QuantConfig, quantize_model
+from bp_hw.fixed.packing import flat_params, lane_weight_words, load_params, unpack_word
 from bp_hw.fixed.trainer import FixedTrainer, TrainSpec, epoch_order, targets_for
-from bp_hw.hdl.backprop import TrainNetwork, train_spec_of
+from bp_hw.hdl.backprop import TrainNetwork
 from bp_hw.hdl.emit import generate, rebuild_network
-from bp_hw.hdl.layer import LayerEngine
-from bp_hw.hdl.network import Network
-from bp_hw.hdl.train_layer import weight_words
-from bp_hw.hdl.train_sim import flat_params, load_params, reference_run, run_training
+from bp_hw.hdl.pysim import run_training
+from bp_hw.plan.hardware import ACCESS_READ_LATENCY, make_plan, train_spec_of
 
 from test_fixed_trainer import initial_qmodel
 from test_hdl_components import random_float_model
@@ -40,42 +39,54 @@ def iris_q():
     return q, X, targets_for(q, tr.y), tr.y, Xt, te.y
 
 
-def pipelined_latency(q, parallel):
-    """``Network.standalone_latency`` of the inference design: one inference from input to output."""
-    net = Network(q, parallel)
-    for obj in (net, *net.engines):
-        obj._MustUse__silence = True
-    return net.standalone_latency
+def reference_run(q, spec, parallel, X, T, train=None, readback=()):
+    """The spec's outputs and read-back parameters for the same stream (:meth:`FixedTrainer.run`)."""
+    plan = make_plan(q, parallel, train=spec)
+    return FixedTrainer(q, plan.training.spec, plan.parallel).run(X, T, train, readback)
 
 
 def check_against_spec(q, spec, parallel, X, T, train=None, readback="every", **kw):
     """Run the hardware and the spec on the same samples; assert outputs and read-back parameters agree."""
     n = len(X)
     points = range(n) if readback == "every" else readback
-    dut = TrainNetwork(q, spec, parallel)
-    run = run_training(dut, X, T, train, readback=points, **kw)
+    plan = make_plan(q, parallel, train=spec)
+    run = run_training(TrainNetwork(plan), X, T, train, readback=points, **kw)
     outputs, snapshots = reference_run(q, spec, parallel, X, T, train, points)
     bad = np.argwhere(run.outputs != outputs)
     assert not bad.size, f"outputs differ first at sample {bad[0][0]}: {run.outputs[bad[0][0]]} != {outputs[bad[0][0]]}"
     for s in sorted(snapshots):
         diff = np.flatnonzero(run.snapshots[s] != snapshots[s])
         assert not diff.size, f"after sample {s}: parameters {diff[:8]} differ"
-    return dut, run
+    return plan, run
 
 
-def test_ram_layout_matches_inference_roms(iris_q):
+def test_ram_layout_is_the_packing_of_the_inference_roms(iris_q):
+    """The training RAMs start from the words the inference ROMs hold (:mod:`bp_hw.fixed.packing`), and
+    those words hold exactly the layer's weights."""
     q = iris_q[0]
     for p in (1, 8, 16, 32):
-        engine = LayerEngine(q.layers[0], p, 0)
-        engine._MustUse__silence = True
-        for lane in range(engine.fold.lanes_out):
-            assert weight_words(q.layers[0], engine.fold, lane) == engine.weight_words(lane)
+        layer = q.layers[0]
+        inference = make_plan(q, [p, 3]).layers[0]
+        training = make_plan(q, [p, 3], train=True).training.layers[0]
+        f = training.fold
+        assert f == inference.fold
+        width = layer.weight_fmt.width
+        rebuilt = np.zeros_like(layer.weights)
+        for lane in range(f.lanes_out):
+            words = training.weight_words(lane)
+            assert words == inference.weight_words(lane) == lane_weight_words(layer, f, lane)
+            assert len(words) == f.cycles
+            for g in range(f.groups):
+                for c in range(f.chunks):
+                    rebuilt[g * f.lanes_out + lane, c * f.lanes_in:(c + 1) * f.lanes_in] = \
+                        unpack_word(words[g * f.chunks + c], width, f.lanes_in)
+        np.testing.assert_array_equal(rebuilt, layer.weights)
 
 
 def test_infer_mode_is_the_integer_model(iris_q):
     q, X = iris_q[0], iris_q[1][:24]
     T = iris_q[2][:24]
-    dut = TrainNetwork(q, TrainSpec(), "8,3")
+    dut = TrainNetwork(make_plan(q, "8,3", train=TrainSpec()))
     run = run_training(dut, X, T, train=np.zeros(len(X)), stall_in=0.3, stall_out=0.4, seed=3,
                        read_initial=True, readback=[len(X) - 1])
     np.testing.assert_array_equal(run.outputs, q.predict(X))
@@ -144,7 +155,7 @@ def test_access_port_loads_weights_that_training_then_uses(iris_q):
     flat = flat_params(q)
     new = np.clip(flat + rng.integers(-300, 300, flat.size), -(1 << 15), (1 << 15) - 1)
     loaded = load_params(q, new)
-    dut = TrainNetwork(q, TrainSpec(), "8,3")
+    dut = TrainNetwork(make_plan(q, "8,3", train=TrainSpec()))
     run = run_training(dut, X[:5], T[:5], load=new, read_initial=True, readback=[4])
     np.testing.assert_array_equal(run.initial, new)
     outputs, snaps = reference_run(loaded, TrainSpec(), "8,3", X[:5], T[:5], readback=[4])
@@ -159,7 +170,7 @@ def test_checker_catches_a_flipped_weight_bit(iris_q):
     bad = flat.copy()
     addr = 40 + 2 * 8 + 5          # layer 1, W[2, 5] (layer 1 starts after layer 0's 32 weights + 8 biases)
     bad[addr] ^= 1 << 9
-    dut = TrainNetwork(q, TrainSpec(), "8,3")
+    dut = TrainNetwork(make_plan(q, "8,3", train=TrainSpec()))
     run = run_training(dut, X[:3], T[:3], load=bad, readback=[0, 2])
     outputs, snaps = reference_run(q, TrainSpec(), "8,3", X[:3], T[:3], readback=[0, 2])
     assert np.any(run.outputs != outputs), "a flipped weight bit went unnoticed in the outputs"
@@ -174,15 +185,17 @@ def test_cycles_per_sample_as_documented(xor_q, iris_q, data, parallel):
     q, X, T = (xor_q if data == "xor" else iris_q)[:3]
     n = 6
     train = np.array([1] * n + [0] * n)
-    dut = TrainNetwork(q, TrainSpec(), parallel)
-    run = run_training(dut, np.concatenate([X[:n]] * 2), np.concatenate([T[:n]] * 2), train)
+    plan = make_plan(q, parallel, train=TrainSpec())
+    tp = plan.training
+    run = run_training(TrainNetwork(plan), np.concatenate([X[:n]] * 2), np.concatenate([T[:n]] * 2), train)
     gaps = np.diff(run.in_cycles)
-    assert set(gaps[:n]) == {dut.train_cycles}
-    assert set(gaps[n:]) == {dut.infer_cycles}
+    assert set(gaps[:n]) == {tp.train_cycles}
+    assert set(gaps[n:]) == {tp.infer_cycles}
     # latency of an inference sample: input transfer to output transfer
-    assert run.out_cycles[-1] - run.in_cycles[-1] == dut.infer_cycles
-    assert dut.train_cycles <= 3.5 * dut.infer_cycles
-    assert dut.train_cycles <= 3.5 * pipelined_latency(q, parallel)
+    assert run.out_cycles[-1] - run.in_cycles[-1] == tp.infer_cycles
+    assert tp.train_cycles <= 3.5 * tp.infer_cycles
+    # against one inference of the pipelined inference design, input presented to output taken
+    assert tp.train_cycles <= 3.5 * make_plan(q, parallel).standalone_latency
 
 
 @pytest.mark.slow
@@ -220,37 +233,42 @@ def test_training_verilog_passes_lint(iris_q, tmp_path, parallel, rounding):
     result = _lint(tmp_path / "iris_train.v", "iris_train", AMARANTH_WAIVERS)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not set(re.findall(r"%Warning-([A-Z]+)", result.stderr))
-    assert manifest["kind"] == "train"
+    assert manifest.kind == "training" and manifest.is_training
 
 
 def test_training_manifest(iris_q, tmp_path):
     q = iris_q[0]
     manifest = generate(q, "8,3", tmp_path, train=TrainSpec(lr="2^-2"))
-    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
-    tr = manifest["training"]
-    text = (tmp_path / f"{manifest['name']}.v").read_text()
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest.to_json()
+    tr = manifest.training
+    text = (tmp_path / f"{manifest.name}.v").read_text()
     for port in ("i__payload", "i__valid", "i__ready", "o__payload", "o__ready", "wacc__addr", "wacc__wdata",
                  "wacc__we", "wacc__rdata", "busy"):
         assert re.search(rf"\b{port}\b", text), port
-    fields = tr["ports"]["in"]["fields"]
-    assert (fields["x"]["offset"], fields["t"]["offset"], fields["train"]["offset"]) == (0, 64, 112)
-    assert tr["ports"]["in"]["payload_width"] == 113
-    assert tr["ports"]["access"]["read_latency"] == TrainNetwork.READ_LATENCY
-    assert tr["ports"]["access"]["depth"] == 4 * 8 + 8 + 8 * 3 + 3
-    assert [(m["weights_base"], m["biases_base"]) for m in tr["address_map"]] == [(0, 32), (40, 64)]
-    assert tr["eta"] == 0.25 and tr["spec"]["eta_frac"] == 2
-    layer0 = tr["spec"]["layers"][0]
+    inp = manifest.inp
+    assert (inp.field("x").offset, inp.field("t").offset, inp.field("train").offset) == (0, 64, 112)
+    assert inp.payload_width == 113
+    assert tr.access["read_latency"] == ACCESS_READ_LATENCY
+    assert tr.access["depth"] == 4 * 8 + 8 + 8 * 3 + 3
+    assert [(m["weights_base"], m["biases_base"]) for m in tr.address_map] == [(0, 32), (40, 64)]
+    assert tr.eta == 0.25 and tr.spec["eta_frac"] == 2
+    layer0 = tr.spec["layers"][0]
     assert (layer0["error_format"], layer0["delta_format"]) == ("Q4.12", "Q1.15")
     # the spec's shifts (docs of bp_hw.fixed.trainer): f_d + f_eta + f_a - f_w and f_d + f_eta - f_b
     assert (layer0["weight_update_shift"], layer0["bias_update_shift"]) == (15 + 2 + 12 - 12, 15 + 2 - 12)
-    assert layer0["error_below_shift"] is None and tr["spec"]["layers"][1]["error_below_shift"] == 12 + 15 - 12
-    net = TrainNetwork(q, TrainSpec(lr="2^-2"), "8,3")
-    net._MustUse__silence = True
-    assert tr["cycles_per_train_sample"] == net.train_cycles
-    assert tr["cycles_per_infer_sample"] == manifest["latency_cycles"] == net.infer_cycles
+    assert layer0["error_below_shift"] is None and tr.spec["layers"][1]["error_below_shift"] == 12 + 15 - 12
+    plan = make_plan(q, "8,3", train=TrainSpec(lr="2^-2"))
+    assert tr.cycles_per_train_sample == plan.training.train_cycles
+    assert tr.cycles_per_infer_sample == manifest.latency_cycles == plan.training.infer_cycles
+    assert tr.multipliers == manifest.multipliers == plan.training.multipliers
+    # the network rebuilt from the build folder is the same training design: it learns as the spec does
     rebuilt = rebuild_network(tmp_path)
-    rebuilt._MustUse__silence = True
     assert isinstance(rebuilt, TrainNetwork) and rebuilt.eta_frac == 2 and rebuilt.parallel == [8, 3]
+    X, T = iris_q[1][:3], iris_q[2][:3]
+    run = run_training(rebuilt, X, T, readback=[2])
+    outputs, snaps = reference_run(q, TrainSpec(lr="2^-2"), "8,3", X, T, readback=[2])
+    np.testing.assert_array_equal(run.outputs, outputs)
+    np.testing.assert_array_equal(run.snapshots[2], snaps[2])
 
 
 def test_generate_train_cli(iris_q, tmp_path, capsys):
@@ -278,8 +296,8 @@ def test_train_spec_dict_round_trip(iris_q):
     q = iris_q[0]
     spec = TrainSpec(lr="0.3", update_rounding="stochastic", seed=9)
     d = FixedTrainer(q, spec).spec_dict()
-    net = TrainNetwork(q, d, 1)
-    net._MustUse__silence = True
-    assert net.spec == spec and net.eta_int == FixedTrainer(q, spec).eta_int
+    tp = make_plan(q, 1, train=d).training
+    assert tp.spec == spec and tp.eta_int == FixedTrainer(q, spec).eta_int
+    assert tp.spec_dict == d
     with pytest.raises(BpHwError):
         train_spec_of({"lr": "2^-1", "bogus": 1})

@@ -49,6 +49,7 @@ import numpy as np
 from ..errors import BpHwError
 from .folding import Folding
 from .lfsr import LFSR, lane_seed
+from .packing import flat_params
 from .qformat import QFormat
 from .qmodel import QModel, guard_bits, signed_width
 from .rounding import overflow, round_shift, rounding_mode
@@ -338,6 +339,28 @@ class FixedTrainer:
         T = np.asarray(T, dtype=np.int64)
         idx = np.arange(X.shape[0]) if order is None else np.asarray(order)
         return np.array([self.step(X[i], T[i]).outputs for i in idx])
+
+    def run(self, X, T, train=None, readback=()) -> tuple[np.ndarray, dict]:
+        """A stream of samples as the training hardware takes it, one after the other.
+
+        Sample ``s`` is a training step when ``train[s]`` is set (default: every
+        sample) and an inference otherwise. Returns every sample's forward outputs
+        ``(n, n_out)`` and ``{s: flat parameters after sample s}`` for ``s`` in
+        ``readback`` (the access port's order, :func:`~bp_hw.fixed.packing.flat_params`).
+        """
+        X = np.asarray(X, dtype=np.int64)
+        T = np.asarray(T, dtype=np.int64)
+        train = np.ones(len(X), dtype=np.int64) if train is None else np.asarray(train)
+        points = {int(s) for s in readback}
+        outputs, snapshots = [], {}
+        for s in range(len(X)):
+            if train[s]:
+                outputs.append(self.step(X[s], T[s]).outputs)
+            else:
+                outputs.append(self.model.predict(X[s:s + 1])[0])
+            if s in points:
+                snapshots[s] = flat_params(self.model)
+        return np.array(outputs, dtype=np.int64).reshape(len(X), -1), snapshots
 
     def spec_dict(self) -> dict:
         """What the hardware generator and the manifest need to know about training."""
