@@ -233,7 +233,7 @@ def test_missing_build_folder_exit_2(tmp_path):
 def test_missing_build_folder_message_names_the_folder_given(tmp_path, capsys):
     # It said "no manifest.json in /" for `bp-hw simulate /nonexistent`.
     missing, empty = tmp_path / "nothing", tmp_path
-    for given, expected in [(missing, f"{missing} does not exist"), (empty, f"no manifest.json in {empty}:")]:
+    for given, expected in [(missing, f"{missing} does not exist"), (empty, f"no manifest.json in {empty}")]:
         assert main(["simulate", str(given)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and expected in err and "bp-hw generate" in err, err
