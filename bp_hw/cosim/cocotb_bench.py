@@ -1,10 +1,10 @@
-"""The cocotb test that drives :mod:`bp_hw.cosim.harness`; loaded by the simulator, not imported.
+"""The cocotb test that drives :mod:`bp_hw.cosim.harness` (either body); loaded by the simulator, not imported.
 
-All streaming, stalling and logging happens inside the Verilog harness, so
-Python only (optionally) starts the clock and waits for ``done``: nothing in
-Python runs per clock cycle.
+All streaming, stalling, read-back and logging happens inside the Verilog
+harness, so Python only (optionally) starts the clock and waits for ``done``:
+nothing in Python runs per clock cycle.
 
-Environment (set by :mod:`bp_hw.cosim.runner`):
+Environment (set by :func:`bp_hw.cosim.runner.run_harness`):
 ``BP_HW_CLOCK``   ``cocotb`` to drive ``clk`` from cocotb's clock (otherwise the harness does it);
 ``BP_HW_PERIOD``  clock period in ns;
 ``BP_HW_TIMING``  file to write the in-simulator wall time of the run to.
@@ -19,10 +19,12 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
+__all__ = ["run_harness"]
+
 
 @cocotb.test()
-async def stream_vectors(dut):
-    """Stream the harness's input file through the DUT and wait until the harness is done."""
+async def run_harness(dut):
+    """Let the harness run its input file through the DUT and wait until it raises ``done``."""
     start = time.perf_counter()
     if os.environ.get("BP_HW_CLOCK") == "cocotb":
         period = int(os.environ.get("BP_HW_PERIOD", "10"))

@@ -1,262 +1,423 @@
-"""A Verilog test harness that streams vectors through the DUT with no Python per cycle.
+"""The co-simulation harness kit: Verilog around a generated DUT that runs with no Python per cycle.
 
-:func:`harness_verilog` writes a module ``bp_hw_cosim_harness`` that wraps the
-DUT named by a :class:`~bp_hw.cosim.manifest.Manifest`:
+:func:`harness_verilog` writes a module ``bp_hw_cosim_harness`` around the DUT
+named by a :class:`~bp_hw.plan.manifest.Manifest`, with the body its ``kind``
+needs. Both bodies are made of the same skeleton pieces (this module's
+``_``-functions): the clock and reset, the plusargs and files, the input
+stream read from ``+in_file`` (one hex payload per line, fields where the
+manifest's :class:`~bp_hw.plan.hardware.Field` entries say) and driven only
+after a transfer, the xorshift32 stall generators (every cycle the source
+withholds ``valid`` and the sink ``ready``, each with probability
+``+stall / 65536``, from two independent states), the log of every output
+transfer (``<cycle> <payload>`` hex lines in ``+out_file``) and of every input
+transfer's cycle (``+in_log_file``), the progress watchdog (``+watchdog``
+cycles without progress end the run), the statistics (``+stats_file``) and
+``done`` (with ``+finish``, ``$finish`` too, for runs without cocotb).
 
-* holds reset for :data:`RESET_CYCLES` cycles, then starts;
-* reads input vectors with ``$fscanf`` from ``+in_file`` (one hex word per
-  line, element k in bits ``[k*W, (k+1)*W)``) and drives the input stream,
-  loading the next vector only after a transfer (``valid && ready``);
-* writes every output transfer to ``+out_file`` as ``<cycle> <payload>`` in
-  hex, and every input transfer's cycle to ``+in_log``; each tap goes to
-  ``+tap<k>_file`` the same way;
-* stalls both streams from two independent xorshift32 generators: every cycle
-  the source withholds ``valid`` and the sink withholds ``ready``, each with
-  probability ``+stall / 65536``;
-* after the last expected output it keeps the sink ready for ``+drain``
-  cycles so that extra (duplicated) outputs are captured too; a watchdog ends
-  the run after ``+watchdog`` cycles without any transfer (a lost sample);
-* at the end writes ``+stats_file``, raises ``done`` and, with ``+finish``,
-  calls ``$finish`` (for runs without cocotb).
+The **inference body** streams ``+n_inputs`` vectors, logs each tap
+(``+tap<k>_file``; a tap is a monitor, one sample per edge with ``valid``
+high, never back-pressured) and keeps the sink ready for ``+drain`` cycles
+after the last expected output so that extra (duplicated) outputs are caught.
 
-Nothing is compared inside the simulator: every transfer is logged in order, so
-a lost, duplicated or reordered sample shows up as a count or order mismatch
-when Python compares the logs with the expectation.
+The **training body** streams ``+n_inputs`` payloads ``{x, t, train}`` and at
+every *dump point* (before the first sample, every ``+dump_every`` samples,
+after the last one) stops feeding, waits until every output has been taken and
+``busy`` has been low for :data:`IDLE_CYCLES` cycles, logs that cycle to
+``+idle_file`` and reads every parameter through the access port (one address
+per cycle, data ``read_latency`` cycles later) into ``+w_file`` as
+``<samples so far> <value>`` lines. ``+inject_after``/``+inject_addr``/
+``+inject_bit`` flip one parameter bit through the access port at that point,
+behind the checker's back (for the checker's own tests).
 
-The clock comes from cocotb (``clk`` is an input) unless the define
-``BP_HW_INTERNAL_CLOCK`` is set, in which case the harness toggles it itself
-(Verilator then needs ``--timing``).
+Nothing is compared inside the simulator: every transfer is logged in order,
+so a lost, duplicated or reordered sample shows up when Python compares the
+logs. The clock comes from cocotb (``clk`` an input) unless
+``BP_HW_INTERNAL_CLOCK`` is defined (the harness toggles it; Verilator then
+needs ``--timing``); ``BP_HW_DUMP`` makes Icarus dump to ``+waves_file``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bp_hw.cosim.manifest import Manifest
+from bp_hw.errors import BpHwError
 from bp_hw.fileio import write_text
+from bp_hw.plan.manifest import Manifest
+
+__all__ = ["HARNESS_MODULE", "HARNESS_FILE", "VERILATOR_CONTROL", "VERILATOR_CONTROL_FILE", "RESET_CYCLES",
+           "CLOCK_PERIOD", "IDLE_CYCLES", "MAX_ELEMENT_WIDTH", "harness_verilog", "write_harness"]
 
 HARNESS_MODULE = "bp_hw_cosim_harness"
-HARNESS_FILE = "bp_hw_cosim_harness.v"
+HARNESS_FILE = f"{HARNESS_MODULE}.v"
 RESET_CYCLES = 4
 #: Clock period in the time unit of the runner's timescale (1 ns).
 CLOCK_PERIOD = 10
-_PATH_BITS = 8 * 1024
+#: Training body: cycles with ``busy`` low (and every output taken) before the design counts as idle.
+IDLE_CYCLES = 2
+#: Logs are parsed into int64: wider elements are refused.
+MAX_ELEMENT_WIDTH = 64
+_PATH_BITS = 8 * 1024  # plusarg file names up to 1024 characters
 #: Verilator control file: only what cocotb touches is visible through VPI.
 VERILATOR_CONTROL = f"""`verilator_config
 public_flat_rw -module "{HARNESS_MODULE}" -var "clk"
 public_flat_rw -module "{HARNESS_MODULE}" -var "done"
-"""  # plusarg file names up to 1024 characters
+"""
+VERILATOR_CONTROL_FILE = f"{HARNESS_MODULE}.vlt"
 
 
-def harness_verilog(manifest: Manifest) -> str:
-    """Return the harness module's Verilog text for *manifest*'s DUT."""
-    m = manifest
-    inp, out = m.inp, m.out
-    lines: list[str] = []
-    add = lines.append
+# --- skeleton pieces shared by both bodies -----------------------------------------------------------
 
-    add(f"// Generated by bp_hw.cosim.harness for DUT '{m.toplevel}'. Do not edit.")
-    add("// Plusargs: +in_file +n_vectors +out_file +in_log +stats_file +stall +stall_seed +watchdog +drain +finish"
-        + "".join(f" +tap{k}_file" for k in range(len(m.taps))))
-    add(f"module {HARNESS_MODULE} (")
-    add("`ifndef BP_HW_INTERNAL_CLOCK")
-    add("    input  wire clk,")
-    add("`endif")
-    add("    output reg  done")
-    add(");")
-    add("`ifdef BP_HW_INTERNAL_CLOCK")
-    add("    reg clk = 1'b0;")
-    add(f"    always #({CLOCK_PERIOD // 2}) clk = !clk;")
-    add("`endif")
-    add(f"    localparam IN_BITS = {inp.bits};")
-    add(f"    localparam OUT_BITS = {out.bits};")
-    add(f"    localparam RESET_CYCLES = {RESET_CYCLES};")
-    add("")
-    add("    // Stream wires between harness and DUT.")
-    add("    reg  [IN_BITS-1:0] in_data;")
-    add("    reg  in_have;")
-    add("    wire in_valid;")
-    add("    wire in_ready;")
-    add(f"    wire [OUT_BITS-1:0] {out.payload}_w;")
-    add("    wire out_valid;")
-    add("    wire out_ready;")
+def _head(m: Manifest, body: str, plusargs: list[str], params: dict[str, int]) -> list[str]:
+    """Header comment, the module, its clock and the widths."""
+    lines = [f"// Generated by bp_hw.cosim.harness ({body} body) for DUT '{m.toplevel}'. Do not edit.",
+             "// Plusargs: " + " ".join(f"+{p}" for p in plusargs),
+             f"module {HARNESS_MODULE} (",
+             "`ifndef BP_HW_INTERNAL_CLOCK",
+             "    input  wire clk,",
+             "`endif",
+             "    output reg  done",
+             ");",
+             "`ifdef BP_HW_INTERNAL_CLOCK",
+             "    reg clk = 1'b0;",
+             f"    always #({CLOCK_PERIOD // 2}) clk = !clk;",
+             "`endif",
+             f"    localparam IN_BITS = {m.inp.payload_width};",
+             f"    localparam OUT_BITS = {m.out.payload_width};",
+             f"    localparam RESET_CYCLES = {RESET_CYCLES};"]
+    lines += [f"    localparam {k} = {v};" for k, v in params.items()]
+    return lines
+
+
+def _states(names: list[str]) -> list[str]:
+    """The run's state register: ``S_RESET`` first, ``S_END`` last, the body's states between."""
+    names = ["S_RESET", *names, "S_END"]
+    return ["    localparam " + ", ".join(f"{n} = 4'd{k}" for k, n in enumerate(names)) + ";",
+            "    reg [3:0] state = S_RESET;"]
+
+
+def _common_regs(files: list[str]) -> list[str]:
+    """Stream wires, run counters (64 bits: no run overflows them), stall generators, file handles."""
+    return ["    reg  [IN_BITS-1:0] in_data;",
+            "    reg  [IN_BITS-1:0] next_data;",
+            "    reg  in_have;",
+            "    wire in_valid, in_ready, out_valid, out_ready;",
+            "    wire [OUT_BITS-1:0] out_data;",
+            "    reg rst = 1'b1;",
+            "    reg [7:0] rst_count = 8'd0;",
+            "    reg timed_out = 1'b0;",
+            "    reg input_error = 1'b0;",
+            "    reg flushed = 1'b0;",
+            "    reg [63:0] cycle = 64'd0;",
+            "    reg [63:0] n_inputs = 64'd0;",
+            "    reg [63:0] sent = 64'd0;",
+            "    reg [63:0] received = 64'd0;",
+            "    reg [63:0] idle = 64'd0;",
+            "    reg [63:0] watchdog = 64'd100000;",
+            "    reg [31:0] stall_threshold = 32'd0;",
+            "    reg [31:0] seed = 32'd1;",
+            "    reg [31:0] rng_src = 32'h1;",
+            "    reg [31:0] rng_snk = 32'h2;",
+            "    integer scan_count;",
+            "    integer " + ", ".join(f"fd_{f}" for f in files) + ";",
+            f"    reg [{_PATH_BITS - 1}:0] path;",
+            "    // xorshift32: one step per cycle; stall when the low 16 bits fall under the threshold.",
+            "    function [31:0] xorshift32(input [31:0] x);",
+            "        reg [31:0] y;",
+            "        begin",
+            "            y = x ^ (x << 13);",
+            "            y = y ^ (y >> 17);",
+            "            xorshift32 = y ^ (y << 5);",
+            "        end",
+            "    endfunction",
+            "    wire src_stall = rng_src[15:0] < stall_threshold;",
+            "    wire snk_stall = rng_snk[15:0] < stall_threshold;",
+            "    wire in_fire = in_valid && in_ready;",
+            "    wire out_fire = out_valid && out_ready;",
+            "    wire live = (state != S_RESET) && (state != S_END);"]
+
+
+def _dut(m: Manifest, extra: list[tuple[str, str]]) -> list[str]:
+    """The DUT instance, connected by the manifest's port names."""
+    conns = [(m.clock, "clk"), (m.reset, "rst" if m.reset_active_high else "!rst"),
+             (m.inp.payload, "in_data"), (m.inp.valid, "in_valid"), (m.inp.ready, "in_ready"),
+             (m.out.payload, "out_data"), (m.out.valid, "out_valid"), (m.out.ready, "out_ready"), *extra]
+    return [f"    {m.toplevel} dut (", ",\n".join(f"        .{port}({sig})" for port, sig in conns), "    );"]
+
+
+def _initial(numbers: list[tuple[str, str]], files: list[str], extra: list[str]) -> list[str]:
+    """Read the plusargs (``numbers``: plusarg, default), seed the stall generators, open the files,
+    load the first input."""
+    lines = ["    initial begin",
+             "        done = 1'b0;",
+             "        " + " ".join(f"fd_{f} = 0;" for f in files)]
+    for name, default in [("n_inputs", "64'd0"), ("stall", "32'd0"), ("stall_seed", "32'd1"), *numbers]:
+        reg = {"stall": "stall_threshold", "stall_seed": "seed"}.get(name, name)
+        lines.append(f"        if (!$value$plusargs(\"{name}=%d\", {reg})) {reg} = {default};")
+    lines += ["        // Two distinct non-zero states so that source and sink stall independently.",
+              "        rng_src = xorshift32(seed ^ 32'h9e3779b9);",
+              "        if (rng_src == 32'd0) rng_src = 32'h1;",
+              "        rng_snk = xorshift32(xorshift32(seed ^ 32'h7f4a7c15) ^ 32'h85ebca6b);",
+              "        if (rng_snk == 32'd0) rng_snk = 32'h2;"]
+    for f in files:
+        mode = "r" if f == "in" else "w"
+        lines.append(f"        if ($value$plusargs(\"{f}_file=%s\", path)) fd_{f} = $fopen(path, \"{mode}\");")
+    lines += extra
+    lines += ["        in_have = 1'b0;",
+              "        in_data = {IN_BITS{1'b0}};",
+              "        if (n_inputs != 0) begin",
+              "            if (fd_in == 0) input_error = 1'b1;",
+              "            else begin",
+              "                scan_count = $fscanf(fd_in, \"%h\\n\", next_data);",
+              "                if (scan_count == 1) begin in_data = next_data; in_have = 1'b1; end",
+              "                else input_error = 1'b1;",
+              "            end",
+              "        end",
+              "    end"]
+    return lines
+
+
+def _clocked_prologue(progress: str, counting: str, every_cycle: list[str]) -> list[str]:
+    """Start of the clocked block: stall generators, cycle counter, output log, watchdog, reset.
+
+    ``progress``: what resets the watchdog besides a transfer; ``counting``: the states in which
+    no progress counts towards it; ``every_cycle``: the body's statements before the state machine.
+    """
+    return ["    always @(posedge clk) begin",
+            "        rng_src <= xorshift32(rng_src);",
+            "        rng_snk <= xorshift32(rng_snk);",
+            *every_cycle,
+            "        if (live) cycle <= cycle + 64'd1;",
+            "        if (out_fire) begin",
+            "            if (fd_out != 0) $fwrite(fd_out, \"%h %h\\n\", cycle, out_data);",
+            "            received <= received + 64'd1;",
+            "        end",
+            f"        if (in_fire || out_fire{' || ' + progress if progress else ''}) idle <= 64'd0;",
+            f"        else if ({counting}) idle <= idle + 64'd1;",
+            f"        if (({counting}) && idle + 64'd1 >= watchdog) begin",
+            "            timed_out <= 1'b1;",
+            "            state <= S_END;",
+            "        end else case (state)",
+            "        S_RESET: begin",
+            "            rst_count <= rst_count + 8'd1;",
+            "            if (rst_count + 8'd1 >= RESET_CYCLES) begin",
+            "                rst <= 1'b0;",
+            "                state <= (input_error || n_inputs == 0) ? S_END : S_FIRST;",
+            "            end",
+            "        end"]
+
+
+def _accept_input(stop: str | None = None) -> list[str]:
+    """In a streaming state: on an input transfer log it and load the next input; with ``stop``
+    (an expression, ``sent + 64'd1`` is the count after this transfer) move to ``S_STOP`` when it holds."""
+    return ["            if (in_fire) begin",
+            "                if (fd_in_log != 0) $fwrite(fd_in_log, \"%h\\n\", cycle);",
+            "                sent <= sent + 64'd1;",
+            "                if (sent + 64'd1 < n_inputs) begin",
+            "                    scan_count = $fscanf(fd_in, \"%h\\n\", next_data);",
+            "                    if (scan_count == 1) in_data <= next_data;",
+            "                    else begin in_have <= 1'b0; input_error <= 1'b1; end",
+            "                end else in_have <= 1'b0;",
+            *([f"                if ({stop}) state <= S_STOP;"] if stop else []),
+            "            end"]
+
+
+def _epilogue(stats: list[tuple[str, str]], files: list[str], beside: list[str]) -> list[str]:
+    """End of the clocked block (``beside``: the body's statements after the state machine), the
+    statistics and file closing at the end of the run, then ``done``, and waveform dumping.
+
+    The logs are flushed on the clock edge *before* ``done`` rises: cocotb ends the simulation
+    on that rise, and statements still due in that time step may never run.
+    """
+    stats = [("cycles", "cycle"), ("sent", "sent"), ("received", "received"), ("timed_out", "timed_out"),
+             ("input_error", "input_error"), ("n_inputs", "n_inputs"), *stats]
+    lines = ["        default: ;",
+             "        endcase",
+             *beside,
+             "        if (state == S_END && !flushed) begin",
+             "            if (fd_stats != 0)",
+             "                $fwrite(fd_stats, \"" + "".join(f"{key} %0d\\n" for key, _ in stats) + "\", "
+             + ", ".join(expr for _, expr in stats) + ");"]
+    lines += [f"            if (fd_{f} != 0) $fclose(fd_{f});" for f in files]
+    lines += ["            flushed <= 1'b1;",
+              "            // Without cocotb (plain simulator runs) nothing else would end the simulation.",
+              "            if ($test$plusargs(\"finish\")) $finish;",
+              "        end",
+              "        if (flushed) done <= 1'b1;",
+              "    end",
+              "`ifdef BP_HW_DUMP",
+              "    // Icarus waveforms: vvp -fst / -vcd picks the format, +waves_file the file.",
+              "    initial begin",
+              "        if ($value$plusargs(\"waves_file=%s\", path)) begin",
+              "            $dumpfile(path);",
+              f"            $dumpvars(0, {HARNESS_MODULE});",
+              "        end",
+              "    end",
+              "`endif",
+              "endmodule"]
+    return lines
+
+
+_COMMON_FILES = ["in", "out", "in_log", "stats"]
+_COMMON_PLUSARGS = ["in_file", "n_inputs", "out_file", "in_log_file", "stats_file", "stall", "stall_seed",
+                    "watchdog", "finish"]
+
+
+def _check_widths(m: Manifest) -> None:
+    for port in (m.inp, m.out, *m.taps):
+        for f in port.fields:
+            if f.width > MAX_ELEMENT_WIDTH:
+                raise BpHwError(f"{port.payload}.{f.name}: {f.width}-bit elements are wider than the harness "
+                                f"reads ({MAX_ELEMENT_WIDTH})")
+
+
+# --- the inference body ---------------------------------------------------------------------------------
+
+def _inference(m: Manifest) -> str:
+    taps = [f"tap{k}" for k in range(len(m.taps))]
+    files = _COMMON_FILES + taps
+    lines = _head(m, "inference", _COMMON_PLUSARGS + ["drain"] + [f"{t}_file" for t in taps], {})
+    lines += _states(["S_STREAM", "S_DRAIN"])
+    lines += ["    localparam S_FIRST = S_STREAM;"]
+    lines += _common_regs(files)
+    lines += ["    reg [63:0] drain = 64'd64;",
+              "    reg [63:0] drain_left = 64'd0;",
+              "    reg [63:0] last_out_cycle = 64'd0;"]
     for k, tap in enumerate(m.taps):
-        add(f"    wire [{tap.bits - 1}:0] {tap.payload}_w;  // tap {k}: {tap.name}")
-        add(f"    wire tap{k}_valid;")
-    add("")
-    add("    // Run state; counters are 64 bits so that no run can overflow them.")
-    add("    reg rst = 1'b1;")
-    add("    reg [7:0] rst_count = 8'd0;")
-    add("    reg running = 1'b0;")
-    add("    reg draining = 1'b0;")
-    add("    reg timed_out = 1'b0;")
-    add("    reg input_error = 1'b0;")
-    add("    reg [63:0] cycle = 64'd0;")
-    add("    reg [63:0] n_vectors = 64'd0;")
-    add("    reg [63:0] sent = 64'd0;")
-    add("    reg [63:0] received = 64'd0;")
-    add("    reg [63:0] idle = 64'd0;")
-    add("    reg [63:0] watchdog = 64'd100000;")
-    add("    reg [63:0] drain = 64'd64;")
-    add("    reg [63:0] drain_left = 64'd0;")
-    add("    reg [63:0] last_out_cycle = 64'd0;")
-    add("    reg [31:0] stall_threshold = 32'd0;")
-    add("    reg [31:0] seed = 32'd1;")
-    add("    reg [31:0] rng_src = 32'h1;")
-    add("    reg [31:0] rng_snk = 32'h2;")
-    add("    integer fd_in, fd_out, fd_in_log, fd_stats, scan_count;")
-    for k in range(len(m.taps)):
-        add(f"    integer fd_tap{k};")
-    add(f"    reg [{_PATH_BITS - 1}:0] path;")
-    add("    reg [IN_BITS-1:0] next_data;")
-    add("")
-    add("    // xorshift32: one step per cycle; stall when the low 16 bits fall under the threshold.")
-    add("    function [31:0] xorshift32(input [31:0] x);")
-    add("        reg [31:0] y;")
-    add("        begin")
-    add("            y = x ^ (x << 13);")
-    add("            y = y ^ (y >> 17);")
-    add("            xorshift32 = y ^ (y << 5);")
-    add("        end")
-    add("    endfunction")
-    add("    wire src_stall = rng_src[15:0] < stall_threshold;")
-    add("    wire snk_stall = rng_snk[15:0] < stall_threshold;")
-    add("    assign in_valid = running && in_have && !src_stall;")
-    add("    assign out_ready = (running || draining) && !snk_stall;")
-    add("    wire in_fire = in_valid && in_ready;")
-    add("    wire out_fire = out_valid && out_ready;")
-    add("")
-
-    # DUT instance: connect by the manifest's port names.
-    conns = [f".{m.clock}(clk)", f".{m.reset}({'rst' if m.reset_active_high else '!rst'})",
-             f".{inp.payload}(in_data)", f".{inp.valid}(in_valid)", f".{inp.ready}(in_ready)",
-             f".{out.payload}({out.payload}_w)", f".{out.valid}(out_valid)", f".{out.ready}(out_ready)"]
+        lines += [f"    wire [{tap.payload_width - 1}:0] tap{k}_data;  // {tap.name}", f"    wire tap{k}_valid;"]
+    lines += ["    assign in_valid = (state == S_STREAM) && in_have && !src_stall;",
+              "    assign out_ready = (state == S_STREAM || state == S_DRAIN) && !snk_stall;"]
+    extra = []
     for k, tap in enumerate(m.taps):
-        conns += [f".{tap.payload}({tap.payload}_w)", f".{tap.valid}(tap{k}_valid)"]
+        extra += [(tap.payload, f"tap{k}_data"), (tap.valid, f"tap{k}_valid")]
         if tap.ready:
-            conns.append(f".{tap.ready}(1'b1)")
-    add(f"    {m.toplevel} dut (")
-    add(",\n".join(f"        {c}" for c in conns))
-    add("    );")
-    add("")
-
-    add("    initial begin")
-    add("        done = 1'b0;")
-    add("        fd_in = 0; fd_out = 0; fd_in_log = 0; fd_stats = 0;")
-    add("        if (!$value$plusargs(\"n_vectors=%d\", n_vectors)) n_vectors = 64'd0;")
-    add("        if (!$value$plusargs(\"stall=%d\", stall_threshold)) stall_threshold = 32'd0;")
-    add("        if (!$value$plusargs(\"stall_seed=%d\", seed)) seed = 32'd1;")
-    add("        if (!$value$plusargs(\"watchdog=%d\", watchdog)) watchdog = 64'd100000;")
-    add("        if (!$value$plusargs(\"drain=%d\", drain)) drain = 64'd64;")
-    add("        // Two distinct non-zero states so that source and sink stall independently.")
-    add("        rng_src = xorshift32(seed ^ 32'h9e3779b9);")
-    add("        if (rng_src == 32'd0) rng_src = 32'h1;")
-    add("        rng_snk = xorshift32(xorshift32(seed ^ 32'h7f4a7c15) ^ 32'h85ebca6b);")
-    add("        if (rng_snk == 32'd0) rng_snk = 32'h2;")
-    add("        if ($value$plusargs(\"in_file=%s\", path)) fd_in = $fopen(path, \"r\");")
-    add("        if ($value$plusargs(\"out_file=%s\", path)) fd_out = $fopen(path, \"w\");")
-    add("        if ($value$plusargs(\"in_log=%s\", path)) fd_in_log = $fopen(path, \"w\");")
-    add("        if ($value$plusargs(\"stats_file=%s\", path)) fd_stats = $fopen(path, \"w\");")
-    for k in range(len(m.taps)):
-        add(f"        fd_tap{k} = 0;")
-        add(f"        if ($value$plusargs(\"tap{k}_file=%s\", path)) fd_tap{k} = $fopen(path, \"w\");")
-    add("        in_have = 1'b0;")
-    add("        in_data = {IN_BITS{1'b0}};")
-    add("        if (n_vectors != 0) begin")
-    add("            if (fd_in == 0) begin")
-    add("                input_error = 1'b1;")
-    add("            end else begin")
-    add("                scan_count = $fscanf(fd_in, \"%h\\n\", next_data);")
-    add("                if (scan_count == 1) begin in_data = next_data; in_have = 1'b1; end")
-    add("                else input_error = 1'b1;")
-    add("            end")
-    add("        end")
-    add("    end")
-    add("")
-    add("    always @(posedge clk) begin")
-    add("        rng_src <= xorshift32(rng_src);")
-    add("        rng_snk <= xorshift32(rng_snk);")
-    add("        if (rst) begin")
-    add("            rst_count <= rst_count + 8'd1;")
-    add("            if (rst_count + 8'd1 >= RESET_CYCLES) begin")
-    add("                rst <= 1'b0;")
-    add("                running <= !input_error && n_vectors != 0;")
-    add("                if (input_error || n_vectors == 0) drain_left <= 64'd0;")
-    add("                draining <= 1'b0;")
-    add("                if (input_error || n_vectors == 0) done <= 1'b1;")
-    add("            end")
-    add("        end else if (running || draining) begin")
-    add("            cycle <= cycle + 64'd1;")
-    add("            if (in_fire) begin")
-    add("                if (fd_in_log != 0) $fwrite(fd_in_log, \"%h\\n\", cycle);")
-    add("                sent <= sent + 64'd1;")
-    add("                if (sent + 64'd1 < n_vectors) begin")
-    add("                    scan_count = $fscanf(fd_in, \"%h\\n\", next_data);")
-    add("                    if (scan_count == 1) in_data <= next_data;")
-    add("                    else begin in_have <= 1'b0; input_error <= 1'b1; end")
-    add("                end else begin")
-    add("                    in_have <= 1'b0;")
-    add("                end")
-    add("            end")
-    add("            if (out_fire) begin")
-    add(f"                if (fd_out != 0) $fwrite(fd_out, \"%h %h\\n\", cycle, {out.payload}_w);")
-    add("                received <= received + 64'd1;")
-    add("                last_out_cycle <= cycle;")
-    add("            end")
-    for k, tap in enumerate(m.taps):
-        add(f"            if (tap{k}_valid && fd_tap{k} != 0) "
-            f"$fwrite(fd_tap{k}, \"%h %h\\n\", cycle, {tap.payload}_w);")
-    add("            idle <= (in_fire || out_fire) ? 64'd0 : idle + 64'd1;")
-    add("            if (running) begin")
-    add("                if (out_fire && received + 64'd1 >= n_vectors) begin")
-    add("                    running <= 1'b0; draining <= 1'b1; drain_left <= drain;")
-    add("                end else if (idle + 64'd1 >= watchdog) begin")
-    add("                    running <= 1'b0; timed_out <= 1'b1; draining <= 1'b1; drain_left <= 64'd0;")
-    add("                end")
-    add("            end else begin")
-    add("                if (drain_left == 64'd0) begin")
-    add("                    draining <= 1'b0;")
-    add("                    done <= 1'b1;")
-    add("                end else begin")
-    add("                    drain_left <= drain_left - 64'd1;")
-    add("                end")
-    add("            end")
-    add("        end")
-    add("    end")
-    add("")
-    add("`ifdef BP_HW_DUMP")
-    add("    // Icarus waveforms: vvp -fst / -vcd picks the format, +waves_file the file.")
-    add("    initial begin")
-    add("        if ($value$plusargs(\"waves_file=%s\", path)) begin")
-    add("            $dumpfile(path);")
-    add(f"            $dumpvars(0, {HARNESS_MODULE});")
-    add("        end")
-    add("    end")
-    add("`endif")
-    add("")
-    add("    // Flush the logs once, when the run ends.")
-    add("    always @(posedge done) begin")
-    add("        if (fd_stats != 0) begin")
-    add("            $fwrite(fd_stats, \"cycles %0d\\nlast_out_cycle %0d\\nsent %0d\\nreceived %0d\\n\","
-        " cycle, last_out_cycle, sent, received);")
-    add("            $fwrite(fd_stats, \"timed_out %0d\\ninput_error %0d\\nn_vectors %0d\\n\","
-        " timed_out, input_error, n_vectors);")
-    add("            $fclose(fd_stats);")
-    add("        end")
-    add("        if (fd_out != 0) $fclose(fd_out);")
-    add("        if (fd_in_log != 0) $fclose(fd_in_log);")
-    add("        if (fd_in != 0) $fclose(fd_in);")
-    for k in range(len(m.taps)):
-        add(f"        if (fd_tap{k} != 0) $fclose(fd_tap{k});")
-    add("        // Without cocotb (plain simulator runs) nothing else would end the simulation.")
-    add("        if ($test$plusargs(\"finish\")) $finish;")
-    add("    end")
-    add("endmodule")
+            extra.append((tap.ready, "1'b1"))
+    lines += _dut(m, extra)
+    lines += _initial([("watchdog", "64'd100000"), ("drain", "64'd64")], files, [])
+    lines += _clocked_prologue("", "state == S_STREAM", [])
+    lines += ["        S_STREAM: begin"]
+    lines += _accept_input()
+    lines += ["            if (out_fire) last_out_cycle <= cycle;",
+              "            if (out_fire && received + 64'd1 >= n_inputs) begin",
+              "                drain_left <= drain;",
+              "                state <= S_DRAIN;",
+              "            end",
+              "        end",
+              "        S_DRAIN: begin",
+              "            if (drain_left == 64'd0) state <= S_END;",
+              "            else drain_left <= drain_left - 64'd1;",
+              "        end"]
+    # the tap logs run beside the state machine, every live cycle
+    taps_log = [f"        if (live && tap{k}_valid && fd_tap{k} != 0) "
+                f"$fwrite(fd_tap{k}, \"%h %h\\n\", cycle, tap{k}_data);" for k in range(len(m.taps))]
+    lines += _epilogue([("last_out_cycle", "last_out_cycle")], files, taps_log)
     return "\n".join(lines) + "\n"
 
 
+# --- the training body ----------------------------------------------------------------------------------
+
+def _training(m: Manifest) -> str:
+    t = m.training
+    acc = t.access
+    files = _COMMON_FILES + ["w", "idle"]
+    params = {"AW": int(acc["addr_width"]), "DW": int(acc["data_width"]), "DEPTH": int(acc["depth"]),
+              "LAT": int(acc["read_latency"]), "IDLE_CYCLES": IDLE_CYCLES}
+    lines = _head(m, "training", _COMMON_PLUSARGS + ["dump_every", "w_file", "idle_file", "inject_after",
+                                                     "inject_addr", "inject_bit"], params)
+    lines += _states(["S_STREAM", "S_WAIT", "S_DUMP", "S_INJ_READ", "S_INJ_WRITE"])
+    lines += ["    localparam S_FIRST = S_WAIT, S_STOP = S_WAIT;"]
+    lines += _common_regs(files)
+    lines += ["    wire busy;",
+              "    reg  [AW-1:0] acc_addr;",
+              "    reg  [DW-1:0] acc_wdata;",
+              "    reg  acc_we;",
+              "    wire [DW-1:0] acc_rdata;",
+              "    reg injected = 1'b0;",
+              "    reg [63:0] dump_every = 64'd0;",
+              "    reg [63:0] since_dump = 64'd0;",
+              "    reg [63:0] dumps = 64'd0;",
+              "    reg [63:0] dump_cycles = 64'd0;",
+              "    reg [63:0] inject_after = 64'hffffffffffffffff;",
+              "    reg [31:0] inject_addr = 32'd0;",
+              "    reg [31:0] inject_bit = 32'd0;",
+              "    reg [DW-1:0] inject_old = {DW{1'b0}};",
+              "    reg [31:0] step = 32'd0;",
+              "    reg [7:0] quiet = 8'd0;",
+              "    assign in_valid = (state == S_STREAM) && in_have && !src_stall;",
+              "    assign out_ready = live && !snk_stall;",
+              "    // A dump point: before the first sample, every dump_every samples, after the last one.",
+              "    wire dump_here = (sent == 64'd0) || (sent == n_inputs)",
+              "                     || (dump_every != 64'd0 && since_dump == dump_every);",
+              "    wire inject_here = !injected && (sent == inject_after);",
+              "    wire drained = (received == sent) && !busy;"]
+    lines += _dut(m, [(acc["addr"], "acc_addr"), (acc["wdata"], "acc_wdata"), (acc["we"], "acc_we"),
+                      (acc["rdata"], "acc_rdata"), (t.busy, "busy")])
+    lines += _initial([("watchdog", "64'd1000000"), ("dump_every", "64'd0"),
+                       ("inject_after", "64'hffffffffffffffff"), ("inject_addr", "32'd0"), ("inject_bit", "32'd0")],
+                      files, ["        acc_addr = {AW{1'b0}}; acc_wdata = {DW{1'b0}}; acc_we = 1'b0;"])
+    lines += _clocked_prologue("state == S_DUMP || state == S_INJ_READ || state == S_INJ_WRITE",
+                               "state == S_STREAM || state == S_WAIT", ["        acc_we <= 1'b0;"])
+    lines += ["        S_STREAM: begin",
+              "            if (in_fire) since_dump <= since_dump + 64'd1;",
+              "            // Stop before the next sample at a dump or injection point (and after the last one)."]
+    lines += _accept_input("sent + 64'd1 == n_inputs || sent + 64'd1 == inject_after "
+                           "|| (dump_every != 64'd0 && since_dump + 64'd1 == dump_every)")
+    lines += ["            if (in_fire) quiet <= 8'd0;",
+              "        end",
+              "        S_WAIT: begin",
+              "            // Every output taken and busy low for IDLE_CYCLES cycles in a row.",
+              "            if (drained && !out_fire) begin",
+              "                if (quiet == 8'd0 && fd_idle != 0) $fwrite(fd_idle, \"%h %h\\n\", sent, cycle);",
+              "                if (quiet + 8'd1 >= IDLE_CYCLES) begin",
+              "                    quiet <= 8'd0;",
+              "                    step <= 32'd0;",
+              "                    if (inject_here) state <= S_INJ_READ;",
+              "                    else if (dump_here) state <= S_DUMP;",
+              "                    else if (sent == n_inputs || input_error) state <= S_END;",
+              "                    else state <= S_STREAM;",
+              "                end else quiet <= quiet + 8'd1;",
+              "            end else quiet <= 8'd0;",
+              "        end",
+              "        S_DUMP: begin",
+              "            // Address k goes out after the edge with step == k; its data is",
+              "            // sampled LAT + 1 edges later.",
+              "            dump_cycles <= dump_cycles + 64'd1;",
+              "            if (step < DEPTH) acc_addr <= step[AW-1:0];",
+              "            if (step >= LAT + 1 && fd_w != 0) $fwrite(fd_w, \"%h %h\\n\", sent, acc_rdata);",
+              "            if (step == DEPTH + LAT) begin",
+              "                dumps <= dumps + 64'd1;",
+              "                since_dump <= 64'd0;",
+              "                state <= (sent == n_inputs || input_error) ? S_END : S_STREAM;",
+              "            end else step <= step + 32'd1;",
+              "        end",
+              "        S_INJ_READ: begin",
+              "            acc_addr <= inject_addr[AW-1:0];",
+              "            if (step == LAT + 1) begin",
+              "                inject_old <= acc_rdata;",
+              "                acc_wdata <= acc_rdata ^ ({{(DW-1){1'b0}}, 1'b1} << inject_bit);",
+              "                acc_we <= 1'b1;",
+              "                state <= S_INJ_WRITE;",
+              "            end else step <= step + 32'd1;",
+              "        end",
+              "        S_INJ_WRITE: begin",
+              "            // The write happened on this edge; wait for idle again before the dump.",
+              "            injected <= 1'b1;",
+              "            quiet <= 8'd0;",
+              "            state <= S_WAIT;",
+              "        end"]
+    lines += _epilogue([("dumps", "dumps"), ("dump_cycles", "dump_cycles"), ("injected", "injected"),
+                        ("inject_old", "inject_old"), ("inject_new", "acc_wdata")], files, [])
+    return "\n".join(lines) + "\n"
+
+
+def harness_verilog(manifest: Manifest) -> str:
+    """The harness module's Verilog (Verilog-2005: Icarus and Verilator) for ``manifest``'s DUT:
+    the training body for a training build, the inference body otherwise."""
+    _check_widths(manifest)
+    return _training(manifest) if manifest.is_training else _inference(manifest)
+
+
 def write_harness(manifest: Manifest, path: str | Path) -> Path:
-    """Write the harness for *manifest* to *path* (atomically) and return the path."""
+    """Write the harness for ``manifest`` to ``path`` (atomically, only when it changed)."""
     path = Path(path)
     text = harness_verilog(manifest)
     if not path.is_file() or path.read_text() != text:

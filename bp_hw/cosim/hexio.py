@@ -2,16 +2,20 @@
 
 A payload of n elements of W bits is one hex word with element k in bits
 ``[k*W, (k+1)*W)`` (element 0 in the least significant bits), the packing of
-an Amaranth ``ArrayLayout`` and of the generator's ports.
+an Amaranth ``ArrayLayout`` and of the generator's ports; a payload of several
+fields (the training input ``{x, t, train}``) has each field at its bit offset.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from bp_hw.errors import BpHwError
+
+__all__ = ["check_range", "pack_hex_fields", "pack_hex", "write_hex", "read_log", "read_cycles"]
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # ASCII -> nibble value; 255 marks anything else (x, z, X, Z, ...).
@@ -39,23 +43,30 @@ def check_range(values: np.ndarray, width: int, signed: bool, what: str) -> np.n
     return values
 
 
+def pack_hex_fields(n: int, bits: int, fields: Sequence[tuple[int, int, np.ndarray]]) -> bytes:
+    """Hex lines (MSB first, fixed length), one per row, of ``bits``-bit payloads made of ``fields``:
+    ``(offset, width, values (n, elements))``, element k of a field in bits
+    ``[offset + k*width, offset + (k+1)*width)``; bits no field covers are 0."""
+    digits = (bits + 3) // 4
+    if n == 0:
+        return b""
+    packed = np.zeros((n, digits * 4), dtype=np.uint8)  # LSB first
+    for offset, width, values in fields:
+        values = np.asarray(values, dtype=np.int64).reshape(n, -1)
+        u = values.astype(np.uint64) & np.uint64((1 << width) - 1 if width < 64 else 0xFFFFFFFFFFFFFFFF)
+        b = ((u[:, :, None] >> np.arange(width, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+        packed[:, offset:offset + values.shape[1] * width] = b.reshape(n, -1)
+    nibbles = packed.reshape(n, digits, 4) @ np.array([1, 2, 4, 8], dtype=np.uint8)
+    chars = _HEX_DIGITS[nibbles[:, ::-1]]  # most significant digit first
+    lines = np.concatenate([chars, np.full((n, 1), ord("\n"), dtype=np.uint8)], axis=1)
+    return lines.tobytes()
+
+
 def pack_hex(values: np.ndarray, width: int) -> bytes:
     """Rows of (n, elements) ints -> hex lines (MSB first, fixed length), one per row."""
     values = np.asarray(values, dtype=np.int64)
     n, elements = values.shape
-    total = elements * width
-    digits = (total + 3) // 4
-    if n == 0:
-        return b""
-    u = values.astype(np.uint64) & np.uint64((1 << width) - 1 if width < 64 else 0xFFFFFFFFFFFFFFFF)
-    bits = ((u[:, :, None] >> np.arange(width, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
-    bits = bits.reshape(n, total)  # LSB first
-    if digits * 4 != total:
-        bits = np.pad(bits, ((0, 0), (0, digits * 4 - total)))
-    nibbles = bits.reshape(n, digits, 4) @ np.array([1, 2, 4, 8], dtype=np.uint8)
-    chars = _HEX_DIGITS[nibbles[:, ::-1]]  # most significant digit first
-    lines = np.concatenate([chars, np.full((n, 1), ord("\n"), dtype=np.uint8)], axis=1)
-    return lines.tobytes()
+    return pack_hex_fields(n, elements * width, [(0, width, values)])
 
 
 def write_hex(path: str | Path, values: np.ndarray, width: int) -> None:

@@ -18,27 +18,26 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from bp_hw.cosim.check import compare_arrays, compare_outputs, first_tap_mismatch
-from bp_hw.cosim.manifest import Manifest, load_manifest
-from bp_hw.cosim.runner import build, run_one_with_waves, run_vectors
+from bp_hw.cosim.runner import build, manifest_of, run_one_with_waves, run_vectors
 from bp_hw.cosim.tools import find_simulator, verilator_fst_problem
 from bp_hw.errors import BpHwError
 from bp_hw.fixed.qformat import QFormat
+from bp_hw.fixed.qmodel import QModel
+from bp_hw.plan.manifest import Manifest, load_qmodel
 
 #: First batch size per simulator; later batches aim at BATCH_SECONDS each.
 FIRST_BATCH = {"verilator": 50_000, "icarus": 500}
 BATCH_SECONDS = 5.0
 
 
-def load_spec(manifest: Manifest):
+def load_spec(manifest: Manifest) -> QModel:
     """The quantized model the manifest names (digest checked), refusing training builds."""
-    from bp_hw.hdl.emit import load_qmodel_for  # noqa: PLC0415 - amaranth import only when needed
-
-    if manifest.raw.get("kind") == "train":
-        raise BpHwError(f"{manifest.build_dir} holds a training design (generate --train); "
-                        "simulate checks inference builds: generate without --train")
+    if manifest.is_training:
+        raise BpHwError(f"{manifest.build_dir} holds a training design (generate --train): "
+                        "check it with `bp-hw simulate BUILD --train`")
     if not manifest.qmodel:
         raise BpHwError(f"{manifest.build_dir}/manifest.json names no quantized model to check against")
-    q = load_qmodel_for(manifest.raw)
+    q = load_qmodel(manifest)
     if q.sizes[0] != manifest.inp.elements or q.sizes[-1] != manifest.out.elements:
         raise BpHwError(f"the quantized model ({q.sizes}) does not match the design's ports "
                         f"({manifest.inp.elements} in, {manifest.out.elements} out)")
@@ -164,13 +163,13 @@ def _locate(q, traces, offset: int, result, first: Mismatch, order: list[tuple[s
         first.neuron = None
 
 
-def verify(build_dir: str | Path, inputs: np.ndarray, simulator: str = "verilator", *, stall: float = 0.0,
+def verify(build_dir: str | Path | Manifest, inputs: np.ndarray, simulator: str = "verilator", *, stall: float = 0.0,
            seed: int = 0, batch: int | None = None,
            on_progress: Callable[[int, int], None] | None = None,
            on_stage: Callable[[str], None] | None = None) -> Verification:
     """Stream *inputs* (integers, (n, n_in)) through the design and check them against its spec."""
     say = on_stage or (lambda _msg: None)
-    manifest = load_manifest(build_dir)
+    manifest = manifest_of(build_dir)
     q = load_spec(manifest)
     info = find_simulator(simulator)
     inputs = np.asarray(inputs, dtype=np.int64)
@@ -179,13 +178,13 @@ def verify(build_dir: str | Path, inputs: np.ndarray, simulator: str = "verilato
         raise BpHwError("no input vectors to simulate")
 
     say(f"building {manifest.toplevel} for {simulator} {info.version_string}")
-    binfo = build(build_dir, simulator)
+    binfo = build(manifest, simulator)
     say(f"build {'reused' if binfo.cached else f'took {binfo.seconds:.1f} s'} ({binfo.sim_dir})")
 
     start = time.perf_counter()
     expected, traces = q.predict(inputs, trace=True)
-    raw_taps = manifest.raw.get("taps") or []
-    order = [(tap.name, int(raw_taps[k].get("layer", k))) for k, tap in enumerate(manifest.taps)]
+    # the generator writes one tap per layer, in layer order (HardwarePlan.tap_layouts)
+    order = [(tap.name, k) for k, tap in enumerate(manifest.taps)]
     mismatches = missing = extra = tap_bad = 0
     timed_out = False
     cycles = 0
@@ -198,7 +197,7 @@ def verify(build_dir: str | Path, inputs: np.ndarray, simulator: str = "verilato
     while done < n:
         lo, hi = done, min(n, done + size)
         t0 = time.perf_counter()
-        result = run_vectors(build_dir, inputs[lo:hi], simulator, stall=stall, seed=seed + batches)
+        result = run_vectors(manifest, inputs[lo:hi], simulator, stall=stall, seed=seed + batches)
         report = compare_outputs(expected[lo:hi], result)
         expected_taps = {name: traces[layer]["out"][lo:hi] for name, layer in order}
         tap_reports = {name: compare_arrays(expected_taps[name], result.taps[name],
@@ -261,7 +260,7 @@ def waves_target(requested: str | Path | None, default: Path, simulator: str) ->
     return path, None
 
 
-def dump_vector(build_dir: str | Path, vector, waves: Path, simulator: str, *, stall: float = 0.0,
+def dump_vector(build_dir: str | Path | Manifest, vector, waves: Path, simulator: str, *, stall: float = 0.0,
                 seed: int = 0):
     """Run one vector alone with a waveform dump; return the run's :class:`SimResult`."""
     return run_one_with_waves(build_dir, np.asarray(vector, dtype=np.int64), waves, simulator,
