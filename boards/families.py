@@ -1,17 +1,27 @@
-"""PLL settings for the board clocks: iCE40 SB_PLL40 and ECP5 EHXPLLL.
+"""What each FPGA family needs from the flow: its PLL, its yosys options, its nextpnr cell names.
 
-The solvers search the divider space for the output frequency closest to the
-target within the documented VCO/PFD limits (the same limits as icestorm's
-``icepll`` and prjtrellis' ``ecppll``).
+A board (:mod:`bp_hw.plan.boards`) names a device, the device its family; the
+board top (:mod:`bp_hw.boards.top`) and synthesis (:mod:`bp_hw.synth`,
+:mod:`bp_hw.synth_report`) look the family up in :data:`FAMILIES`. Supporting a
+new family is one :class:`Family` entry here (and its devices and boards in the
+registry).
+
+The PLL solvers search the divider space for the output frequency closest to
+the target within the documented VCO/PFD limits (the same limits as
+icestorm's ``icepll`` and prjtrellis' ``ecppll``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
+
+from amaranth.hdl import Instance, Module, Signal
+from amaranth.lib import io
 
 from bp_hw.errors import BpHwError
 
-__all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll"]
+__all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll", "Family", "FAMILIES", "family"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +115,68 @@ def ecp5_pll(f_in: float, f_target: float) -> ECP5PLL:
                         f"choose another --clock-mhz")
     _, clki_div, clkfb_div, clkop_div = best
     return ECP5PLL(f_in, clki_div, clkfb_div, clkop_div)
+
+
+def _ice40_pll_primitive(m: Module, clk_pin, p: ICE40PLL, clk_out: Signal, lock: Signal) -> None:
+    # SB_PLL40_PAD takes the clock straight from the pin: no input buffer.
+    m.submodules.pll = Instance(
+        "SB_PLL40_PAD",
+        p_FEEDBACK_PATH="SIMPLE", p_DIVR=p.divr, p_DIVF=p.divf, p_DIVQ=p.divq, p_FILTER_RANGE=p.filter_range,
+        i_PACKAGEPIN=clk_pin.io, i_RESETB=1, i_BYPASS=0,
+        o_PLLOUTGLOBAL=clk_out, o_LOCK=lock)
+
+
+def _ecp5_pll_primitive(m: Module, clk_pin, p: ECP5PLL, clk_out: Signal, lock: Signal) -> None:
+    m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_pin)
+    m.submodules.pll = Instance(
+        "EHXPLLL",
+        p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+        p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_CLKOP_ENABLE="ENABLED",
+        p_CLKI_DIV=p.clki_div, p_CLKFB_DIV=p.clkfb_div, p_CLKOP_DIV=p.clkop_div,
+        p_CLKOP_CPHASE=p.clkop_div - 1, p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP",
+        a_FREQUENCY_PIN_CLKI=f"{p.f_in/1e6:g}", a_FREQUENCY_PIN_CLKOP=f"{p.f_out/1e6:.6f}",
+        i_CLKI=clk_buf.i, i_CLKFB=clk_out, i_RST=0, i_STDBY=0,
+        i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+        i_PLLWAKESYNC=0, i_ENCLKOP=0,
+        o_CLKOP=clk_out, o_LOCK=lock)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One FPGA family's part of the flow.
+
+    ``solve_pll(f_in, f_target)`` returns PLL settings with ``f_out``;
+    ``add_pll(m, clk_pin, settings, clk_out, lock)`` instantiates the PLL in
+    ``m`` from the board clock's pin (requested with ``dir="-"``).
+    ``synth_opts`` go to the yosys ``synth_*`` command. ``cells`` name the
+    nextpnr bel types of the report (``luts``, ``ffs``, ``dsps``, ``brams``,
+    ``sprams``; ``None`` if the family reports none) and ``ff_prefix`` the yosys
+    cells counted as flip-flops when nextpnr does not report them.
+    """
+
+    name: str
+    pll_primitive: str
+    solve_pll: Callable
+    add_pll: Callable
+    cells: dict
+    ff_prefix: str
+    synth_opts: str | None = None
+
+
+FAMILIES = {
+    # -dsp: multipliers onto SB_MAC16 (synth_ice40 leaves them in LUTs otherwise).
+    "ice40": Family("ice40", "SB_PLL40_PAD", ice40_pll, _ice40_pll_primitive,
+                    {"luts": "ICESTORM_LC", "ffs": None, "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM",
+                     "sprams": "ICESTORM_SPRAM"}, ff_prefix="SB_DFF", synth_opts="-dsp"),
+    "ecp5": Family("ecp5", "EHXPLLL", ecp5_pll, _ecp5_pll_primitive,
+                   {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "brams": "DP16KD",
+                    "sprams": None}, ff_prefix="TRELLIS_FF"),
+}
+
+
+def family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise BpHwError(f"the flow has no support for the FPGA family {name!r} (PLL, synthesis options); "
+                        f"known: {', '.join(FAMILIES)}") from None

@@ -2,9 +2,11 @@
 
 ``synthesize(build_dir, board)`` does, in order:
 
-1. read ``build_dir/manifest.json`` and estimate the resources
-   (:mod:`bp_hw.synth_estimate`); a network that cannot fit stops here with a
-   one-line :class:`BpHwError`;
+1. read ``build_dir/manifest.json`` (:func:`bp_hw.plan.manifest.read_manifest`)
+   and estimate the resources (:mod:`bp_hw.synth_estimate`) on the board's
+   device (:mod:`bp_hw.plan.boards`); a network that cannot fit, or a training
+   build (its board top is not built yet), stops here with a one-line
+   :class:`BpHwError`;
 2. :func:`load_network` gives the network as an Amaranth component, wrapped
    by :class:`bp_hw.boards.top.BoardTop` (PLL, reset, UART link);
 3. amaranth-boards writes the build plan into ``build_dir/<board>/`` and each
@@ -31,12 +33,15 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .boards.families import family
 from .errors import BpHwError
 from .fileio import write_json
+from .plan.boards import board as lookup_board
+from .plan.manifest import Manifest, StreamPort, plan_from_manifest, read_manifest
 from .synth_estimate import check_fit, estimate_resources
 from .synth_report import parse_nextpnr_report, parse_yosys_stat
 
-__all__ = ["read_manifest", "load_network", "VerilogNetwork", "synthesize", "YOWASP_TOOLS", "tool_environment"]
+__all__ = ["NETWORK_SOURCES", "load_network", "VerilogNetwork", "synthesize", "YOWASP_TOOLS", "tool_environment"]
 
 #: Amaranth tool name -> YoWASP executable.
 YOWASP_TOOLS = {
@@ -85,103 +90,69 @@ def tool_environment(tools, environ=None) -> dict:
 
 # --- the network ------------------------------------------------------------------------------
 
-def read_manifest(build_dir: str | Path) -> dict:
-    path = Path(build_dir) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BpHwError(f"{path} not found; run `bp-hw generate` first") from None
-    except json.JSONDecodeError as exc:
-        raise BpHwError(f"{path} is not valid JSON ({exc})") from None
-    for key in ("name", "ports"):
-        if key not in manifest:
-            raise BpHwError(f"{path} has no {key!r} field")
-    for side in ("in", "out"):
-        port = manifest["ports"].get(side, {})
-        if not all(k in port for k in ("elements", "width")):
-            raise BpHwError(f"{path}: ports.{side} needs 'elements' and 'width'")
-    return manifest
+NETWORK_SOURCES = ("auto", "amaranth", "verilog")
 
 
-def _stream_signatures(manifest: dict) -> dict:
-    p = manifest["ports"]
-    def layout(side):
-        shape = signed(int(p[side]["width"])) if p[side].get("signed", True) \
-            else unsigned(int(p[side]["width"]))
-        return data.ArrayLayout(shape, int(p[side]["elements"]))
-    return {"i": In(stream.Signature(layout("in"))), "o": Out(stream.Signature(layout("out")))}
+def _vector_signature(port: StreamPort, side: str) -> stream.Signature:
+    if port.elements is None:
+        raise BpHwError(f"the board wrapper needs vector streams; ports.{side} has the fields "
+                        f"{', '.join(f.name for f in port.fields)}")
+    shape = signed(port.width) if port.signed else unsigned(port.width)
+    return stream.Signature(data.ArrayLayout(shape, port.elements))
 
 
 class VerilogNetwork(wiring.Component):
     """The network from the build folder's Verilog, as a black box with the network's ports.
 
-    Instantiates ``manifest["toplevel"]`` from ``manifest["verilog"]`` (added
-    to the platform's sources) and connects Amaranth's flattened port names
-    (``clk``, ``rst``, ``i__payload``, ``i__valid``, ``i__ready``, ``o__...``).
+    Instantiates ``manifest.toplevel`` from the files ``manifest.verilog`` (added
+    to the platform's sources) and connects the port names the manifest states
+    (clock, reset with its polarity, each stream's payload/valid/ready).
     Synthesis only: it cannot be simulated in Amaranth's simulator.
+
+    Ports: ``i`` (In) and ``o`` (Out) streams whose payloads are arrays of the
+    manifest's element width. Latency: the design's (``manifest.latency_cycles``).
     """
 
-    def __init__(self, build_dir: str | Path, manifest: dict):
-        self.build_dir = Path(build_dir)
+    def __init__(self, manifest: Manifest):
         self.manifest = manifest
-        for key in ("verilog", "toplevel"):
-            if key not in manifest:
-                raise BpHwError(f"manifest of {build_dir} has no {key!r} field")
-        self.verilog_path = self.build_dir / manifest["verilog"]
-        if not self.verilog_path.is_file():
-            raise BpHwError(f"{self.verilog_path} (manifest 'verilog') not found")
-        super().__init__(_stream_signatures(manifest))
+        super().__init__({"i": In(_vector_signature(manifest.inp, "in")),
+                          "o": Out(_vector_signature(manifest.out, "out"))})
 
     def elaborate(self, platform):
         from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
+        mf = self.manifest
         m = Module()
         if platform is not None:
-            platform.add_file(self.verilog_path.name, self.verilog_path.read_text())
-        m.submodules.network = Instance(
-            self.manifest["toplevel"],
-            i_clk=ClockSignal(), i_rst=ResetSignal(),
-            i_i__payload=self.i.payload.as_value(), i_i__valid=self.i.valid, o_i__ready=self.i.ready,
-            o_o__payload=self.o.payload.as_value(), o_o__valid=self.o.valid, i_o__ready=self.o.ready)
+            for path in mf.verilog:
+                platform.add_file(path.name, path.read_text())
+        reset = ResetSignal() if mf.reset_active_high else ~ResetSignal()
+        ports = {f"i_{mf.clock}": ClockSignal(), f"i_{mf.reset}": reset,
+                 f"i_{mf.inp.payload}": self.i.payload.as_value(), f"i_{mf.inp.valid}": self.i.valid,
+                 f"o_{mf.inp.ready}": self.i.ready,
+                 f"o_{mf.out.payload}": self.o.payload.as_value(), f"o_{mf.out.valid}": self.o.valid,
+                 f"i_{mf.out.ready}": self.o.ready}
+        m.submodules.network = Instance(mf.toplevel, **ports)
         return m
 
 
-def _load_toy(build_dir: Path, manifest: dict) -> wiring.Component:
-    from .boards.toy import ToyNetwork, toy_config_from_qmodel
-    return ToyNetwork(toy_config_from_qmodel(build_dir / manifest["qmodel"]))
+def load_network(build: str | Path | Manifest, *, source: str = "auto") -> wiring.Component:
+    """The network of a build folder (or of its manifest) as an Amaranth component (ports ``i``, ``o``).
 
-
-def _load_generated(build_dir: Path, manifest: dict) -> wiring.Component:
-    from .hdl.emit import rebuild_network
-    return rebuild_network(build_dir)
-
-
-#: manifest["generator"] (absent = the real generator, "bp_hw.hdl") -> function(build_dir, manifest)
-#: returning the Amaranth network component. This is the one hook between synthesis and the generator.
-NETWORK_LOADERS: dict[str, Callable[[Path, dict], wiring.Component]] = {
-    "toy": _load_toy,
-    "bp_hw.hdl": _load_generated,
-}
-
-
-def load_network(build_dir: str | Path, *, source: str = "auto") -> wiring.Component:
-    """The network of a build folder as an Amaranth ``wiring.Component`` (ports ``i``, ``o``).
-
-    ``source="amaranth"`` rebuilds it from the quantized model through the
-    generator registered for ``manifest["generator"]`` in :data:`NETWORK_LOADERS`;
-    ``source="verilog"`` instantiates the folder's Verilog (:class:`VerilogNetwork`);
-    ``"auto"`` prefers the former and falls back to the latter.
+    ``source="amaranth"`` rebuilds it from the build's quantized model and plan
+    (:func:`bp_hw.hdl.emit.build_network`); ``source="verilog"`` instantiates the
+    folder's Verilog (:class:`VerilogNetwork`); ``"auto"`` rebuilds it when the
+    manifest names a quantized model, else takes the Verilog.
     """
-    build_dir = Path(build_dir)
-    manifest = read_manifest(build_dir)
-    loader = NETWORK_LOADERS.get(manifest.get("generator", "bp_hw.hdl"))
-    if source == "amaranth" and loader is None:
-        raise BpHwError(f"no generator registered to rebuild {manifest.get('generator', 'bp_hw.hdl')!r} "
-                        f"networks; use --source verilog")
-    if source in ("amaranth", "auto") and loader is not None:
-        return loader(build_dir, manifest)
-    if source not in ("verilog", "auto"):
-        raise BpHwError(f"unknown network source {source!r}; use auto, amaranth or verilog")
-    return VerilogNetwork(build_dir, manifest)
+    if source not in NETWORK_SOURCES:
+        raise BpHwError(f"unknown network source {source!r}; use {', '.join(NETWORK_SOURCES)}")
+    manifest = build if isinstance(build, Manifest) else read_manifest(build)
+    if source == "verilog" or (source == "auto" and manifest.qmodel is None):
+        return VerilogNetwork(manifest)
+    if manifest.qmodel is None:
+        raise BpHwError(f"the manifest in {manifest.build_dir} names no quantized model to rebuild the "
+                        f"network from; use --source verilog")
+    from .hdl.emit import build_network
+    return build_network(plan_from_manifest(manifest))
 
 
 # --- the flow ---------------------------------------------------------------------------------
@@ -220,21 +191,26 @@ def _first_error(log_path: Path, plan_dir: Path, tool: str) -> str:
     return "no ERROR line in its log"
 
 
-def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = None, baud: int = 115200,
+def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = None, baud: int | None = None,
                seed: int | None = None, fit_check: bool = True, source: str = "auto",
                log: Callable[[str], None] = lambda msg: None) -> dict:
     """Synthesize the network of ``build_dir`` for ``board``; returns the summary (also in report.json).
 
-    Raises :class:`BpHwError` before any tool runs if the estimate does not fit
-    the device, and when a tool fails. A design that misses the clock target
-    still produces a bitstream; the summary says ``timing_met: false``.
+    ``clock_mhz`` and ``baud`` default to the board's (:mod:`bp_hw.plan.boards`).
+    Raises :class:`BpHwError` before any tool runs for a training build, if the
+    estimate does not fit the device, and when a tool fails. A design that misses
+    the clock target still produces a bitstream; the summary says ``timing_met: false``.
     """
-    from .boards.top import BoardTop, board_target
+    from .boards.top import BoardTop
 
     build_dir = Path(build_dir)
-    target = board_target(board)
+    target = lookup_board(board)
     manifest = read_manifest(build_dir)
-    estimate = estimate_resources(manifest, target.device)
+    if manifest.is_training:
+        raise BpHwError(f"{build_dir} is a training build: synthesizing it needs the training board top, "
+                        f"which is not built yet (issue #13); generate without --train to synthesize the "
+                        f"inference design")
+    estimate = estimate_resources(manifest, target.fpga)
     if fit_check:
         check_fit(estimate)
     clock_mhz = target.default_mhz if clock_mhz is None else float(clock_mhz)
@@ -244,10 +220,10 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
     platform = target.platform()
     # required_tools also lists programmers (openFPGALoader on ULX3S) that the build does not run.
     env = tool_environment([t for t in platform.required_tools if t in YOWASP_TOOLS])
-    network = load_network(build_dir, source=source)
+    network = load_network(manifest, source=source)
     top = BoardTop(network, target, clock_mhz * 1e6, baud)
-    log(f"synth: {manifest['name']} on {board} ({target.device}), clock {top.f_sync/1e6:.3f} MHz "
-        f"(PLL), UART {baud} baud, estimate {estimate['luts']} LUTs {estimate['dsps']} DSPs "
+    log(f"synth: {manifest.name} on {board} ({target.device}), clock {top.f_sync/1e6:.3f} MHz "
+        f"(PLL), UART {top.baud} baud, estimate {estimate['luts']} LUTs {estimate['dsps']} DSPs "
         f"{estimate['brams']} BRAMs")
 
     overrides = {
@@ -255,9 +231,9 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
                         + (f" --seed {int(seed)}" if seed is not None else ""),
         "script_after_synth": "tee -q -o yosys_stat.json stat -json",
     }
-    if target.family == "ice40":
-        # -dsp: multipliers onto SB_MAC16 (synth_ice40 leaves them in LUTs otherwise).
-        overrides["synth_opts"] = "-dsp"
+    synth_opts = family(target.family).synth_opts
+    if synth_opts:
+        overrides["synth_opts"] = synth_opts
     out_dir = build_dir / board
     plan = platform.build(top, name="top", do_build=False, **overrides)
     for stale in ("nextpnr_report.json", "yosys_stat.json", f"top.{target.bitstream}"):
@@ -274,12 +250,12 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
     if not bitstream.is_file():
         raise BpHwError(f"the packer did not write {bitstream}; see {out_dir / 'synth.log'}")
 
-    interval = manifest.get("interval_cycles")
+    interval = manifest.interval_cycles
     fmax = result["fmax_mhz"]
     summary = {
         "board": board,
         "device": target.device,
-        "network": manifest["name"],
+        "network": manifest.name,
         "luts": result["luts"],
         "ffs": result["ffs"],
         "dsps": result["dsps"],
@@ -290,10 +266,10 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
         "requested_clock_mhz": clock_mhz,
         "timing_met": result["timing_met"],
         "bitstream": str(bitstream),
-        "latency_cycles": manifest.get("latency_cycles"),
+        "latency_cycles": manifest.latency_cycles,
         "interval_cycles": interval,
         "inferences_per_s_at_fmax": round(fmax * 1e6 / interval) if fmax and interval else None,
-        "uart": {"baud": baud, "divisor": top.divisor},
+        "uart": {"baud": top.baud, "divisor": top.divisor},
         "pll": {k: v for k, v in vars(top.pll).items()},
         "estimate": {k: estimate[k] for k in ("luts", "ffs", "dsps", "brams", "memory_bits")},
         "capacity": estimate["capacity"],

