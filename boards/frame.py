@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bp_hw.errors import BpHwError
+
 __all__ = ["SYNC_REQUEST", "SYNC_RESPONSE", "INFO", "NAK", "PROTOCOL_VERSION", "crc8", "FrameSpec"]
 
 SYNC_REQUEST = 0xA5
@@ -70,10 +72,13 @@ class FrameSpec:
     out_width: int
 
     @classmethod
-    def from_manifest(cls, manifest: dict) -> "FrameSpec":
-        p = manifest["ports"]
-        return cls(int(p["in"]["elements"]), int(p["out"]["elements"]),
-                   int(p["in"]["width"]), int(p["out"]["width"]))
+    def from_manifest(cls, manifest) -> "FrameSpec":
+        """The frames of the build a :class:`~bp_hw.plan.manifest.Manifest` describes (vector streams)."""
+        inp, out = manifest.inp, manifest.out
+        if inp.elements is None or out.elements is None:
+            raise BpHwError(f"the board link carries one input and one output vector; the build in "
+                            f"{manifest.build_dir} streams {', '.join(f.name for f in inp.fields)}")
+        return cls(inp.elements, out.elements, inp.width, out.width)
 
     @property
     def in_bytes(self) -> int:

@@ -12,16 +12,16 @@ import os
 import select
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from bp_hw.errors import BpHwError
+from bp_hw.plan.manifest import Manifest, load_qmodel
 
 from .frame import INFO, NAK, SYNC_RESPONSE, FrameSpec
 
-__all__ = ["SerialPort", "BoardClient", "compare_with_model", "IntegerModel", "integer_model_for", "INTEGER_MODELS"]
+__all__ = ["SerialPort", "BoardClient", "compare_with_model", "IntegerModel", "integer_model_for"]
 
 _BAUD_CONSTANTS = {9600: "B9600", 19200: "B19200", 38400: "B38400", 57600: "B57600", 115200: "B115200",
                    230400: "B230400", 460800: "B460800", 921600: "B921600", 1000000: "B1000000",
@@ -216,29 +216,8 @@ class IntegerModel:
     classify: Callable[[np.ndarray], np.ndarray] | None = None   # integer outputs -> class labels
 
 
-def _toy_model(build_dir, manifest) -> IntegerModel:
-    from .toy import toy_config_from_qmodel, toy_expected
-    config = toy_config_from_qmodel(Path(build_dir) / manifest["qmodel"])
-    lo, hi = -(1 << (config.width - 1)), (1 << (config.width - 1)) - 1
-
-    def quantize(X):
-        return np.clip(np.round(np.asarray(X, dtype=np.float64) * (1 << config.frac_bits)), lo, hi).astype(np.int64)
-    return IntegerModel(quantize, lambda x: toy_expected(config, x), lambda y: np.argmax(y, axis=1))
-
-
-def _qmodel(build_dir, manifest) -> IntegerModel:
-    from bp_hw.fixed import QModel
-    if "qmodel" not in manifest:
-        raise BpHwError(f"manifest of {build_dir} names no 'qmodel'; cannot compute the expected outputs")
-    qm = QModel.load(Path(build_dir) / manifest["qmodel"])
+def integer_model_for(manifest: Manifest) -> IntegerModel:
+    """The integer model that a board built from ``manifest``'s build must agree with bit for bit:
+    the build's quantized model (:func:`bp_hw.plan.manifest.load_qmodel`, its digest checked)."""
+    qm = load_qmodel(manifest)
     return IntegerModel(lambda X: qm.quantize_inputs(X)[0], qm.predict, qm.classify)
-
-
-#: manifest["generator"] -> function(build_dir, manifest) -> IntegerModel. Anything not listed
-#: (the real generator) uses bp_hw.fixed's QModel from manifest["qmodel"].
-INTEGER_MODELS: dict[str, Callable] = {"toy": _toy_model}
-
-
-def integer_model_for(build_dir, manifest: dict) -> IntegerModel:
-    """The integer model that a board built from ``build_dir`` must agree with bit for bit."""
-    return INTEGER_MODELS.get(manifest.get("generator"), _qmodel)(build_dir, manifest)

@@ -1,5 +1,10 @@
-"""The UART wrapper end to end in simulation, the frame format, and the host client over a pty."""
+"""The UART wrapper end to end in simulation, the frame format, and the host client over a pty.
 
+The network under the wrapper is a small generated one (a seeded iris 4-3-3 model); the
+expectation is its integer model, ``QModel.predict``.
+"""
+
+import json
 import os
 import threading
 
@@ -8,13 +13,21 @@ import pytest
 from amaranth.sim import Simulator
 
 from bp_hw.boards.frame import INFO, NAK, FrameSpec, crc8
-from bp_hw.boards.host import BoardClient, SerialPort, compare_with_model
+from bp_hw.boards.host import BoardClient, SerialPort, compare_with_model, integer_model_for
 from bp_hw.boards.serial_sim import receive_bytes, send_bytes
-from bp_hw.boards.toy import ToyConfig, ToyNetwork, toy_expected
 from bp_hw.boards.uart_wrapper import NetworkUART
+from bp_hw.cli import main
 from bp_hw.errors import BpHwError
+from bp_hw.hdl.emit import build_network, generate
+from bp_hw.plan import make_plan, read_manifest
+from bp_hw.train_start import seeded_qmodel
 
 DIVISOR = 4   # cycles per bit: the real board uses ~100-1000, the logic is the same
+
+
+@pytest.fixture(scope="module")
+def iris_q():
+    return seeded_qmodel("iris", [4, 3, 3])[0]
 
 
 def test_crc8_check_value():
@@ -41,11 +54,11 @@ def test_frame_round_trip_and_sign_extension():
     assert FrameSpec.decode_info(spec.info_response()) == spec
 
 
-def simulate_host(config, transactions, *, network=None):
-    """Run the wrapped toy with a bit-level host; ``transactions`` = [(bytes to send, bytes to expect)]."""
-    dut = NetworkUART(network or ToyNetwork(config), DIVISOR)
+def simulate_host(plan, transactions):
+    """Run ``plan``'s network behind the UART wrapper with a bit-level host;
+    ``transactions`` = [(bytes to send, number of bytes to expect)]."""
+    dut = NetworkUART(build_network(plan), DIVISOR)
     answers = []
-    spec = dut.spec
 
     async def host(ctx):
         ctx.set(dut.rx, 1)
@@ -53,22 +66,27 @@ def simulate_host(config, transactions, *, network=None):
         for send, n_reply in transactions:
             await send_bytes(ctx, dut.rx, send, DIVISOR)
             answers.append(await receive_bytes(ctx, dut.tx, n_reply, DIVISOR,
-                                               timeout_cycles=20 * DIVISOR + 4 * config.latency_cycles))
+                                               timeout_cycles=20 * DIVISOR + 4 * plan.standalone_latency))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(host)
     sim.run()
-    return spec, answers
+    return dut.spec, answers
 
 
-@pytest.mark.parametrize("config", [ToyConfig(), ToyConfig(n_in=5, n_out=4, width=12, frac_bits=8, lanes=2, seed=7)],
-                         ids=["4x3-w16", "5x4-w12-P2"])
-def test_wrapper_answers_equal_model(config):
-    spec = FrameSpec(config.n_in, config.n_out, config.width, config.width)
+def _frames(plan) -> FrameSpec:
+    q = plan.qmodel
+    return FrameSpec(q.sizes[0], q.sizes[-1], q.input_fmt.width, q.output_fmt.width)
+
+
+@pytest.mark.parametrize("parallel", ["1", "3,3"])
+def test_wrapper_answers_equal_the_integer_model(iris_q, parallel):
+    plan = make_plan(iris_q, parallel)
+    spec = _frames(plan)
     rng = np.random.default_rng(2)
-    lo, hi = -(1 << (config.width - 1)), (1 << (config.width - 1))
-    X = rng.integers(lo, hi, size=(4, config.n_in))
+    lo, hi = -(1 << (spec.in_width - 1)), (1 << (spec.in_width - 1))
+    X = rng.integers(lo, hi, size=(4, spec.n_in))
     X[0] = hi - 1               # saturates positive
     X[1] = lo                   # extreme negative inputs
     corrupt = bytearray(spec.encode_request(X[2]))
@@ -77,23 +95,24 @@ def test_wrapper_answers_equal_model(config):
     transactions += [(spec.encode_request(x), spec.response_length) for x in X]
     transactions += [(b"\x00\x13" + bytes(corrupt), 1),                      # noise, then a bad CRC -> NAK
                      (spec.encode_request(X[3]), spec.response_length)]     # and the link recovers
-    got_spec, answers = simulate_host(config, transactions)
+    got_spec, answers = simulate_host(plan, transactions)
     assert got_spec == spec
     assert FrameSpec.decode_info(answers[0]) == spec
     got = np.array([spec.decode_response(a) for a in answers[1:5]])
-    np.testing.assert_array_equal(got, toy_expected(config, X))
+    np.testing.assert_array_equal(got, iris_q.predict(X))
     assert answers[5] == bytes([NAK])
-    np.testing.assert_array_equal(spec.decode_response(answers[6]), toy_expected(config, X[3]))
+    np.testing.assert_array_equal(spec.decode_response(answers[6]), iris_q.predict(X[3:4])[0])
 
 
-def test_wrapper_check_catches_a_wrong_network():
+def test_wrapper_check_catches_a_wrong_network(iris_q):
     """The end-to-end check must be able to fail: a network with other weights is caught."""
-    config = ToyConfig()
-    spec = FrameSpec(config.n_in, config.n_out, config.width, config.width)
-    x = np.array([4096, -4096, 2048, 1000])
-    _, answers = simulate_host(config, [(spec.encode_request(x), spec.response_length)],
-                               network=ToyNetwork(ToyConfig(seed=1)))
-    assert not np.array_equal(spec.decode_response(answers[0]), toy_expected(config, x))
+    other = seeded_qmodel("iris", [4, 3, 3], seed=1)[0]
+    plan = make_plan(other, 1)
+    spec = _frames(plan)
+    X = np.array([[4096, -4096, 2048, 1000]])
+    _, answers = simulate_host(plan, [(spec.encode_request(X[0]), spec.response_length)])
+    assert not np.array_equal(spec.decode_response(answers[0]), iris_q.predict(X)[0])
+    np.testing.assert_array_equal(spec.decode_response(answers[0]), other.predict(X)[0])
 
 
 class PtyBoard:
@@ -146,32 +165,38 @@ class PtyBoard:
         os.close(self.master)
 
 
+@pytest.fixture(scope="module")
+def iris_build(iris_q, tmp_path_factory):
+    out = tmp_path_factory.mktemp("iris433")
+    generate(iris_q, 1, out, name="iris433", taps=False)
+    return out
+
+
 @pytest.fixture
-def toy_board():
-    config = ToyConfig()
-    spec = FrameSpec(config.n_in, config.n_out, config.width, config.width)
-    board = PtyBoard(spec, lambda x: toy_expected(config, x), corrupt_first=1)
-    yield config, spec, board
+def pty_board(iris_q, iris_build):
+    spec = FrameSpec.from_manifest(read_manifest(iris_build))
+    board = PtyBoard(spec, iris_q.predict, corrupt_first=1)
+    yield spec, board
     board.close()
 
 
-def test_host_client_over_pty(toy_board):
-    config, spec, board = toy_board
-    X = np.random.default_rng(3).integers(-30000, 30000, size=(20, config.n_in))
+def test_host_client_over_pty(iris_q, pty_board):
+    spec, board = pty_board
+    X = np.random.default_rng(3).integers(-30000, 30000, size=(20, spec.n_in))
     with SerialPort(board.path, 115200, timeout=2.0) as port:
         client = BoardClient(port, spec)
         client.check_shape()
-        result = compare_with_model(client, X, lambda x: toy_expected(config, x))
+        result = compare_with_model(client, X, iris_q.predict)
         assert client.resends == 1           # the corrupted response was retried
         summary = result.summary()
         assert summary["bit_exact"] and summary["samples"] == 20
         # A wrong model is reported as a mismatch, not silently accepted.
-        wrong = compare_with_model(client, X[:3], lambda x: toy_expected(config, x) + 1)
+        wrong = compare_with_model(client, X[:3], lambda x: iris_q.predict(x) + 1)
         assert wrong.mismatched_samples == 3 and wrong.first_mismatch["sample"] == 0
 
 
-def test_host_client_shape_mismatch_is_one_line_error(toy_board):
-    _, spec, board = toy_board
+def test_host_client_shape_mismatch_is_one_line_error(pty_board):
+    spec, board = pty_board
     with SerialPort(board.path, 115200, timeout=2.0) as port:
         client = BoardClient(port, FrameSpec(spec.n_in + 1, spec.n_out, spec.in_width, spec.out_width))
         with pytest.raises(BpHwError, match="inputs"):
@@ -185,17 +210,38 @@ def test_serial_port_errors():
         SerialPort("/dev/null")
 
 
-def test_cli_run_against_pty_board(toy_board, tmp_path, capsys):
-    """`bp-hw run` end to end: iris through the toy's integer model, against the pty board."""
-    import json
+def test_integer_model_is_the_builds_quantized_model(iris_q, iris_build):
+    model = integer_model_for(read_manifest(iris_build))
+    X = np.random.default_rng(4).integers(-30000, 30000, size=(5, 4))
+    np.testing.assert_array_equal(model.expected(X), iris_q.predict(X))
+    qmodel = iris_build / "qmodel.json"
+    saved = qmodel.read_bytes()
+    try:   # a changed model file is caught by its digest
+        qmodel.write_bytes(saved.replace(b"4", b"5", 1))
+        with pytest.raises(BpHwError, match="changed since"):
+            integer_model_for(read_manifest(iris_build))
+    finally:
+        qmodel.write_bytes(saved)
 
-    from bp_hw.boards.toy import write_toy_build
-    from bp_hw.cli import main
-    config, spec, board = toy_board
-    write_toy_build(tmp_path, config)
-    status = main(["run", "--port", board.path, "--data", "iris", "--build", str(tmp_path), "--limit", "30",
+
+def test_cli_run_against_pty_board(iris_q, pty_board, iris_build, capsys):
+    """`bp-hw run` end to end: iris through the build's integer model, against the pty board."""
+    from bp_hw.data import load_dataset
+    _, board = pty_board
+    status = main(["run", "--port", board.path, "--data", "iris", "--build", str(iris_build), "--limit", "30",
                    "--timeout", "2", "--json"])
     summary = json.loads(capsys.readouterr().out)
     assert status == 0 and summary["bit_exact"] and summary["samples"] == 30 and summary["resends"] == 1
-    status = main(["run", "--port", board.path, "--data", "xor", "--build", str(tmp_path)])
+    ds = load_dataset("iris")
+    labels = iris_q.classify(iris_q.predict(iris_q.quantize_inputs(ds.X[:30])[0]))
+    assert summary["board_accuracy"] == pytest.approx(np.mean(labels == ds.y[:30]))
+    status = main(["run", "--port", board.path, "--data", "xor", "--build", str(iris_build)])
     assert status == 2 and "features" in capsys.readouterr().err
+
+
+def test_cli_run_refuses_a_training_build(tmp_path, capsys):
+    q = seeded_qmodel("xor", [2, 2, 1])[0]
+    generate(q, 1, tmp_path, name="xor_train", train=True)
+    assert main(["run", "--port", "/dev/null", "--data", "xor", "--build", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "training build" in err and err.count("\n") == 1

@@ -29,10 +29,9 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     return p
 
 
-def _inputs(args, manifest, model):
+def _inputs(args, frames, model):
     spec = args.data
-    n_in = int(manifest["ports"]["in"]["elements"])
-    width = int(manifest["ports"]["in"]["width"])
+    n_in, width = frames.n_in, frames.in_width
     if spec.startswith("random:"):
         try:
             n = int(spec.split(":", 1)[1])
@@ -50,17 +49,20 @@ def _inputs(args, manifest, model):
 def run(args) -> int:
     from ..boards.frame import FrameSpec
     from ..boards.host import BoardClient, SerialPort, compare_with_model, integer_model_for
-    from ..synth import read_manifest
+    from ..plan.manifest import read_manifest
 
     manifest = read_manifest(args.build)
-    model = integer_model_for(args.build, manifest)
-    X, y = _inputs(args, manifest, model)
+    if manifest.is_training:
+        raise BpHwError(f"{args.build} is a training build; `bp-hw run` talks to an inference design (the "
+                        f"training board top is issue #13)")
+    spec = FrameSpec.from_manifest(manifest)
+    model = integer_model_for(manifest)
+    X, y = _inputs(args, spec, model)
     if args.limit is not None:
         X = X[:args.limit]
         y = None if y is None else y[:args.limit]
     if len(X) == 0:
         raise BpHwError("no samples to send")
-    spec = FrameSpec.from_manifest(manifest)
     with SerialPort(args.port, args.baud, timeout=args.timeout) as port:
         client = BoardClient(port, spec)
         if args.info:
@@ -68,7 +70,7 @@ def run(args) -> int:
         log(f"run: {len(X)} samples to {args.port} at {args.baud} baud")
         result = compare_with_model(client, X, model.expected,
                                     progress=lambda it: progress(it, total=len(X), desc="samples"))
-    summary = {"network": manifest["name"], "port": args.port, "data": args.data, **result.summary(),
+    summary = {"network": manifest.name, "port": args.port, "data": args.data, **result.summary(),
                "naks": client.naks, "resends": client.resends}
     if y is not None and model.classify is not None:
         summary["board_accuracy"] = float(np.mean(model.classify(np.asarray(result.outputs)) == y))
