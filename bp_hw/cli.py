@@ -50,12 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bp-hw {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, module in COMMANDS.items():
+        # Every command must load: a broken one stops the CLI, naming it (no command goes missing silently).
         try:
             mod = importlib.import_module(f".commands.{module}", __package__)
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.commands.{module}":
-                continue  # subcommand not built yet
-            raise
+        except ImportError as exc:
+            raise ImportError(f"bp-hw: the {name!r} command (bp_hw.commands.{module}) cannot be imported: "
+                              f"{exc}; the bp-hw installation is broken") from exc
         p = mod.add_parser(sub, name)
         p.set_defaults(_run=mod.run)
     return parser
