@@ -1,13 +1,16 @@
 """Synthesis figures: utilisation, Fmax, cycles and inferences per second, MAC utilisation.
 
-For each design x board: the toy layer (bp_hw.boards.toy) and networks from the
-generator (random Q4.12 sigmoid MLPs through the real quantizer), each wrapped
-with the board's UART top-level, run through yosys + nextpnr (YoWASP) exactly
-as ``bp-hw synth`` does.
+For each design x board (x placement seed): networks from the generator
+(random Q4.12 sigmoid MLPs through the real quantizer), each wrapped with the
+board's UART top-level, run through yosys + nextpnr (YoWASP) exactly as
+``bp-hw synth`` does. The boards are the registry's (bp_hw.plan.boards).
 
-    python benchmarks/bench_synth.py                       # the default set
-    python benchmarks/bench_synth.py --designs toy-4x3 --boards icebreaker
+    python benchmarks/bench_synth.py                       # the default set, nextpnr's default seed
+    python benchmarks/bench_synth.py --designs gen-4-8-3-P1 --boards icebreaker --seeds default,1,2
     python benchmarks/bench_synth.py --list
+
+With several seeds each seed is a row, and a last row per design and board
+gives the median Fmax.
 
 MAC utilisation = achieved MACs per cycle (MAC operations per inference /
 initiation interval) over the DSP blocks used.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -24,14 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bp_hw.boards.toy import ToyConfig, write_toy_build
 from bp_hw.errors import BpHwError
-from bp_hw.synth import read_manifest, synthesize
+from bp_hw.plan.boards import BOARDS, board as lookup_board
+from bp_hw.plan.manifest import read_manifest
+from bp_hw.synth import synthesize
 from bp_hw.synth_estimate import estimate_resources
-
-
-def _toy(config):
-    return lambda out: write_toy_build(out, config)
 
 
 def _generated(sizes, parallel, seed=0):
@@ -52,20 +53,11 @@ def _generated(sizes, parallel, seed=0):
 
 
 DESIGNS = {
-    "toy-4x3": _toy(ToyConfig()),
-    "toy-64x10-P2": _toy(ToyConfig(n_in=64, n_out=10, lanes=2)),
     "gen-4-8-3-P1": _generated([4, 8, 3], "1"),
     "gen-4-8-3-P4.3": _generated([4, 8, 3], "4,3"),   # P = 4 lanes, then 3
     "gen-64-32-10-P1": _generated([64, 32, 10], "1"),
 }
-DEFAULT = ["toy-4x3", "gen-4-8-3-P1", "gen-64-32-10-P1"]
-BOARDS = ["icebreaker", "ulx3s-85f"]
-
-
-def mac_ops(manifest: dict) -> int:
-    if "mac_ops_per_inference" in manifest:
-        return int(manifest["mac_ops_per_inference"])
-    return sum(int(layer["fan_in"]) * int(layer["fan_out"]) for layer in manifest["layers"])
+DEFAULT = ["gen-4-8-3-P1", "gen-64-32-10-P1"]
 
 
 def measure(design: str, board: str, workdir: Path, seed: int | None) -> dict:
@@ -73,18 +65,18 @@ def measure(design: str, board: str, workdir: Path, seed: int | None) -> dict:
     if not (build / "manifest.json").exists():
         DESIGNS[design](build)
     manifest = read_manifest(build)
-    row = {"design": design, "board": board}
+    row = {"design": design, "board": board, "seed": "default" if seed is None else seed}
     try:
         s = synthesize(build, board, seed=seed)
     except BpHwError as exc:
-        est = estimate_resources(manifest, {"icebreaker": "iCE40UP5K", "ulx3s-85f": "LFE5U-85F"}[board])
+        est = estimate_resources(manifest, lookup_board(board).fpga)
         return {**row, "error": str(exc), "estimate": {k: est[k] for k in ("luts", "dsps", "brams")}}
-    interval = int(manifest["interval_cycles"])
-    ops = mac_ops(manifest)
+    interval = manifest.interval_cycles
+    ops = manifest.mac_ops_per_inference
     row.update({k: s[k] for k in ("device", "luts", "ffs", "dsps", "brams", "fmax_mhz", "clock_mhz", "timing_met")})
     row.update({
         "estimate_luts": s["estimate"]["luts"], "estimate_brams": s["estimate"]["brams"],
-        "interval_cycles": interval, "latency_cycles": manifest.get("latency_cycles"),
+        "interval_cycles": interval, "latency_cycles": manifest.latency_cycles,
         "inferences_per_s": round(s["fmax_mhz"] * 1e6 / interval) if s["fmax_mhz"] else None,
         "mac_utilisation": round(ops / interval / s["dsps"], 3) if s["dsps"] else None,
         "synth_seconds": s["seconds"]["total"],
@@ -94,11 +86,29 @@ def measure(design: str, board: str, workdir: Path, seed: int | None) -> dict:
     return row
 
 
+def _seeds(text: str) -> list[int | None]:
+    try:
+        return [None if t.strip() == "default" else int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes integers or 'default' separated by commas, not {text!r}")
+
+
+def _print_row(row: dict, seconds: float) -> None:
+    label = f"{row['design']:<18} {row['board']:<11} {str(row['seed']):>7}"
+    if "error" in row:
+        print(f"{label} does not fit / failed: {row['error']}", flush=True)
+        return
+    print(f"{label} {row['luts']:>6} {row['estimate_luts']:>6} {row['ffs']:>5} {row['dsps']:>3} {row['brams']:>4} "
+          f"{row['estimate_brams']:>5} {row['fmax_mhz']:>7.2f} {row['interval_cycles']:>5} "
+          f"{row['inferences_per_s']:>12,} {row['mac_utilisation']:>8.3f} {seconds:>7.1f}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--designs", default=",".join(DEFAULT), help=f"comma-separated, from: {', '.join(DESIGNS)}")
-    ap.add_argument("--boards", default=",".join(BOARDS))
-    ap.add_argument("--seed", type=int, default=None, help="nextpnr seed")
+    ap.add_argument("--boards", default=",".join(BOARDS), help=f"comma-separated, from: {', '.join(BOARDS)}")
+    ap.add_argument("--seeds", type=_seeds, default=[None],
+                    help="comma-separated nextpnr placement seeds, 'default' for nextpnr's own (default: default)")
     ap.add_argument("--json", action="store_true", help="one JSON object per row instead of the table")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args(argv)
@@ -109,24 +119,35 @@ def main(argv=None) -> int:
     unknown = [d for d in designs if d not in DESIGNS]
     if unknown:
         ap.error(f"unknown design(s) {unknown}; --list shows them")
-    header = (f"{'design':<18} {'board':<11} {'LUTs':>6} {'(est)':>6} {'FFs':>5} {'DSP':>3} {'BRAM':>4} "
-              f"{'Fmax':>7} {'II':>5} {'inf/s @Fmax':>12} {'MAC util':>8} {'synth s':>7}")
+    boards = [b for b in args.boards.split(",") if b]
+    unknown = [b for b in boards if b not in BOARDS]
+    if unknown:
+        ap.error(f"unknown board(s) {unknown}; choose from {', '.join(BOARDS)}")
+    header = (f"{'design':<18} {'board':<11} {'seed':>7} {'LUTs':>6} {'(est)':>6} {'FFs':>5} {'DSP':>3} {'BRAM':>4} "
+              f"{'(est)':>5} {'Fmax':>7} {'II':>5} {'inf/s @Fmax':>12} {'MAC util':>8} {'synth s':>7}")
     if not args.json:
         print(header)
     with tempfile.TemporaryDirectory(prefix="bench_synth_") as tmp:
         for design in designs:
-            for board in args.boards.split(","):
-                start = time.monotonic()
-                row = measure(design, board, Path(tmp), args.seed)
-                if args.json:
-                    print(json.dumps(row), flush=True)
-                elif "error" in row:
-                    print(f"{design:<18} {board:<11} does not fit / failed: {row['error']}", flush=True)
-                else:
-                    print(f"{design:<18} {board:<11} {row['luts']:>6} {row['estimate_luts']:>6} {row['ffs']:>5} "
-                          f"{row['dsps']:>3} {row['brams']:>4} {row['fmax_mhz']:>7.2f} {row['interval_cycles']:>5} "
-                          f"{row['inferences_per_s']:>12,} {row['mac_utilisation']:>8.3f} "
-                          f"{time.monotonic() - start:>7.1f}", flush=True)
+            for board in boards:
+                fmax = []
+                for seed in args.seeds:
+                    start = time.monotonic()
+                    row = measure(design, board, Path(tmp), seed)
+                    if row.get("fmax_mhz"):
+                        fmax.append(row["fmax_mhz"])
+                    if args.json:
+                        print(json.dumps(row), flush=True)
+                    else:
+                        _print_row(row, time.monotonic() - start)
+                if len(args.seeds) > 1 and fmax:
+                    median = round(statistics.median(fmax), 2)
+                    if args.json:
+                        print(json.dumps({"design": design, "board": board, "seeds": len(fmax),
+                                          "fmax_mhz_median": median, "fmax_mhz": fmax}), flush=True)
+                    else:
+                        print(f"{design:<18} {board:<11} {'median':>7} Fmax {median:.2f} MHz over {len(fmax)} seeds "
+                              f"({min(fmax):.2f} to {max(fmax):.2f})", flush=True)
     return 0
 
 

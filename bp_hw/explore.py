@@ -2,11 +2,11 @@
 
 Each point is quantized with :func:`~bp_hw.fixed.quantizer.quantize_model`;
 its accuracy comes from the integer model on the model's own test split, its
-cycles from the generator's layer engines (the same numbers the manifest
-states and the simulator measures), and its resources from the fast estimate
-of :mod:`bp_hw.synth_estimate` (or, with ``synth=True``, from real synthesis
-of the Pareto points, one process per core). No Verilog is written for the
-estimate.
+cycles from the hardware plan (:func:`bp_hw.plan.make_plan`: the same numbers
+the manifest states and the simulator measures), and its resources from the
+fast estimate of the plan on the board's device (:mod:`bp_hw.synth_estimate`,
+:mod:`bp_hw.plan.boards`), or, with ``synth=True``, from real synthesis of the
+Pareto points, one process per core. No hardware is built for the estimate.
 
 A point is on the Pareto front when no other point is at least as good in
 accuracy, LUTs and throughput and better in one of them.
@@ -24,10 +24,12 @@ import numpy as np
 
 from .errors import BpHwError
 from .fileio import atomic_path, write_json
+from .plan.boards import Board, board as lookup_board
+
+__all__ = ["DEFAULT_FORMATS", "Point", "quant_config_for", "load_source", "evaluate", "pareto_front",
+           "synthesize_points", "plot", "explore", "format_table", "parse_list"]
 
 DEFAULT_FORMATS = ["Q4.12", "Q3.9", "Q2.6", "auto:12", "auto:10", "auto:8", "auto:6"]
-DEVICE_CLOCK_MHZ = {"iCE40UP5K": 50.0, "LFE5U-85F": 120.0}
-BOARD_DEVICE = {"icebreaker": "iCE40UP5K", "ulx3s-85f": "LFE5U-85F"}
 
 
 @dataclass
@@ -85,27 +87,25 @@ def load_source(source: str | Path, data: str | None):
     return model, tr, te
 
 
-def evaluate(model, tr, te, fmt: str, parallel: str, lut_bits: int, device: str) -> Point:
+def evaluate(model, tr, te, fmt: str, parallel: str, lut_bits: int, board: Board) -> Point:
+    """One point: quantize, score the integer model, plan the hardware and estimate it on ``board``
+    at the board's default clock."""
     from .fixed import quantize_model
-    from .hdl.emit import build_manifest
-    from .hdl.network import Network
+    from .plan.hardware import make_plan
     from .synth_estimate import estimate_resources
     q, _ = quantize_model(model, quant_config_for(fmt, lut_bits), tr.X)
     acc = float(np.mean(q.predict_classes(te.X) == te.y))
     train_acc = float(np.mean(q.predict_classes(tr.X) == tr.y))
-    net = Network(q, parallel)
-    for obj in (net, *net.engines):  # used for its numbers only, never elaborated
-        obj._MustUse__silence = True
-    manifest = build_manifest(net, "explore", None, None)
-    est = estimate_resources(manifest, device)
+    plan = make_plan(q, parallel, device=board.fpga)
+    est = estimate_resources(plan, board.fpga)
     cap = est["capacity"]
-    fits = all(est[k] <= cap[k] for k in ("luts", "dsps", "brams") if k in cap)
-    clock = DEVICE_CLOCK_MHZ.get(device, 50.0)
+    fits = all(est[k] <= cap[k] for k in ("luts", "dsps", "brams"))
+    clock = board.default_mhz
     bits = max(max(layer.weight_fmt.width, layer.out_fmt.width) for layer in q.layers)
     return Point(format=fmt, parallel=parallel, lut_bits=lut_bits, bits=bits, accuracy=acc,
-                 train_accuracy=train_acc, interval_cycles=net.interval, latency_cycles=net.latency,
-                 multipliers=net.macs, luts=int(est["luts"]), ffs=int(est["ffs"]), dsps=int(est["dsps"]),
-                 brams=int(est["brams"]), fits=fits, inferences_per_s=clock * 1e6 / net.interval,
+                 train_accuracy=train_acc, interval_cycles=plan.interval, latency_cycles=plan.latency,
+                 multipliers=plan.multipliers, luts=int(est["luts"]), ffs=int(est["ffs"]), dsps=int(est["dsps"]),
+                 brams=int(est["brams"]), fits=fits, inferences_per_s=clock * 1e6 / plan.interval,
                  clock_mhz=clock)
 
 
@@ -187,9 +187,8 @@ def plot(points: list[Point], float_acc: float, path: Path, device: str) -> None
 def explore(source, out_dir, data=None, formats=None, parallels=None, lut_bits=(10,), board="icebreaker",
             synth=False, progress=None) -> dict:
     """Run the sweep; write ``explore.json``, ``explore.csv`` and ``explore.png`` to ``out_dir``."""
-    if board not in BOARD_DEVICE:
-        raise BpHwError(f"unknown board {board!r}; choose one of {', '.join(BOARD_DEVICE)}")
-    device = BOARD_DEVICE[board]
+    target = lookup_board(board)
+    device = target.device
     model, tr, te = load_source(source, data)
     float_acc = float(np.mean(model.predict_classes(te.X) == te.y))
     formats = formats or DEFAULT_FORMATS
@@ -198,7 +197,7 @@ def explore(source, out_dir, data=None, formats=None, parallels=None, lut_bits=(
     points = []
     combos = [(f, p, b) for f in formats for p in parallels for b in lut_bits]
     for fmt, par, bits in combos:
-        points.append(evaluate(model, tr, te, fmt, par, bits, device))
+        points.append(evaluate(model, tr, te, fmt, par, bits, target))
         if progress:
             progress()
     front = pareto_front(points)

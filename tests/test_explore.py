@@ -51,3 +51,40 @@ def test_explore_bad_input(iris_model, tmp_path, capsys):
     assert main(["explore", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("error" in line for line in err)
+
+
+def test_evaluate_reads_the_plan_and_the_estimate_without_building_hardware():
+    """A point's cycles are the plan's and its resources the estimate's; no Amaranth is imported."""
+    import subprocess
+    import sys
+    code = """
+import sys
+from bp_hw.data import load_dataset, split_dataset
+from bp_hw.explore import evaluate
+from bp_hw.modelfile import FloatModel
+from bp_hw.plan import BOARDS, make_plan
+from bp_hw.reference import init_weights
+from bp_hw.fixed import QuantConfig, quantize_model
+from bp_hw.synth_estimate import estimate_resources
+import numpy as np
+ds = load_dataset("iris")
+tr, te = split_dataset(ds, 0.3, 0)
+W, B = init_weights([4, 8, 3], "xavier", 0)
+fm = FloatModel(layers=[4, 8, 3], weights=W, biases=B, activations=["sigmoid"] * 2, loss="mse",
+                norm_mean=tr.X.mean(0), norm_std=tr.X.std(0), n_classes=3)
+p = evaluate(fm, tr, te, "Q2.6", "4,3", 8, BOARDS["ulx3s-85f"])
+q, _ = quantize_model(fm, QuantConfig(format="Q2.6", lut_bits=8), tr.X)
+plan = make_plan(q, "4,3")
+est = estimate_resources(plan, "LFE5U-85F")
+assert (p.interval_cycles, p.latency_cycles, p.multipliers) == (plan.interval, plan.latency, plan.multipliers)
+assert (p.luts, p.dsps, p.brams, p.clock_mhz) == (est["luts"], est["dsps"], est["brams"], 120.0)
+assert not [m for m in sys.modules if m.startswith("amaranth")], "explore built hardware"
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_explore_unknown_board_is_a_user_error(iris_model, tmp_path):
+    from bp_hw.explore import explore
+    with pytest.raises(BpHwError, match="unknown board 'nope'"):
+        explore(iris_model, tmp_path, board="nope")

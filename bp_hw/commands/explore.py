@@ -6,6 +6,7 @@ from .common import add_json_flag, emit_summary, log, progress
 
 
 def add_parser(sub, name):
+    from ..plan.boards import BOARDS
     p = sub.add_parser(name, help="design-space exploration: accuracy vs resources vs throughput",
                        description="Sweep fixed-point formats, per-layer parallelism and LUT sizes for one "
                                    "trained model; accuracy from the integer model, cycles from the generator, "
@@ -17,7 +18,8 @@ def add_parser(sub, name):
     p.add_argument("--parallel", help="semicolon-separated P settings, e.g. '1;8,3;4,1' "
                                       "(default: 1 and one lane per neuron)")
     p.add_argument("--lut-bits", default="10", help="comma-separated LUT address bits (default 10)")
-    p.add_argument("--board", default="icebreaker", help="target for the estimate (icebreaker, ulx3s-85f)")
+    p.add_argument("--board", default="icebreaker", choices=sorted(BOARDS),
+                   help="target of the estimate and its clock (default icebreaker)")
     p.add_argument("--synth", action="store_true", help="synthesize the Pareto points (all cores)")
     p.add_argument("--out", required=True, help="output folder")
     add_json_flag(p)

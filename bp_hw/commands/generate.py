@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from .common import add_json_flag, emit_summary, log
 
@@ -47,32 +46,32 @@ def _train_spec(args):
 
 def run(args) -> int:
     from ..hdl.emit import generate
+    from ..plan.manifest import MANIFEST_NAME
     t0 = time.perf_counter()
     spec = _train_spec(args)
     manifest = generate(args.qmodel, args.parallel, args.out, args.name, taps=not args.no_taps, train=spec)
-    out = Path(args.out)
     summary = {
-        "verilog": str(out / manifest["verilog"]),
-        "manifest": str(out / "manifest.json"),
-        "name": manifest["name"],
-        "parallel": manifest["parallel"],
-        "latency_cycles": manifest["latency_cycles"],
-        "interval_cycles": manifest["interval_cycles"],
-        "ideal_interval_cycles": manifest["ideal_interval_cycles"],
-        "macs": manifest["macs"],
-        "mac_ops_per_inference": manifest["mac_ops_per_inference"],
+        "verilog": str(manifest.verilog[0]),
+        "manifest": str(manifest.build_dir / MANIFEST_NAME),
+        "name": manifest.name,
+        "kind": manifest.kind,
+        "parallel": manifest.parallel,
+        "latency_cycles": manifest.latency_cycles,
+        "interval_cycles": manifest.interval_cycles,
+        "ideal_interval_cycles": manifest.ideal_interval_cycles,
+        "multipliers": manifest.multipliers,
+        "mac_ops_per_inference": manifest.mac_ops_per_inference,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    if spec is not None:
-        tr = manifest["training"]
-        summary.update(train=True, eta=tr["eta"], update_rounding=tr["spec"]["update_rounding"],
-                       cycles_per_train_sample=tr["cycles_per_train_sample"],
-                       cycles_per_infer_sample=tr["cycles_per_infer_sample"], multipliers=tr["multipliers"])
-        log(f"training design: {tr['cycles_per_train_sample']} cycles per training sample, "
-            f"{tr['cycles_per_infer_sample']} per inference, eta {tr['eta']}, "
-            f"{tr['spec']['update_rounding']} updates")
-    log(f"generated {summary['verilog']}: {manifest['sizes']} P={manifest['parallel']}, "
-        f"latency {manifest['latency_cycles']} cycles, interval {manifest['interval_cycles']} cycles, "
-        f"{manifest['macs']} multipliers")
+    tr = manifest.training
+    if tr is not None:
+        summary.update(train=True, eta=tr.eta, update_rounding=tr.spec["update_rounding"],
+                       cycles_per_train_sample=tr.cycles_per_train_sample,
+                       cycles_per_infer_sample=tr.cycles_per_infer_sample)
+        log(f"training design: {tr.cycles_per_train_sample} cycles per training sample, "
+            f"{tr.cycles_per_infer_sample} per inference, eta {tr.eta}, {tr.spec['update_rounding']} updates")
+    log(f"generated {summary['verilog']}: {manifest.sizes} P={manifest.parallel}, "
+        f"latency {manifest.latency_cycles} cycles, interval {manifest.interval_cycles} cycles, "
+        f"{manifest.multipliers} multipliers")
     emit_summary(args, summary)
     return 0
