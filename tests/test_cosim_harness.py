@@ -1,54 +1,59 @@
-"""Co-simulation harness proven on toy DUTs, on Verilator and Icarus.
+"""The co-simulation harness (inference body) and its checker on generated networks, Verilator and Icarus.
 
+The designs are real: a small seeded 4-5-3 sigmoid network, generated serial
+(P = 1: folded, back-pressure through every layer) and fully parallel (one
+vector per cycle). The checker's fault tests corrupt the expectation (the
+quantized model the outputs are checked against); lost and duplicated samples
+need a design with broken back-pressure, a fixture under ``tests/fixtures``.
 Builds are shared by all tests of a session (and by xdist workers, through a
-file lock), so each toy is compiled once per simulator.
+file lock), so each design is compiled once per simulator.
 """
 
 from __future__ import annotations
 
+import copy
+import fcntl
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bp_hw.cosim import toy
 from bp_hw.cosim.check import compare_outputs, first_tap_mismatch
 from bp_hw.cosim.runner import run_vectors
 from bp_hw.cosim.tools import find_simulator, verilator_fst_problem
+from bp_hw.cosim.verify import random_vectors
 from bp_hw.errors import BpHwError
+from bp_hw.hdl.emit import generate
+from bp_hw.plan.manifest import load_qmodel, read_manifest
+from bp_hw.train_start import seeded_qmodel
+from fixtures.stream_faults import FaultyPipeline, write_pipeline_build
 
 pytestmark = pytest.mark.slow
 
 SIMULATORS = ["verilator", "icarus"]
-COEFFS = toy.random_coeffs(3, 4, seed=1)
 # Icarus runs ~30x slower than Verilator; keep its batches small.
-N_VECTORS = {"verilator": 3000, "icarus": 400}
-
-TOYS = {
-    "pipe": lambda: toy.PipelineToy(COEFFS, latency=3, tap=True),
-    "serial": lambda: toy.SerialToy(COEFFS, fifo_depth=2),
-    "pipe_coeff": lambda: toy.PipelineToy(COEFFS, latency=3, tap=True, fault="coeff"),
-    "pipe_drop": lambda: toy.PipelineToy(COEFFS, latency=3, fault="drop"),
-    "pipe_dup": lambda: toy.PipelineToy(COEFFS, latency=3, fault="dup"),
-}
+N_VECTORS = {"verilator": 3000, "icarus": 300}
+DESIGNS = {"serial": "1", "parallel": "20,15"}
 
 
 @pytest.fixture(scope="session")
-def toy_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.getbasetemp()
+def root(tmp_path_factory) -> Path:
+    base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by all workers of this run
-    path = root / "cosim_toys"
+        base = base.parent  # shared by all workers of this run
+    path = base / "cosim_harness"
     path.mkdir(exist_ok=True)
+    with open(path / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (path / "parallel" / "manifest.json").is_file():
+            q, _, _ = seeded_qmodel("iris", [4, 5, 3], seed=2)
+            for name, parallel in DESIGNS.items():
+                generate(q, parallel, path / name, name=f"net_{name}")
+            for fault in (None, "drop", "dup"):
+                write_pipeline_build(FaultyPipeline(fault=fault), path / f"pipe_{fault}")
     return path
-
-
-def toy_dir(root: Path, name: str) -> Path:
-    dut = TOYS[name]()
-    interval = dut.n_in + 2 if isinstance(dut, toy.SerialToy) else 1
-    return toy.emit_toy(dut, root / name, "toy", interval=interval,
-                        latency=getattr(dut, "latency", dut.n_in + 2))
 
 
 def need(simulator: str) -> None:
@@ -69,111 +74,128 @@ def checker_simulator() -> str:
     pytest.skip("no simulator available")
 
 
-def inputs_for(simulator: str, seed: int = 0) -> np.ndarray:
-    return toy.random_inputs(N_VECTORS[simulator], 4, 16, seed=seed)
+def inputs_for(build: Path, n: int, seed: int = 0) -> np.ndarray:
+    fmt = load_qmodel(read_manifest(build)).input_fmt
+    return random_vectors(fmt, n, 4, seed)
+
+
+def tap_view(result, tap: str):
+    """A view of ``result`` whose outputs are the samples of ``tap`` (for compare_outputs)."""
+    return replace(result, outputs=result.taps[tap], unknown=result.tap_unknown[tap])
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
 @pytest.mark.parametrize("stall", [0.0, 0.3])
-@pytest.mark.parametrize("kind", ["pipe", "serial"])
-def test_toy_matches_model(toy_root, simulator, kind, stall):
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_network_matches_integer_model(root, simulator, design, stall):
     need(simulator)
-    x = inputs_for(simulator, seed=3)
-    expected = toy.toy_expected(COEFFS, x, 16)
-    result = run_vectors(toy_dir(toy_root, kind), x, simulator, stall=stall, seed=11)
+    build = root / design
+    manifest = read_manifest(build)
+    q = load_qmodel(manifest)
+    x = inputs_for(build, N_VECTORS[simulator], seed=3)
+    expected, traces = q.predict(x, trace=True)
+    result = run_vectors(build, x, simulator, stall=stall, seed=11)
     report = compare_outputs(expected, result)
     assert report.ok, report.describe(16)
-    assert result.outputs.shape == expected.shape
     assert len(result.input_cycles) == len(x) and result.inputs_sent == len(x)
     assert np.all(np.diff(result.output_cycles.astype(np.int64)) > 0)
-    if kind == "pipe":
-        # The tap sees every sample exactly once, in order, like the output.
-        assert compare_outputs(expected, _as_result(result, "t_stage0")).ok
-        if stall == 0:
-            assert result.latency_cycles == 3
-            assert result.cycles == len(x) + 3  # one vector per cycle, fully pipelined
-    if stall > 0:
-        # Stalls must actually have slowed the stream down (the serial toy hides most of them).
-        unstalled = len(x) + 3 if kind == "pipe" else 6 * len(x) + 2
-        assert result.cycles > unstalled * (1.1 if kind == "pipe" else 1.01)
+    # Every tap sees every sample exactly once, in order, like the output.
+    for l, tap in enumerate(manifest.taps):
+        assert compare_outputs(traces[l]["out"], tap_view(result, tap.name)).ok, tap.name
+    unstalled = manifest.latency_cycles + manifest.interval_cycles * len(x)
+    if stall == 0:
+        # The plan's timing holds when nothing stalls.
+        assert result.latency_cycles == manifest.latency_cycles
+        assert np.all(np.diff(result.output_cycles.astype(np.int64)) == manifest.interval_cycles)
+    else:
+        # Stalls must actually have slowed the stream down (a folded design hides most of them).
+        assert result.cycles > unstalled * (1.1 if design == "parallel" else 1.005)
 
 
-def _as_result(result, tap):
-    """A view of *result* whose outputs are the samples of *tap* (for compare_outputs)."""
-    from dataclasses import replace
-    return replace(result, outputs=result.taps[tap], unknown=result.tap_unknown[tap])
-
-
-def test_corrupted_coefficient_is_caught_and_located(toy_root):
+def test_corrupted_expectation_is_caught_and_located(root):
+    """The outputs are checked against a model whose W0[2, 1] is off by one: the checker must
+    fail exactly on the vectors where the two models disagree, and name layer 0, neuron 2."""
     simulator = checker_simulator()
-    x = inputs_for(simulator, seed=4)
-    expected = toy.toy_expected(COEFFS, x, 16)
-    result = run_vectors(toy_dir(toy_root, "pipe_coeff"), x, simulator, stall=0.3, seed=2)
+    build = root / "serial"
+    q = load_qmodel(read_manifest(build))
+    bad = copy.deepcopy(q)
+    bad.layers[0].weights[2, 1] += 1
+    x = inputs_for(build, N_VECTORS[simulator], seed=4)
+    expected, traces = bad.predict(x, trace=True)
+    result = run_vectors(build, x, simulator, stall=0.3, seed=2)
     report = compare_outputs(expected, result)
-    assert not report.ok
+    differs = np.flatnonzero((q.predict(x) != expected).any(axis=1))
+    assert len(differs) > 0 and not report.ok
     assert report.missing == 0 and report.extra == 0
-    # C[0][0] is off by one: output 0 differs exactly where x[:, 0] != 0, the others never.
-    assert np.array_equal(report.mismatched, np.flatnonzero(x[:, 0] != 0))
-    assert report.first_element == 0
-    assert np.array_equal(result.outputs[:, 1:], expected[:, 1:])
-    assert first_tap_mismatch({"t_stage0": expected}, result) == ("t_stage0", report.first_mismatch, 0)
+    assert np.array_equal(report.mismatched, differs)
+    first_tap = int(np.flatnonzero(traces[0]["out"][:, 2] != q.predict(x, trace=True)[1][0]["out"][:, 2])[0])
+    assert first_tap_mismatch({"tap0": traces[0]["out"], "tap1": traces[1]["out"]}, result) == ("tap0", first_tap, 2)
     assert "vector" in report.describe(16)
 
 
-def test_lost_samples_are_caught(toy_root):
+def test_lost_samples_are_caught(root):
     simulator = checker_simulator()
-    x = inputs_for(simulator, seed=5)
-    expected = toy.toy_expected(COEFFS, x, 16)
-    build = toy_dir(toy_root, "pipe_drop")
+    build = root / "pipe_drop"
+    x = random_vectors(_q16(), N_VECTORS[simulator], 4, seed=5)
     # Without back-pressure the broken pipeline is indistinguishable from a good one...
-    assert compare_outputs(expected, run_vectors(build, x, simulator, stall=0.0)).ok
+    assert compare_outputs(x, run_vectors(build, x, simulator, stall=0.0)).ok
     # ...stalls expose it.
-    report = compare_outputs(expected, run_vectors(build, x, simulator, stall=0.3, seed=9))
+    report = compare_outputs(x, run_vectors(build, x, simulator, stall=0.3, seed=9))
     assert not report.ok and report.missing > 0 and report.extra == 0
     assert any("lost" in h for h in report.hints), report.describe()
 
 
-def test_duplicated_samples_are_caught(toy_root):
+def test_duplicated_samples_are_caught(root):
     simulator = checker_simulator()
-    x = inputs_for(simulator, seed=6)
-    expected = toy.toy_expected(COEFFS, x, 16)
-    report = compare_outputs(expected, run_vectors(toy_dir(toy_root, "pipe_dup"), x, simulator,
-                                                   stall=0.3, seed=1))
+    x = random_vectors(_q16(), N_VECTORS[simulator], 4, seed=6)
+    assert compare_outputs(x, run_vectors(root / "pipe_None", x, simulator, stall=0.3, seed=1)).ok
+    report = compare_outputs(x, run_vectors(root / "pipe_dup", x, simulator, stall=0.3, seed=1))
     assert not report.ok and report.extra > 0
     assert any("duplicated" in h for h in report.hints), report.describe()
 
 
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_watchdog_is_reported(root, simulator):
+    """A run that stops moving ends with ``timed_out`` (the serial design takes 20 cycles per vector)."""
+    need(simulator)
+    x = inputs_for(root / "serial", 20, seed=8)
+    result = run_vectors(root / "serial", x, simulator, watchdog=5)
+    report = compare_outputs(load_qmodel(read_manifest(root / "serial")).predict(x), result)
+    assert result.timed_out and report.timed_out and not report.ok
+    assert result.inputs_sent < len(x) and "watchdog" in report.summary()
+
+
 @pytest.mark.parametrize("simulator,suffix", [("verilator", ".vcd"), ("verilator", ".fst"),
                                               ("icarus", ".vcd"), ("icarus", ".fst")])
-def test_single_vector_with_waveform(toy_root, tmp_path, simulator, suffix):
+def test_single_vector_with_waveform(root, tmp_path, simulator, suffix):
     need(simulator)
+    build = root / "parallel"
     if simulator == "verilator" and suffix == ".fst" and verilator_fst_problem():
         # The one-line reason is what a user gets; check it, then skip the dump itself.
         with pytest.raises(BpHwError, match="liblz4-dev"):
-            run_vectors(toy_dir(toy_root, "pipe"), np.zeros((1, 4), np.int64), simulator,
-                        waves=tmp_path / "x.fst")
+            run_vectors(build, np.zeros((1, 4), np.int64), simulator, waves=tmp_path / "x.fst")
         pytest.skip(verilator_fst_problem())
-    x = inputs_for(simulator, seed=7)[17:18]
+    x = inputs_for(build, 20, seed=7)[17:18]
     waves = tmp_path / f"vector17{suffix}"
-    result = run_vectors(toy_dir(toy_root, "pipe"), x, simulator, waves=waves)
-    assert compare_outputs(toy.toy_expected(COEFFS, x, 16), result).ok
+    result = run_vectors(build, x, simulator, waves=waves)
+    assert compare_outputs(load_qmodel(read_manifest(build)).predict(x), result).ok
     assert waves.is_file() and waves.stat().st_size > 0
     if suffix == ".vcd":
         assert "o__payload" in waves.read_text(errors="replace")
 
 
-def test_build_is_cached_and_reported_separately(toy_root):
+def test_build_is_cached_and_reported_separately(root):
     need("verilator")
-    x = inputs_for("verilator")[:10]
-    run_vectors(toy_dir(toy_root, "pipe"), x)
-    again = run_vectors(toy_dir(toy_root, "pipe"), x)
+    x = inputs_for(root / "parallel", 10)
+    run_vectors(root / "parallel", x)
+    again = run_vectors(root / "parallel", x)
     assert again.build_cached and again.build_seconds == 0.0
     assert again.run_seconds > 0
 
 
-def test_bad_inputs_are_user_errors(toy_root):
+def test_bad_inputs_are_user_errors(root, tmp_path):
     need("verilator")
-    build = toy_dir(toy_root, "pipe")
+    build = root / "parallel"
     with pytest.raises(BpHwError, match="does not fit"):
         run_vectors(build, np.full((2, 4), 40000))
     with pytest.raises(BpHwError, match="shape"):
@@ -182,3 +204,12 @@ def test_bad_inputs_are_user_errors(toy_root):
         run_vectors(build, np.zeros((2, 4), np.int64), stall=1.0)
     with pytest.raises(BpHwError, match="fst or .vcd"):
         run_vectors(build, np.zeros((1, 4), np.int64), waves="x.ghw")
+    q, _, _ = seeded_qmodel("xor", [2, 2, 1])
+    generate(q, 1, tmp_path / "train", train=True)
+    with pytest.raises(BpHwError, match="training design"):
+        run_vectors(tmp_path / "train", np.zeros((1, 2), np.int64))
+
+
+def _q16():
+    from bp_hw.fixed.qformat import QFormat
+    return QFormat.parse("Q16.0")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,8 +12,11 @@ from bp_hw.cosim import tools
 from bp_hw.cosim.check import compare_arrays
 from bp_hw.cosim.harness import harness_verilog
 from bp_hw.cosim.hexio import check_range, pack_hex, read_log
-from bp_hw.cosim.manifest import load_manifest
+from bp_hw.cosim.runner import payload_hex
 from bp_hw.errors import BpHwError
+from bp_hw.plan.hardware import make_plan
+from bp_hw.plan.manifest import manifest_from_plan
+from bp_hw.train_start import seeded_qmodel
 
 
 @pytest.mark.parametrize("width,elements", [(16, 4), (13, 3), (64, 2), (1, 5), (7, 1)])
@@ -63,31 +66,53 @@ def test_compare_recognises_stream_faults():
     assert w.mismatched.tolist() == [7] and w.first_element == 1 and not w.hints
 
 
-def _manifest(tmp_path, **extra):
-    (tmp_path / "net.v").write_text("module net; endmodule\n")
-    obj = {"name": "net", "ports": {
-        "in": {"payload": "i__payload", "valid": "i__valid", "ready": "i__ready", "elements": 4, "width": 16},
-        "out": {"payload": "o__payload", "valid": "o__valid", "ready": "o__ready", "elements": 3, "width": 16}},
-        **extra}
-    (tmp_path / "manifest.json").write_text(json.dumps(obj))
-    return load_manifest(tmp_path)
+def _manifest(tmp_path, parallel="1", train=None, taps=True):
+    q, _, _ = seeded_qmodel("xor", [2, 3, 1])
+    plan = make_plan(q, parallel, train=train, taps=taps)
+    return manifest_from_plan(plan, "net", tmp_path)
 
 
-def test_manifest_defaults_and_taps(tmp_path):
-    m = _manifest(tmp_path, taps=[{"name": "l0", "payload": "t_l0__payload", "valid": "t_l0__valid",
-                                   "elements": 8, "width": 16}])
-    assert m.toplevel == "net" and m.clock == "clk" and m.reset == "rst" and m.reset_active_high
-    assert m.inp.bits == 64 and m.out.signed and m.taps[0].name == "l0"
+def test_inference_harness_connects_the_manifests_ports_and_taps(tmp_path):
+    m = _manifest(tmp_path)
     text = harness_verilog(m)
-    assert ".t_l0__payload(t_l0__payload_w)" in text and "tap0_file" in text
+    assert "(inference body)" in text and f"    {m.toplevel} dut (" in text
+    for port in (m.inp, m.out):
+        assert f".{port.payload}(" in text and f".{port.valid}(" in text and f".{port.ready}(" in text
+    for k, tap in enumerate(m.taps):
+        assert f".{tap.payload}(tap{k}_data)" in text and f"tap{k}_file" in text
+    assert "localparam IN_BITS = 32;" in text and "w_file" not in text
 
 
-def test_manifest_errors_are_one_line(tmp_path):
-    with pytest.raises(BpHwError, match="no manifest.json"):
-        load_manifest(tmp_path)
-    with pytest.raises(BpHwError, match="ready"):
-        _manifest(tmp_path, ports={"in": {"payload": "a", "valid": "b", "elements": 1, "width": 8},
-                                   "out": {"payload": "c", "valid": "d", "ready": "e", "elements": 1, "width": 8}})
+def test_training_harness_reads_the_access_port_from_the_manifest(tmp_path):
+    m = _manifest(tmp_path, train=True)
+    acc = m.training.access
+    text = harness_verilog(m)
+    assert "(training body)" in text and f".{m.training.busy}(busy)" in text
+    for key in ("addr", "wdata", "we", "rdata"):
+        assert f".{acc[key]}(acc_{key})" in text
+    assert f"localparam DEPTH = {acc['depth']};" in text and f"localparam LAT = {acc['read_latency']};" in text
+    assert f"localparam IN_BITS = {m.inp.payload_width};" in text and "tap0" not in text
+
+
+def test_wide_elements_are_refused(tmp_path):
+    m = _manifest(tmp_path, taps=False)
+    wide = replace(m, out=replace(m.out, fields=(replace(m.out.fields[0], width=65),)))
+    with pytest.raises(BpHwError, match="65-bit"):
+        harness_verilog(wide)
+
+
+def test_training_payload_fields_are_packed_where_the_manifest_says(tmp_path):
+    m = _manifest(tmp_path, train=True)
+    x, t, train = np.array([[1, -32768], [0, 5]]), np.array([[4096], [-1]]), np.array([1, 0])
+    words = [int(line, 16) for line in payload_hex(m.inp, {"x": x, "t": t, "train": train}).decode().split()]
+    fx, ft, fb = m.inp.field("x"), m.inp.field("t"), m.inp.field("train")
+    assert (words[0] >> fx.offset) & 0xFFFF == 1 and (words[0] >> (fx.offset + fx.width)) & 0xFFFF == 0x8000
+    assert (words[0] >> ft.offset) & 0xFFFF == 4096 and (words[1] >> ft.offset) & 0xFFFF == 0xFFFF
+    assert [(w >> fb.offset) & 1 for w in words] == [1, 0] and all(w >> m.inp.payload_width == 0 for w in words)
+    with pytest.raises(BpHwError, match="shape"):
+        payload_hex(m.inp, {"x": x, "t": t[:1], "train": train})
+    with pytest.raises(BpHwError, match="does not fit"):
+        payload_hex(m.inp, {"x": x, "t": t, "train": np.array([2, 0])})
 
 
 def test_verilator_found_without_setup(monkeypatch):

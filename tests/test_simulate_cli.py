@@ -23,6 +23,7 @@ from bp_hw.cli import main
 from bp_hw.cosim.tools import find_simulator, verilator_fst_problem
 from bp_hw.errors import BpHwError
 from bp_hw.fixed.qmodel import QModel
+from bp_hw.plan.manifest import read_manifest
 
 pytestmark = pytest.mark.slow
 SIMULATORS = ["verilator", "icarus"]
@@ -55,12 +56,13 @@ def iris_root(tmp_path_factory) -> Path:
     root.mkdir(exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / "b2" / "manifest.json").is_file():
+        if not (root / "b3" / "manifest.json").is_file():
             for argv in (["train", "--data", "iris", "--out", str(root / "m.npz")],
                          ["quantize", str(root / "m.npz"), "--data", "iris", "--format", "Q4.12",
                           "--out", str(root / "q.json")],
                          ["generate", str(root / "q.json"), "--parallel", "1", "--out", str(root / "b1")],
-                         ["generate", str(root / "q.json"), "--parallel", "8,3", "--out", str(root / "b2")]):
+                         ["generate", str(root / "q.json"), "--parallel", "8,3", "--out", str(root / "b2")],
+                         ["generate", str(root / "q.json"), "--parallel", "32,24", "--out", str(root / "b3")]):
                 assert main(argv + ["--json"]) == 0, argv
     return root
 
@@ -75,7 +77,7 @@ def simulate(capsys, *argv) -> tuple[int, dict, str]:
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.3])
-@pytest.mark.parametrize("build", ["b1", "b2"], ids=["P1", "P8,3"])
+@pytest.mark.parametrize("build", ["b1", "b2", "b3"], ids=["P1", "P8,3", "P32,24"])
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_iris_matches_integer_model(iris_root, capsys, simulator, build, stall):
     need(simulator)
@@ -86,18 +88,21 @@ def test_iris_matches_integer_model(iris_root, capsys, simulator, build, stall):
     for key in ("simulator", "vectors", "mismatches", "cycles_per_inference", "verified_per_second",
                 "build_seconds", "latency_cycles", "stall"):
         assert key in s
-    manifest = json.loads((b / "manifest.json").read_text())
+    manifest = read_manifest(b)
+    assert s["parallel"] == manifest.parallel
     if stall == 0:
-        assert s["latency_cycles"] == manifest["latency_cycles"]
+        assert s["latency_cycles"] == manifest.latency_cycles
     status, s, err = simulate(capsys, b, "--data", "random", "--vectors", RANDOM[simulator],
                               "--simulator", simulator, "--stall", stall, "--seed", 3)
     assert status == 0, err
     assert s["vectors"] == RANDOM[simulator] and s["mismatches"] == 0 and s["build_cached"]
     if stall == 0:
-        # steady state: the slowest layer's interval (plus the pipeline fill, spread over the run)
-        assert manifest["interval_cycles"] <= s["cycles_per_inference"] < manifest["interval_cycles"] * 1.05
+        # the plan's timing: the first output after the standalone latency, then one per interval
+        n = s["vectors"]
+        assert s["cycles"] == manifest.standalone_latency_cycles + manifest.interval_cycles * (n - 1)
+        assert s["cycles_per_inference"] == pytest.approx(s["cycles"] / n, abs=1e-3)
     else:
-        assert s["cycles_per_inference"] > manifest["interval_cycles"]
+        assert s["cycles_per_inference"] > manifest.interval_cycles
 
 
 def _corrupt_word(verilog: Path, module: str, memory: str, word: int, flip: int) -> None:
@@ -116,9 +121,7 @@ def _corrupt_word(verilog: Path, module: str, memory: str, word: int, flip: int)
 
 def _corrupted_copy(iris_root: Path, tmp_path: Path, module: str, memory: str, word: int, flip: int) -> Path:
     bad = tmp_path / "bad"
-    bad.mkdir()
-    for name in ("q.v", "manifest.json"):
-        shutil.copy(iris_root / "b1" / name, bad / name)
+    shutil.copytree(iris_root / "b1", bad, ignore=shutil.ignore_patterns("sim_*", ".sim_*", "mismatch_*"))
     _corrupt_word(bad / "q.v", module, memory, word, flip)
     return bad
 
