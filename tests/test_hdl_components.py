@@ -16,7 +16,8 @@ from bp_hw.hdl import arith
 from bp_hw.hdl.activation import ActivationUnit
 from bp_hw.fixed.folding import Folding
 from bp_hw.hdl.layer import LayerEngine
-from bp_hw.hdl.mac import MACLane
+from bp_hw.hdl.mac import Accumulator, MACLane, ProductStage
+from bp_hw.hdl.rescale import Rescale
 from bp_hw.hdl.pysim import run_stream
 from bp_hw.modelfile import FloatModel
 from bp_hw.plan.hardware import LayerPlan, make_plan
@@ -40,6 +41,14 @@ def layer_plan(config: QuantConfig, activation="sigmoid", fan_in=5, fan_out=4, s
     model = random_float_model([fan_in, fan_out], [activation], seed=seed, scale=1.5)
     q, _ = quantize_model(model, config)
     return make_plan(q, p).layers[0]
+
+
+def run_clocked(dut, tb):
+    """Run the async testbench ``tb`` against ``dut`` with a clock."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
 
 
 # -- rescale expressions --------------------------------------------------------------------------
@@ -78,7 +87,69 @@ def test_rescale_matches_spec(mode, ovf, shift):
     np.testing.assert_array_equal(np.array(got), expected)
 
 
+def test_pipelined_rescale_matches_spec_and_holds_with_the_enable():
+    """The Rescale component (three registers) gives the spec's value LATENCY enabled cycles later."""
+    fmt, width = QFormat(3, 3), 14
+    rng = np.random.default_rng(5)
+    for mode, ovf, shift in [("nearest-even", "saturate", 4), ("toward-zero", "wrap", 2), ("floor", "symmetric", -1)]:
+        xs = rng.integers(-(1 << (width - 1)), 1 << (width - 1), 200)
+        expected, _ = overflow(round_shift(xs, shift, mode), fmt, ovf)
+        dut = Rescale(width, shift, mode, ovf, fmt)
+        enables = rng.random(len(xs) + 10) < 0.7
+        got = []
+
+        async def tb(ctx):
+            fed = 0          # enabled edges so far: the inputs taken
+            for en in enables.tolist() + [True] * (len(xs) + Rescale.LATENCY):
+                ctx.set(dut.acc, int(xs[min(fed, len(xs) - 1)]))
+                ctx.set(dut.en, int(en))
+                await ctx.tick()
+                fed += en
+                if en and 0 <= fed - Rescale.LATENCY < len(xs):
+                    got.append(ctx.get(dut.z))
+            assert len(got) == len(xs)
+
+        run_clocked(dut, tb)
+        np.testing.assert_array_equal(np.array(got), expected)
+
+
 # -- MAC lane ---------------------------------------------------------------------------------------
+
+def test_product_stage_and_accumulator_without_bias():
+    """The two halves of a MAC lane as the training layer uses them: muxed operands in, exact products
+    out two cycles later; an accumulator with no bias summing ``lanes`` products over ``first``..``last``."""
+    rng = np.random.default_rng(9)
+    lanes, terms, sums = 3, 4, 6
+    a = rng.integers(-(1 << 11), 1 << 11, (sums * terms, lanes))
+    b = rng.integers(-(1 << 7), 1 << 7, (sums * terms, lanes))
+    ps = ProductStage(signed(12), signed(8), lanes)
+    acc = Accumulator(ps.prod_shape, lanes, 24)
+    top = Module()
+    top.submodules.ps, top.submodules.acc = ps, acc
+    got_p, got_acc = [], []
+
+    async def tb(ctx):
+        ctx.set(ps.en, 1)
+        ctx.set(acc.en, 1)
+        for step in range(len(a) + ProductStage.LATENCY + Accumulator.LATENCY + 1):
+            if step < len(a):
+                ctx.set(ps.a, [int(v) for v in a[step]])
+                ctx.set(ps.b, [int(v) for v in b[step]])
+            t = step - ProductStage.LATENCY       # the term whose products are on ps.p now
+            ctx.set(acc.valid, 0 <= t < len(a))
+            ctx.set(acc.first, t % terms == 0)
+            ctx.set(acc.last, t % terms == terms - 1)
+            ctx.set(acc.p, ctx.get(ps.p))
+            if 0 <= t < len(a):
+                got_p.append([ctx.get(ps.p[k]) for k in range(lanes)])
+            await ctx.tick()
+            if ctx.get(acc.done):
+                got_acc.append(ctx.get(acc.acc))
+
+    run_clocked(top, tb)
+    np.testing.assert_array_equal(np.array(got_p), a * b)
+    np.testing.assert_array_equal(np.array(got_acc), (a * b).sum(axis=1).reshape(sums, terms).sum(axis=1))
+
 
 @pytest.mark.parametrize("lanes_in", [1, 3])
 def test_mac_lane_equals_accumulate(lanes_in):
@@ -120,10 +191,7 @@ def test_mac_lane_equals_accumulate(lanes_in):
                 got.append(ctx.get(dut.acc))
         assert len(got) == pending
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     np.testing.assert_array_equal(np.array(got).reshape(expected.shape), expected)
 
 
@@ -164,10 +232,7 @@ def test_activation_unit_equals_lookup(activation, config):
             if ctx.get(dut.y_valid):
                 got.append(ctx.get(dut.y))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    run_clocked(dut, tb)
     np.testing.assert_array_equal(np.array(got), expected)
 
 

@@ -56,11 +56,12 @@ class TrainNetwork(wiring.Component):
         The forward outputs of every sample (before its update), in order, held until taken.
     wacc : In(access_signature(...))
         Weight access, only while ``busy`` is low (writes while busy are ignored).
-        Flat address map, layer by layer from :attr:`bases`: ``W_l[i, j]`` at
-        ``bases[l] + i * fan_in + j``, then ``b_l[i]`` at ``bases[l] + fan_in * fan_out + i``.
+        Flat address map (``plan.training.address_map()``), layer by layer from :attr:`bases`:
+        ``W_l[i, j]`` at ``bases[l] + i * fan_in + j``, then ``b_l[i]`` at ``bases[l] + fan_in * fan_out + i``.
         ``we`` writes the low bits of ``wdata`` (two's complement in the element's format).
         ``rdata`` is the element (sign-extended) at the ``addr`` presented
-        :attr:`READ_LATENCY` cycles earlier; one address per cycle, reads see every earlier write.
+        ``plan.training.read_latency`` cycles earlier; one address per cycle, reads see every
+        earlier write.
     busy : Out(1)
         A sample is being processed (or a write is on its way): no new input, no access.
 
@@ -68,11 +69,12 @@ class TrainNetwork(wiring.Component):
     keep their contents (they start from the quantized model's weights at configuration).
 
     Multipliers: ``P`` per layer shared by FWD, ERR and UPD (operands from the RAM
-    output or registers through a 2:1 multiplexer, product registered), plus the
-    delta unit's two (sigmoid/tanh) and one more when ``eta_int != 1``.
+    output or registers through a 2:1 multiplexer into the product stage's registers),
+    plus the delta unit's two (sigmoid/tanh) and one more when ``eta_int != 1``
+    (``plan.training.multipliers``).
 
-    Cycles: :attr:`infer_cycles` / :attr:`train_cycles` from one input transfer to
-    the next when inputs are always there and ``o`` is always taken.
+    Cycles: ``plan.training.infer_cycles`` / ``train_cycles`` from one input transfer to
+    the next when inputs are always there and ``o`` is always taken (the tests measure them).
     """
 
     def __init__(self, plan: HardwarePlan):
@@ -90,7 +92,6 @@ class TrainNetwork(wiring.Component):
         self.access_width = tp.access_width
         self.bases = [x.access_base for x in tp.layers]
         self.access_depth = tp.access_depth
-        self.READ_LATENCY = tp.read_latency
         self.engines = [TrainLayer(x, tp.access_width, tp.spec.update_rounding, tp.eta_frac) for x in tp.layers]
         self.target_fmt = tp.target_fmt
         payload = data.StructLayout({
@@ -104,22 +105,6 @@ class TrainNetwork(wiring.Component):
             "wacc": In(access_signature(self.access_depth, self.access_width)),
             "busy": Out(1),
         })
-
-    # -- cycle counts (the plan's; measured in the tests) ----------------------------------
-    @property
-    def infer_cycles(self) -> int:
-        return self.train_plan.infer_cycles
-
-    @property
-    def train_cycles(self) -> int:
-        return self.train_plan.train_cycles
-
-    @property
-    def multipliers(self) -> int:
-        return self.train_plan.multipliers
-
-    def address_map(self) -> list[dict]:
-        return self.train_plan.address_map()
 
     def elaborate(self, platform):
         m = Module()

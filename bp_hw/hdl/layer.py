@@ -11,6 +11,7 @@ from ..plan.hardware import LayerPlan
 from .activation import ActivationUnit
 from .arith import shape_of
 from .mac import MACLane
+from .pipeline import delay
 from .rescale import Rescale
 
 __all__ = ["slot_signature", "LayerEngine"]
@@ -63,10 +64,10 @@ class LayerEngine(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out shape, fan_out)))
         Output vectors, held until taken.
 
-    Timing (when nothing stalls): :attr:`interval` = ``groups * chunks``
+    Timing (when nothing stalls): ``plan.interval`` = ``groups * chunks``
     cycles between samples; the output transfer follows the input transfer by
-    :attr:`latency` = ``LAYER_PIPELINE (9) + activation latency`` cycles (ROM read,
-    the MAC lane's 4, the rescale's 3, activation, output slot), as the plan states.
+    ``plan.latency`` = ``LAYER_PIPELINE (9) + activation latency`` cycles (ROM read,
+    the MAC lane's 4, the rescale's 3, activation, output slot).
     """
 
     def __init__(self, plan: LayerPlan):
@@ -93,15 +94,6 @@ class LayerEngine(wiring.Component):
                                                                                    layer.fan_out)),
                                                  "valid": Out(1)}))
         super().__init__(ports)
-
-    @property
-    def interval(self) -> int:
-        return self.plan.interval
-
-    @property
-    def latency(self) -> int:
-        """Cycles from this layer's input transfer (its last chunk) to its output transfer."""
-        return self.plan.latency
 
     @staticmethod
     def _rom(m, name, width, words, en, addr, placement):
@@ -186,21 +178,11 @@ class LayerEngine(wiring.Component):
                          mac.bias.eq(b_data)]
             lanes.append(mac)
 
-        def delay(value, cycles):
-            stages = [value]
-            for _ in range(cycles):
-                nxt = Signal.like(value)
-                with m.If(en):
-                    m.d.sync += nxt.eq(stages[-1])
-                stages.append(nxt)
-            return stages
-
         # sideband (result-valid, group, sample-last) follows the data through the pipeline
-        side = delay(Cat(s1_valid & s1_last, s1_g, s1_sample_last), MACLane.LATENCY)[-1]
-        done = lanes[0].done
+        side = delay(m, Cat(s1_valid & s1_last, s1_g, s1_sample_last), MACLane.LATENCY, "side", en=en)
 
         # -- rescale (rounding decision, add, saturate), then the activation
-        u_valid, r_valid, z_valid = Signal(), Signal(), Signal()
+        z_valid = delay(m, lanes[0].done, Rescale.LATENCY, "z_valid", en=en)
         acts = []
         for lane, mac in enumerate(lanes):
             m.submodules[f"rescale{lane}"] = rs = Rescale(layer.acc_width, layer.rescale_shift, layer.rounding,
@@ -209,10 +191,8 @@ class LayerEngine(wiring.Component):
             m.submodules[f"act{lane}"] = act
             m.d.comb += [rs.en.eq(en), rs.acc.eq(mac.acc), act.en.eq(en), act.valid.eq(z_valid), act.z.eq(rs.z)]
             acts.append(act)
-        with m.If(en):
-            m.d.sync += [u_valid.eq(done), r_valid.eq(u_valid), z_valid.eq(r_valid)]
-        chain = delay(side, Rescale.LATENCY + self.act_latency)
-        side, before = chain[-1], chain[-2]
+        before = delay(m, side, Rescale.LATENCY + self.act_latency - 1, "res_side", en=en)
+        side = delay(m, before, 1, "res_side_last", en=en)
         res_g = side[1:1 + len(g)]
         m.d.comb += [res_valid.eq(side[0]), res_last.eq(side[-1])]
 

@@ -1,14 +1,153 @@
-"""The multiply-accumulate lane."""
+"""The multiply-accumulate lane and its two stages: the products and the accumulator.
+
+:class:`MACLane` (the inference layer's lane) is a :class:`ProductStage`
+followed by an :class:`Accumulator`. The training layer instantiates the same
+two stages directly: its multipliers are shared by three passes, so it feeds
+the product stage through operand multiplexers and takes the products both
+into accumulators (forward pass, error pass) and into the update rounding.
+"""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..plan.hardware import MAC_LATENCY
+from ..plan.hardware import MAC_LATENCY, PRODUCT_LATENCY
+from .pipeline import delay
 
-__all__ = ["MACLane"]
+__all__ = ["ProductStage", "Accumulator", "MACLane"]
+
+
+class ProductStage(wiring.Component):
+    """``lanes`` multipliers, ``p[k] = a[k] * b[k]``, with registered operands and registered products.
+
+    Parameters
+    ----------
+    a_shape, b_shape : Shape
+        Operand shapes.
+    lanes : int
+        Multipliers side by side.
+
+    Ports
+    -----
+    en : In(1)
+        Clock enable: every register holds while low.
+    a : In(ArrayLayout(a_shape, lanes)), b : In(ArrayLayout(b_shape, lanes))
+        Operands (may come through multiplexers: they are registered first).
+    p : Out(ArrayLayout(prod_shape, lanes))
+        The exact products (:attr:`prod_shape`: wide enough for any operands).
+
+    Latency: :attr:`LATENCY` = 2 enabled cycles, operand registers and product
+    registers: together they map onto a DSP block with its input and output registers.
+    """
+
+    LATENCY = PRODUCT_LATENCY
+
+    def __init__(self, a_shape, b_shape, lanes: int = 1):
+        self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
+        self.lanes = lanes
+        #: the shape of an exact product of the two operand shapes
+        self.prod_shape = (Const(0, self.a_shape) * Const(0, self.b_shape)).shape()
+        super().__init__({
+            "en": In(1),
+            "a": In(data.ArrayLayout(self.a_shape, lanes)),
+            "b": In(data.ArrayLayout(self.b_shape, lanes)),
+            "p": Out(data.ArrayLayout(self.prod_shape, lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for k in range(self.lanes):
+            a = Signal(self.a_shape, name=f"a{k}")
+            b = Signal(self.b_shape, name=f"b{k}")
+            with m.If(self.en):
+                m.d.sync += [a.eq(self.a[k]), b.eq(self.b[k]), self.p[k].eq(a * b)]
+        return m
+
+
+class Accumulator(wiring.Component):
+    """Sums ``lanes`` products a cycle over the cycles of one dot product (``first`` .. ``last``)::
+
+        acc = (bias << bias_shift) + sum_cycles sum_k p[k]
+
+    with no rounding, as :meth:`bp_hw.fixed.qmodel.QLayer.accumulate` (``acc_width``
+    from the caller's width rule, so that it cannot overflow).
+
+    Parameters
+    ----------
+    prod_shape : Shape
+        Shape of each product.
+    lanes : int
+        Products summed per cycle.
+    acc_width : int
+    bias_shape : Shape or None
+        ``None``: no bias port, the sum starts from 0.
+    bias_shift : int
+
+    Ports
+    -----
+    en : In(1)
+        Clock enable: every register holds while low.
+    valid, first, last : In(1)
+        ``p`` is a real term / the dot product's first / its last.
+    p : In(ArrayLayout(prod_shape, lanes))
+    bias : In(bias_shape)
+        Sampled with ``first`` (only with a ``bias_shape``).
+    acc : Out(signed(acc_width)), done : Out(1)
+        ``done`` is high for one enabled cycle when ``acc`` holds a complete sum;
+        ``acc`` then holds it until the next sum's first term.
+
+    Latency: :attr:`LATENCY` = 2 enabled cycles from the last term to ``acc``/``done``.
+    The accumulator is split into a low and a high half with the carry between
+    them registered (a carry-save step), so its longest carry chain is half the
+    accumulator; the second cycle adds the pending carry into the high half.
+    """
+
+    LATENCY = MAC_LATENCY - PRODUCT_LATENCY
+
+    def __init__(self, prod_shape, lanes: int, acc_width: int, bias_shape=None, bias_shift: int = 0):
+        self.prod_shape = Shape.cast(prod_shape)
+        self.lanes = lanes
+        self.acc_width = acc_width
+        self.bias_shape = None if bias_shape is None else Shape.cast(bias_shape)
+        self.bias_shift = bias_shift
+        ports = {"en": In(1), "valid": In(1), "first": In(1), "last": In(1),
+                 "p": In(data.ArrayLayout(self.prod_shape, lanes))}
+        if self.bias_shape is not None:
+            ports["bias"] = In(self.bias_shape)
+        super().__init__({**ports, "acc": Out(signed(acc_width)), "done": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        total = self.p[0]
+        for k in range(1, self.lanes):
+            total = total + self.p[k]
+        # value = hi * 2^L + lo + cy * 2^L
+        low = max(1, self.acc_width // 2)
+        high = self.acc_width - low
+        lo = Signal(unsigned(low))
+        hi = Signal(signed(high))
+        cy = Signal()
+        t = Signal(signed(self.acc_width))
+        b = Signal(signed(self.acc_width))
+        m.d.comb += t.eq(total)
+        if self.bias_shape is not None:
+            bias = self.bias.as_signed() if self.bias_shape.signed else self.bias
+            m.d.comb += b.eq(bias << self.bias_shift)
+        prev_lo = Mux(self.first, b.as_unsigned()[:low], lo)
+        prev_hi = Mux(self.first, (b >> low), hi)
+        prev_cy = Mux(self.first, 0, cy)
+        lo_sum = Signal(unsigned(low + 1))
+        m.d.comb += lo_sum.eq(prev_lo + t.as_unsigned()[:low])
+        done1 = Signal()
+        with m.If(self.en):
+            with m.If(self.valid):
+                m.d.sync += [lo.eq(lo_sum[:low]), cy.eq(lo_sum[low]), hi.eq(prev_hi + (t >> low) + prev_cy)]
+            m.d.sync += done1.eq(self.valid & self.last)
+            # resolve the pending carry
+            m.d.sync += [self.acc.eq(Cat(lo, (hi + cy)[:high]).as_signed()), self.done.eq(done1)]
+        return m
 
 
 class MACLane(wiring.Component):
@@ -20,7 +159,8 @@ class MACLane(wiring.Component):
         acc = (bias << bias_shift) + sum_chunks sum_k w[k] * a[k]
 
     exactly as :meth:`bp_hw.fixed.qmodel.QLayer.accumulate` (no rounding, and
-    ``acc_width`` from the quantized model so it cannot overflow).
+    ``acc_width`` from the quantized model so it cannot overflow): a
+    :class:`ProductStage` then an :class:`Accumulator`.
 
     Parameters
     ----------
@@ -40,21 +180,15 @@ class MACLane(wiring.Component):
         The operands are a real chunk / the neuron's first / its last chunk.
     w : In(ArrayLayout(w_shape, P_in)), a : In(ArrayLayout(a_shape, P_in))
         Operands; expected to come straight from registers (the weight ROM's
-        read port and the layer's operand register) so that the multiplier
-        sees registered inputs and maps onto a DSP block.
+        read port and the layer's operand register).
     bias : In(bias_shape)
         Sampled with ``first``.
     acc : Out(signed(acc_width)), done : Out(1)
         ``done`` is high for one enabled cycle when ``acc`` holds a complete sum.
 
     Latency: :attr:`LATENCY` = 4 enabled cycles from operands to ``acc``/``done``:
-    operand registers, product register (together they map onto a DSP block with
-    its input and output registers), accumulator, carry resolution.
-
-    The accumulator is split into a low half and a high half with the carry
-    between them registered (a carry-save step), so its longest carry chain is
-    half the accumulator; the last cycle adds the pending carry into the high
-    half. The sum is the same integer either way.
+    the product stage's 2 (operand and product registers), the accumulator's 2
+    (split accumulation, carry resolution).
     """
 
     LATENCY = MAC_LATENCY
@@ -76,55 +210,14 @@ class MACLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n = self.lanes_in
-        prod_width = self.w_shape.width + self.a_shape.width + 1
-
-        def stage(*signals):
-            """Register ``signals`` (with the clock enable); return the registered copies."""
-            regs = []
-            for sig in signals:
-                reg = Signal.like(sig)
-                with m.If(self.en):
-                    m.d.sync += reg.eq(sig)
-                regs.append(reg)
-            return regs
-
-        # stage 1: operand registers; stage 2: products
-        w = [stage(self.w[k])[0] for k in range(n)]
-        a = [stage(self.a[k])[0] for k in range(n)]
-        v1, first1, last1, bias1 = stage(self.valid, self.first, self.last, self.bias)
-        prods = [Signal(signed(prod_width), name=f"prod{k}") for k in range(n)]
-        with m.If(self.en):
-            for k in range(n):
-                m.d.sync += prods[k].eq(w[k] * a[k])
-        v2, first2, last2, bias2 = stage(v1, first1, last1, bias1)
-
-        # stage 3: split accumulator, value = hi * 2^L + lo + cy * 2^L
-        total = prods[0]
-        for p in prods[1:]:
-            total = total + p
-        base = (bias2.as_signed() << self.bias_shift) if self.bias_shape.signed else (bias2 << self.bias_shift)
-        low = max(1, self.acc_width // 2)
-        high = self.acc_width - low
-        lo = Signal(unsigned(low))
-        hi = Signal(signed(high))
-        cy = Signal()
-        t = Signal(signed(self.acc_width))
-        b = Signal(signed(self.acc_width))
-        m.d.comb += [t.eq(total), b.eq(base)]
-        prev_lo = Mux(first2, b.as_unsigned()[:low], lo)
-        prev_hi = Mux(first2, (b >> low), hi)
-        prev_cy = Mux(first2, 0, cy)
-        lo_sum = Signal(unsigned(low + 1))
-        m.d.comb += lo_sum.eq(prev_lo + t.as_unsigned()[:low])
-        done3 = Signal()
-        with m.If(self.en):
-            with m.If(v2):
-                m.d.sync += [lo.eq(lo_sum[:low]), cy.eq(lo_sum[low]),
-                             hi.eq(prev_hi + (t >> low) + prev_cy)]
-            m.d.sync += done3.eq(v2 & last2)
-
-        # stage 4: resolve the pending carry
-        with m.If(self.en):
-            m.d.sync += [self.acc.eq(Cat(lo, (hi + cy)[:high]).as_signed()), self.done.eq(done3)]
+        m.submodules.products = prods = ProductStage(self.w_shape, self.a_shape, self.lanes_in)
+        m.submodules.acc = acc = Accumulator(prods.prod_shape, self.lanes_in, self.acc_width, self.bias_shape,
+                                             self.bias_shift)
+        m.d.comb += [prods.en.eq(self.en), prods.a.eq(self.w), prods.b.eq(self.a),
+                     acc.en.eq(self.en), acc.p.eq(prods.p), self.acc.eq(acc.acc), self.done.eq(acc.done)]
+        # the sideband follows the operands through the product stage
+        side = delay(m, Cat(self.valid, self.first, self.last, self.bias), ProductStage.LATENCY, "side",
+                     en=self.en)
+        m.d.comb += [acc.valid.eq(side[0]), acc.first.eq(side[1]), acc.last.eq(side[2]),
+                     acc.bias.eq(side[3:])]
         return m

@@ -41,10 +41,11 @@ class Network(wiring.Component):
     plan : HardwarePlan
         An inference plan (:func:`bp_hw.plan.make_plan`); ``plan.taps`` adds the tap ports.
 
-    Latency: :attr:`latency` cycles from the edge that transfers an input to
-    the edge that transfers its output, when nothing stalls; steady-state
-    initiation interval :attr:`interval` = the slowest layer's ``MACs / P``
-    cycles (both computed by the plan, :class:`~bp_hw.plan.hardware.HardwarePlan`).
+    Latency: ``plan.latency`` cycles from the edge that transfers an input to
+    the edge that transfers its output, when nothing stalls (``plan.standalone_latency``
+    from presenting it to an idle network); steady-state initiation interval
+    ``plan.interval`` = the slowest layer's ``MACs / P`` cycles
+    (:class:`~bp_hw.plan.hardware.HardwarePlan`; the tests measure them).
     """
 
     def __init__(self, plan: HardwarePlan):
@@ -66,19 +67,6 @@ class Network(wiring.Component):
                     "payload": Out(data.ArrayLayout(shape_of(layer.out_fmt), layer.fan_out)),
                     "valid": Out(1)}))
         super().__init__(ports)
-
-    @property
-    def latency(self) -> int:
-        """Input transfer to output transfer (the plan's figure, measured in the tests)."""
-        return self.plan.latency
-
-    @property
-    def standalone_latency(self) -> int:
-        return self.plan.standalone_latency
-
-    @property
-    def interval(self) -> int:
-        return self.plan.interval
 
     def elaborate(self, platform):
         m = Module()

@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fixed.qformat import QFormat
+from ..plan.hardware import RESCALE_LATENCY
 from .arith import overflow, round_parts, shape_of
 
 __all__ = ["Rescale"]
@@ -36,7 +37,7 @@ class Rescale(wiring.Component):
     the saturation), so no stage has more than one carry chain.
     """
 
-    LATENCY = 3
+    LATENCY = RESCALE_LATENCY
 
     def __init__(self, acc_width: int, shift: int, rounding: str, overflow_mode: str, fmt: QFormat):
         self.shift, self.rounding, self.overflow_mode, self.fmt = shift, rounding, overflow_mode, fmt

@@ -7,7 +7,7 @@ component only schedules it. See :class:`TrainLayer`.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -17,8 +17,18 @@ from ..fixed.qmodel import signed_width
 from ..plan.hardware import TrainLayerPlan
 from .activation import ActivationUnit
 from .arith import overflow, round_shift, shape_of
+from .mac import Accumulator, ProductStage
+from .pipeline import delay
+from .rescale import Rescale
 
-OP_FWD, OP_ERR, OP_UPD = 0, 1, 2
+__all__ = ["Pass", "TrainLayer"]
+
+
+class Pass(enum.Enum, shape=2):
+    """What the shared multipliers are doing (the issue stage's opcode)."""
+    FWD = 0    # forward: w * a
+    ERR = 1    # error of the layer below: w * delta
+    UPD = 2    # update: g * a, then the biases
 
 def as_signed(v, fmt: QFormat):
     """``v`` (a value of ``fmt``'s shape) as a signed value of the same number."""
@@ -72,29 +82,38 @@ class TrainLayer(wiring.Component):
     Registers hold the output ``y`` (``a_l``), ``delta_l`` (and ``g = delta * eta_int``)
     and, for ``l > 0``, the error ``e_out`` (``e_{l-1}``) of the layer below.
 
-    ``P_out x P_in`` multipliers with operand multiplexers (``A in {w, g}``,
-    ``B in {a, delta}``) serve three passes, one RAM word per cycle:
+    ``P_out x P_in`` multipliers serve three passes, one RAM word per cycle: one
+    :class:`~bp_hw.hdl.mac.ProductStage` per lane (the inference MAC lane's
+    operand and product registers) fed through operand multiplexers
+    (``A in {w, g}``, ``B in {a, delta}``). A pass issues its first word in the
+    cycle of its start pulse; the cycle counts are the plan's
+    (:class:`~bp_hw.plan.hardware.TrainLayerPlan`: ``fwd_cycles`` ... ``delta_cycles``,
+    tails from the last issue ``TRAIN_*_TAIL``):
 
-    * FWD (``fwd_start``): ``g`` outer, ``c`` inner; per lane
-      ``acc = (b << bias_shift) + sum w * a``, rescale, :class:`ActivationUnit`
-      -> ``y``. Done ``cycles + 5 + activation latency`` cycles after start.
-    * ERR (l > 0): ``c`` outer, ``g`` inner; per input ``j = c * P_in + k``:
-      ``sum_p w * delta`` (an adder tree across lanes) accumulated over the
-      groups, then rescaled into ``e_out[j]``. Done ``cycles + 4`` after start.
+    * FWD (``fwd_start``): ``g`` outer, ``c`` inner; per lane an
+      :class:`~bp_hw.hdl.mac.Accumulator` sums ``(b << bias_shift) + sum w * a``
+      (as the inference :class:`~bp_hw.hdl.mac.MACLane`), a
+      :class:`~bp_hw.hdl.rescale.Rescale` and an :class:`ActivationUnit` -> ``y``.
+      Last issue to ``fwd_done``: RAM read, product stage 2, accumulator 2,
+      rescale 3, ``y`` register (9) + activation latency.
+    * ERR (l > 0): ``c`` outer, ``g`` inner; per input ``j = c * P_in + k`` an
+      Accumulator sums ``sum_p w * delta`` across the lanes and over the groups,
+      a Rescale brings it into ``e_out[j]``. Last issue to ``err_done``: 9.
     * UPD: same order as ERR (the spec's stochastic visiting order), then the
-      ``groups`` biases; ``W -= round(g * a)``, ``b -= round(g)``, written back
-      three cycles after the read (each word once per pass: no hazard).
-      Done ``cycles + groups + 4`` after its first issue cycle minus one
-      (after ``bwd_start`` for layer 0; right after ERR's issue otherwise).
+      ``groups`` biases; ``W -= round(g * a)``, ``b -= round(g)`` from the
+      products, written back four cycles after the read (each word once per
+      pass: no hazard). Last issue to ``upd_done``: 5 (RAM read, product
+      stage, rounding, write-back). UPD starts at ``bwd_start`` for layer 0, right
+      after ERR's issue otherwise.
 
     ``bwd_start`` runs ERR then UPD back to back (UPD alone for layer 0);
     ``err_done`` and ``upd_done`` pulse when each finishes. The delta unit
-    (``delta_start``) visits one neuron per cycle:
+    (``delta_start``) visits one neuron per cycle from the start pulse:
     ``e`` (``o - t`` rescaled for the last layer, else ``e_in``), the
     derivative from ``y``, ``delta = overflow(round_shift(e * d))`` and
-    ``g = delta * eta_int``; done ``fan_out + 6`` cycles after start
-    (``+ 1`` with a multiplying ``eta_int``). Every ``*_done`` is high for
-    one cycle, the first in which the results are readable.
+    ``g = delta * eta_int``; done 6 cycles after its last neuron (7 with a
+    multiplying ``eta_int``). Every ``*_done`` is high for one cycle, the first
+    in which the results are readable.
 
     Stochastic update rounding: one 32-bit LFSR per multiplier ``(p, k)``,
     stepped once per rounded update (the bias updates on ``k = 0``).
@@ -135,36 +154,6 @@ class TrainLayer(wiring.Component):
             ports["err_done"] = Out(1)
         super().__init__(ports)
 
-    # -- cycle counts (the plan's; checked against the simulator in the tests) ----------------
-    @property
-    def fwd_cycles(self) -> int:
-        return self.plan.fwd_cycles
-
-    @property
-    def err_cycles(self) -> int:
-        return self.plan.err_cycles
-
-    @property
-    def upd_cycles(self) -> int:
-        return self.plan.upd_cycles
-
-    @property
-    def delta_cycles(self) -> int:
-        return self.plan.delta_cycles
-
-    @property
-    def multipliers(self) -> int:
-        return self.plan.multipliers
-
-    # -- shapes ---------------------------------------------------------------------------
-    @property
-    def k_w(self) -> int:
-        return self.fmts.weight_update_shift
-
-    @property
-    def k_b(self) -> int:
-        return self.fmts.bias_update_shift
-
     def elaborate(self, platform):
         m = Module()
         L, f = self.layer, self.fold
@@ -193,27 +182,33 @@ class TrainLayer(wiring.Component):
             wports.append((wmem.read_port(domain="sync"), wmem.write_port(granularity=ww)))
             bports.append((bmem.read_port(domain="sync"), bmem.write_port()))
 
-        # -- sequencer (issue stage): one RAM word per cycle
+        # -- sequencer (issue stage): one RAM word per cycle, the first in the cycle of the start pulse
+        # (g, c, waddr and bias_phase are back at 0 whenever no pass runs)
         run = Signal()
-        op = Signal(2)
+        op = Signal(Pass)
         g = Signal(range(max(G, 2)))
         c = Signal(range(max(C, 2)))
         waddr = Signal(range(words))
         bias_phase = Signal()
         has_err = self.index > 0
-        fwd_last_issue = (g == G - 1) & (c == C - 1)
+        issue = Signal()
+        iop = Signal(Pass)    # the pass of this cycle's issue
+        m.d.comb += issue.eq(run | self.fwd_start | self.bwd_start)
         with m.If(self.fwd_start):
-            m.d.sync += [run.eq(1), op.eq(OP_FWD), g.eq(0), c.eq(0), waddr.eq(0), bias_phase.eq(0)]
+            m.d.comb += iop.eq(Pass.FWD)
         with m.Elif(self.bwd_start):
-            m.d.sync += [run.eq(1), op.eq(OP_ERR if has_err else OP_UPD), g.eq(0), c.eq(0), waddr.eq(0),
-                         bias_phase.eq(0)]
-        with m.Elif(run):
-            with m.If(op == OP_FWD):
+            m.d.comb += iop.eq(Pass.ERR if has_err else Pass.UPD)
+        with m.Else():
+            m.d.comb += iop.eq(op)
+        fwd_last_issue = (g == G - 1) & (c == C - 1)
+        with m.If(issue):
+            m.d.sync += [run.eq(1), op.eq(iop)]
+            with m.If(iop == Pass.FWD):
                 m.d.sync += waddr.eq(waddr + 1)
                 with m.If(c == C - 1):
                     m.d.sync += c.eq(0)
                     with m.If(g == G - 1):
-                        m.d.sync += run.eq(0)
+                        m.d.sync += [run.eq(0), g.eq(0), waddr.eq(0)]
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
                 with m.Else():
@@ -228,8 +223,8 @@ class TrainLayer(wiring.Component):
                     m.d.sync += [g.eq(0), waddr.eq(c + 1)]
                     with m.If(c == C - 1):
                         m.d.sync += [c.eq(0), waddr.eq(0)]
-                        with m.If(op == OP_ERR):
-                            m.d.sync += op.eq(OP_UPD)
+                        with m.If(iop == Pass.ERR):
+                            m.d.sync += op.eq(Pass.UPD)
                         with m.Else():
                             m.d.sync += bias_phase.eq(1)
                     with m.Else():
@@ -238,9 +233,9 @@ class TrainLayer(wiring.Component):
                     m.d.sync += [g.eq(g + 1), waddr.eq(waddr + C)]
 
         # issue-stage flags
-        i_first = Mux(op == OP_FWD, c == 0, g == 0)
-        i_last = Mux(op == OP_FWD, c == C - 1, g == G - 1)
-        i_fin = Mux(op == OP_FWD, fwd_last_issue, Mux(op == OP_ERR, fwd_last_issue, bias_phase & (g == G - 1)))
+        i_first = Mux(iop == Pass.FWD, c == 0, g == 0)
+        i_last = Mux(iop == Pass.FWD, c == C - 1, g == G - 1)
+        i_fin = Mux(iop == Pass.UPD, bias_phase & (g == G - 1), fwd_last_issue)
 
         # -- access decode (stage s2 of the network's access pipeline)
         x_bias = Signal()
@@ -263,15 +258,15 @@ class TrainLayer(wiring.Component):
 
         for p, ((wr, ww_), (br, bw_)) in enumerate(zip(wports, bports)):
             m.d.comb += [wr.en.eq(1), br.en.eq(1),
-                         wr.addr.eq(Mux(run, waddr, x_word)), br.addr.eq(Mux(run, g, x_g))]
+                         wr.addr.eq(Mux(issue, waddr, x_word)), br.addr.eq(Mux(issue, g, x_g))]
 
         # -- stage 1: RAM data; operands registered
-        s1_op = Signal(2)
+        s1_op = Signal(Pass)
         s1_v = Signal()
         s1_first, s1_last, s1_fin, s1_bias = Signal(), Signal(), Signal(), Signal()
         s1_g = Signal.like(g)
         s1_c = Signal.like(c)
-        m.d.sync += [s1_v.eq(run), s1_op.eq(op), s1_first.eq(i_first), s1_last.eq(i_last), s1_fin.eq(i_fin),
+        m.d.sync += [s1_v.eq(issue), s1_op.eq(iop), s1_first.eq(i_first), s1_last.eq(i_last), s1_fin.eq(i_fin),
                      s1_bias.eq(bias_phase), s1_g.eq(g), s1_c.eq(c)]
         a_chunk = Signal(data.ArrayLayout(signed(b_w), K))   # B operand for FWD/UPD: input chunk c
         d_lane = Signal(data.ArrayLayout(signed(b_w), P))    # B operand for ERR: delta of the lane's neuron
@@ -283,137 +278,127 @@ class TrainLayer(wiring.Component):
             d_sel = data.View(data.ArrayLayout(data.ArrayLayout(signed(d_fmt.width), P), G), delta.as_value())
             g_sel = data.View(data.ArrayLayout(data.ArrayLayout(gval.shape().elem_shape, P), G), gval.as_value())
             m.d.sync += [d_lane[p].eq(d_sel[g][p]), g_lane[p].eq(g_sel[g][p])]
-        w1 = [[Signal(signed(ww), name=f"w1_{p}_{k}") for k in range(K)] for p in range(P)]
-        for p, (wr, _) in enumerate(wports):
-            for k in range(K):
-                m.d.comb += w1[p][k].eq(wr.data[k * ww:(k + 1) * ww].as_signed() if w_fmt.signed
-                                        else wr.data[k * ww:(k + 1) * ww])
+        w1 = [data.View(data.ArrayLayout(shape_of(w_fmt), K), wr.data) for wr, _ in wports]
 
-        # -- stage 2: products (A x B, registered)
-        prod = [[Signal(signed(a_w + b_w), name=f"prod_{p}_{k}") for k in range(K)] for p in range(P)]
+        # -- stages 2-3: the shared multipliers (A x B through the operand multiplexers)
+        prods = []
         for p in range(P):
+            m.submodules[f"products{p}"] = ps = ProductStage(signed(a_w), signed(b_w), K)
+            m.d.comb += ps.en.eq(1)
             for k in range(K):
-                A = Mux(s1_op == OP_UPD, g_lane[p], w1[p][k])
-                B = Mux(s1_op == OP_ERR, d_lane[p], a_chunk[k])
-                m.d.sync += prod[p][k].eq(A * B)
-        s2_v, s2_first, s2_last, s2_fin, s2_bias = Signal(), Signal(), Signal(), Signal(), Signal()
-        s2_op = Signal(2)
-        s2_g = Signal.like(g)
-        s2_c = Signal.like(c)
-        m.d.sync += [s2_v.eq(s1_v), s2_op.eq(s1_op), s2_first.eq(s1_first), s2_last.eq(s1_last),
-                     s2_fin.eq(s1_fin), s2_bias.eq(s1_bias), s2_g.eq(s1_g), s2_c.eq(s1_c)]
-        w2 = [[Signal(signed(ww), name=f"w2_{p}_{k}") for k in range(K)] for p in range(P)]
-        b2 = [Signal(shape_of(b_fmt), name=f"b2_{p}") for p in range(P)]
-        g2 = [Signal(signed(a_w), name=f"g2_{p}") for p in range(P)]
-        for p in range(P):
-            m.d.sync += [b2[p].eq(bports[p][0].data), g2[p].eq(g_lane[p])]
-            for k in range(K):
-                m.d.sync += w2[p][k].eq(w1[p][k])
+                m.d.comb += [ps.a[k].eq(Mux(s1_op == Pass.UPD, g_lane[p], w1[p][k])),
+                             ps.b[k].eq(Mux(s1_op == Pass.ERR, d_lane[p], a_chunk[k]))]
+            prods.append(ps)
+        prod_shape = prods[0].prod_shape
 
-        # -- stage 3: FWD accumulate / ERR accumulate across lanes / UPD rounding
-        s3_v, s3_last, s3_fin, s3_bias = Signal(), Signal(), Signal(), Signal()
-        s3_op = Signal(2)
-        s3_g = Signal.like(g)
-        s3_c = Signal.like(c)
-        m.d.sync += [s3_v.eq(s2_v), s3_op.eq(s2_op), s3_last.eq(s2_last), s3_fin.eq(s2_fin),
-                     s3_bias.eq(s2_bias), s3_g.eq(s2_g), s3_c.eq(s2_c)]
-        accs = [Signal(signed(L.acc_width), name=f"acc_{p}") for p in range(P)]
-        for p in range(P):
-            total = sum(prod[p][1:], prod[p][0])
-            base = as_signed(b2[p], b_fmt) << L.bias_shift
-            with m.If(s2_v & (s2_op == OP_FWD)):
-                m.d.sync += accs[p].eq(Mux(s2_first, base, accs[p]) + total)
-        if has_err:
-            eaccs = [Signal(signed(self.fmts.error_acc_width), name=f"eacc_{k}") for k in range(K)]
-            for k in range(K):
-                across = sum((prod[p][k] for p in range(1, P)), prod[0][k])
-                with m.If(s2_v & (s2_op == OP_ERR)):
-                    m.d.sync += eaccs[k].eq(Mux(s2_first, 0, eaccs[k]) + across)
+        # what travels beside the products: the sideband, the old weights and biases, g
+        def follow(value, name):
+            return delay(m, value, ProductStage.LATENCY, name)
+        s3_v, s3_op, s3_first, s3_last, s3_fin, s3_bias, s3_g, s3_c = (
+            follow(s, f"s3_{n}") for s, n in ((s1_v, "v"), (s1_op, "op"), (s1_first, "first"), (s1_last, "last"),
+                                               (s1_fin, "fin"), (s1_bias, "bias"), (s1_g, "g"), (s1_c, "c")))
+        w3 = [follow(wr.data, f"w3_{p}") for p, (wr, _) in enumerate(wports)]
+        b3 = [follow(br.data, f"b3_{p}") for p, (br, _) in enumerate(bports)]
+        g3 = [follow(g_lane[p], f"g3_{p}") for p in range(P)]
+        fwd3 = s3_v & (s3_op == Pass.FWD)
+        err3 = s3_v & (s3_op == Pass.ERR)
+        upd3 = s3_v & (s3_op == Pass.UPD)
 
-        # UPD: dw = round(g * a, k_w) / db = round(g, k_b), one LFSR step each (stochastic)
-        dw3 = [[Signal(signed(self.fmts.weight_step_width), name=f"dw3_{p}_{k}") for k in range(K)]
+        # -- FWD: per lane, (b << bias_shift) + sum w * a (an Accumulator, as the inference lane)
+        fwd_accs = []
+        for p in range(P):
+            m.submodules[f"acc{p}"] = acc = Accumulator(prod_shape, K, L.acc_width, shape_of(b_fmt), L.bias_shift)
+            m.d.comb += [acc.en.eq(1), acc.valid.eq(fwd3), acc.first.eq(s3_first), acc.last.eq(s3_last),
+                         acc.p.eq(prods[p].p), acc.bias.eq(b3[p])]
+            fwd_accs.append(acc)
+
+        # -- UPD (stage 4): dw = round(g * a, k_w) / db = round(g, k_b), one LFSR step each (stochastic)
+        dw4 = [[Signal(signed(self.fmts.weight_step_width), name=f"dw4_{p}_{k}") for k in range(K)]
                for p in range(P)]
-        w3 = [[Signal(signed(ww), name=f"w3_{p}_{k}") for k in range(K)] for p in range(P)]
-        b3 = [Signal(shape_of(b_fmt), name=f"b3_{p}") for p in range(P)]
-        db3 = [Signal(signed(self.fmts.bias_step_width), name=f"db3_{p}") for p in range(P)]
-        upd2 = s2_v & (s2_op == OP_UPD)
+        db4 = [Signal(signed(self.fmts.bias_step_width), name=f"db4_{p}") for p in range(P)]
         mode = self.update_rounding
+        k_w, k_b = self.fmts.weight_update_shift, self.fmts.bias_update_shift
         for p in range(P):
-            m.d.sync += b3[p].eq(b2[p])
             for k in range(K):
-                m.d.sync += w3[p][k].eq(w2[p][k])
+                prod = prods[p].p[k]
                 if stochastic:
                     state = Signal(LFSR_WIDTH, name=f"lfsr_{p}_{k}", init=self.plan.lfsr_seeds[(p, k)])
                     nxt = Signal(LFSR_WIDTH, name=f"lfsr_next_{p}_{k}")
                     m.d.comb += nxt.eq(lfsr_next(state))
-                    steps = upd2 & ~s2_bias if k else upd2
+                    steps = upd3 & ~s3_bias if k else upd3
                     with m.If(steps):
                         m.d.sync += state.eq(nxt)
-                    m.d.sync += dw3[p][k].eq(stochastic_shift(prod[p][k], self.k_w, nxt))
+                    m.d.sync += dw4[p][k].eq(stochastic_shift(prod, k_w, nxt))
                     if k == 0:
-                        m.d.sync += db3[p].eq(stochastic_shift(g2[p], self.k_b, nxt))
+                        m.d.sync += db4[p].eq(stochastic_shift(g3[p], k_b, nxt))
                 else:
-                    m.d.sync += dw3[p][k].eq(round_shift(prod[p][k], self.k_w, mode))
+                    m.d.sync += dw4[p][k].eq(round_shift(prod, k_w, mode))
                     if k == 0:
-                        m.d.sync += db3[p].eq(round_shift(g2[p], self.k_b, mode))
+                        m.d.sync += db4[p].eq(round_shift(g3[p], k_b, mode))
+        w4 = [delay(m, w3[p], 1, f"w4_{p}") for p in range(P)]
+        b4 = [delay(m, b3[p], 1, f"b4_{p}") for p in range(P)]
+        upd4 = delay(m, upd3, 1, "upd4")
+        s4_bias, s4_fin, s4_g = (delay(m, s, 1, f"s4_{n}")
+                                 for s, n in ((s3_bias, "bias"), (s3_fin, "fin"), (s3_g, "g")))
+        # the UPD write address is the issue address four cycles ago
+        addr4 = delay(m, waddr, 1 + ProductStage.LATENCY + 1, "waddr4")
 
-        # -- stage 4: UPD write-back, ERR result, FWD rescale
-        upd3 = s3_v & (s3_op == OP_UPD)
-        addr1, addr2, addr3 = (Signal(range(words), name=f"waddr{s}") for s in (1, 2, 3))
-        m.d.sync += [addr1.eq(waddr), addr2.eq(addr1), addr3.eq(addr2)]
+        # -- UPD write-back (stage 4), access writes while idle
         for p, ((_, wwp), (_, bwp)) in enumerate(zip(wports, bports)):
-            new_w = Cat(*[overflow(as_signed(w3[p][k], w_fmt) - dw3[p][k], w_fmt, L.overflow) for k in range(K)])
-            new_b = overflow(as_signed(b3[p], b_fmt) - db3[p], b_fmt, L.overflow)
-            # the UPD write address is the issue address three cycles ago
+            old_w = data.View(data.ArrayLayout(shape_of(w_fmt), K), w4[p])
+            new_w = Cat(*[overflow(as_signed(old_w[k], w_fmt) - dw4[p][k], w_fmt, L.overflow) for k in range(K)])
+            new_b = overflow(as_signed(b4[p], b_fmt) - db4[p], b_fmt, L.overflow)
             x_sel = x_we & (x_p == p) if P > 1 else x_we
-            with m.If(upd3 & ~s3_bias):
-                m.d.comb += [wwp.addr.eq(addr3), wwp.data.eq(new_w), wwp.en.eq((1 << K) - 1)]
+            with m.If(upd4 & ~s4_bias):
+                m.d.comb += [wwp.addr.eq(addr4), wwp.data.eq(new_w), wwp.en.eq((1 << K) - 1)]
             with m.Elif(x_sel & ~x_bias):
                 m.d.comb += [wwp.addr.eq(x_word), wwp.data.eq(Cat(*[x_wdata[:ww]] * K)),
                              wwp.en.eq(Const(1, K) << x_k)]
-            with m.If(upd3 & s3_bias):
-                m.d.comb += [bwp.addr.eq(s3_g), bwp.data.eq(new_b), bwp.en.eq(1)]
+            with m.If(upd4 & s4_bias):
+                m.d.comb += [bwp.addr.eq(s4_g), bwp.data.eq(new_b), bwp.en.eq(1)]
             with m.Elif(x_sel & x_bias):
                 m.d.comb += [bwp.addr.eq(x_g), bwp.data.eq(x_wdata[:bw]), bwp.en.eq(1)]
         upd_done = Signal()
-        m.d.sync += upd_done.eq(upd3 & s3_fin)
+        m.d.sync += upd_done.eq(upd4 & s4_fin)
         m.d.comb += self.upd_done.eq(upd_done)
 
+        # results of an accumulation, Accumulator.LATENCY + Rescale.LATENCY after its last term
+        def rescaled(value, name):
+            return delay(m, value, Accumulator.LATENCY + Rescale.LATENCY, name)
+
+        # -- ERR: per input j = c * P_in + k, sum over the groups of sum_p w * delta, rescaled into e_out[j]
         if has_err:
             pe = self.prev_err_fmt
-            shift = self.fmts.error_below_shift
             e_reg = Signal(data.ArrayLayout(data.ArrayLayout(shape_of(pe), K), C))
             m.d.comb += self.e_out.as_value().eq(e_reg.as_value())
-            with m.If(s3_v & (s3_op == OP_ERR) & s3_last):
-                for k in range(K):
-                    e_new = Signal(shape_of(pe), name=f"e_new_{k}")
-                    m.d.comb += e_new.eq(overflow(round_shift(eaccs[k], shift, L.rounding), pe, L.overflow))
-                    for cc in range(C):   # explicit decoder: no incomplete case over the index
-                        with m.If(s3_c == cc):
-                            m.d.sync += e_reg[cc][k].eq(e_new)
+            e_new = []
+            for k in range(K):
+                m.submodules[f"eacc{k}"] = acc = Accumulator(prod_shape, P, self.fmts.error_acc_width)
+                m.submodules[f"erescale{k}"] = rs = Rescale(self.fmts.error_acc_width, self.fmts.error_below_shift,
+                                                            L.rounding, L.overflow, pe)
+                m.d.comb += [acc.en.eq(1), acc.valid.eq(err3), acc.first.eq(s3_first), acc.last.eq(s3_last),
+                             rs.en.eq(1), rs.acc.eq(acc.acc)]
+                for p in range(P):
+                    m.d.comb += acc.p[p].eq(prods[p].p[k])
+                e_new.append(rs.z)
+            e_v, e_fin, e_c = rescaled(err3 & s3_last, "e_v"), rescaled(s3_fin, "e_fin"), rescaled(s3_c, "e_c")
+            with m.If(e_v):
+                for cc in range(C):   # explicit decoder: no incomplete case over the index
+                    with m.If(e_c == cc):
+                        m.d.sync += [e_reg[cc][k].eq(e_new[k]) for k in range(K)]
             err_done = Signal()
-            m.d.sync += err_done.eq(s3_v & (s3_op == OP_ERR) & s3_fin)
+            m.d.sync += err_done.eq(e_v & e_fin)
             m.d.comb += self.err_done.eq(err_done)
 
-        # FWD: rescale at stage 4, activation, output registers
-        z_v = Signal()
-        z_fin = Signal()
-        z_g = Signal.like(g)
-        fwd3 = s3_v & (s3_op == OP_FWD) & s3_last
-        m.d.sync += [z_v.eq(fwd3), z_fin.eq(fwd3 & s3_fin), z_g.eq(s3_g)]
+        # -- FWD: rescale (the inference Rescale), activation, output registers
+        z_v, z_fin, z_g = rescaled(fwd3 & s3_last, "z_v"), rescaled(s3_fin, "z_fin"), rescaled(s3_g, "z_g")
         acts = []
         for p in range(P):
-            z = Signal(shape_of(L.z_fmt), name=f"z_{p}")
-            m.d.sync += z.eq(overflow(round_shift(accs[p], L.rescale_shift, L.rounding), L.z_fmt, L.overflow))
-            act = ActivationUnit(self.plan)
-            m.submodules[f"act{p}"] = act
-            m.d.comb += [act.en.eq(1), act.valid.eq(z_v), act.z.eq(z)]
+            m.submodules[f"rescale{p}"] = rs = Rescale(L.acc_width, L.rescale_shift, L.rounding, L.overflow, L.z_fmt)
+            m.submodules[f"act{p}"] = act = ActivationUnit(self.plan)
+            m.d.comb += [rs.en.eq(1), rs.acc.eq(fwd_accs[p].acc), act.en.eq(1), act.valid.eq(z_v), act.z.eq(rs.z)]
             acts.append(act)
-        side = Cat(z_g, z_fin)
-        for _ in range(self.act_latency):
-            nxt = Signal.like(side)
-            m.d.sync += nxt.eq(side)
-            side = nxt
+        side = delay(m, Cat(z_g, z_fin), self.act_latency, "y_side")
         y_g, y_fin = side[:len(z_g)], side[len(z_g)]
         y_store = Signal(data.ArrayLayout(data.ArrayLayout(shape_of(o_fmt), P), G))
         m.d.comb += self.y.as_value().eq(y_store.as_value())
@@ -448,15 +433,15 @@ class TrainLayer(wiring.Component):
         fo = o_fmt.frac_bits
         one = 1 << fo
         n = L.fan_out
+        # one neuron per cycle from the cycle of the start pulse (i is back at 0 when idle)
         run = Signal()
         i = Signal(range(max(n, 2)))
-        with m.If(self.delta_start):
-            m.d.sync += [run.eq(1), i.eq(0)]
-        with m.Elif(run):
+        visit = run | self.delta_start
+        with m.If(visit):
             with m.If(i == n - 1):
                 m.d.sync += [run.eq(0), i.eq(0)]
             with m.Else():
-                m.d.sync += i.eq(i + 1)
+                m.d.sync += [run.eq(1), i.eq(i + 1)]
         # d0: select the neuron's output and error
         o0 = Signal(shape_of(o_fmt))
         m.d.comb += o0.eq(self.y[i])
@@ -475,13 +460,7 @@ class TrainLayer(wiring.Component):
             m.d.sync += om1.eq(one - as_signed(o0, o_fmt))
         else:
             m.d.sync += om1.eq(as_signed(o0, o_fmt))
-        v = [run]
-        idx = [i]
-        for _ in range(6):
-            nv, ni = Signal(), Signal.like(i)
-            m.d.sync += [nv.eq(v[-1]), ni.eq(idx[-1])]
-            v.append(nv)
-            idx.append(ni)
+        v5, idx5 = delay(m, visit, 5, "delta_v"), delay(m, i, 5, "delta_i")
         # d1: o * (ONE - o) or o * o
         p2 = Signal(signed(ow + dw))
         o2 = Signal(signed(ow))
@@ -512,16 +491,17 @@ class TrainLayer(wiring.Component):
         m.d.sync += delta5.eq(overflow(round_shift(q4, self.fmts.delta_shift, L.rounding), d_fmt, L.overflow))
         # d5: store delta (and g)
         for j in range(n):
-            with m.If(v[5] & (idx[5] == j)):
+            with m.If(v5 & (idx5 == j)):
                 m.d.sync += delta[j].eq(delta5)
         done = Signal()
         if self.eta_int == 1:
-            m.d.sync += done.eq(v[5] & (idx[5] == n - 1))
+            m.d.sync += done.eq(v5 & (idx5 == n - 1))
         else:
             g6 = Signal(signed(gw))
             m.d.sync += g6.eq(delta5 * self.eta_int)
+            v6, idx6 = delay(m, v5, 1, "delta_v6"), delay(m, idx5, 1, "delta_i6")
             for j in range(n):
-                with m.If(v[6] & (idx[6] == j)):
+                with m.If(v6 & (idx6 == j)):
                     m.d.sync += gval[j].eq(g6)
-            m.d.sync += done.eq(v[6] & (idx[6] == n - 1))
+            m.d.sync += done.eq(v6 & (idx6 == n - 1))
         m.d.comb += self.delta_done.eq(done)

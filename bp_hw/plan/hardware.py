@@ -29,20 +29,27 @@ from ..fixed.qmodel import QLayer, QModel, signed_width
 from ..fixed.trainer import FixedTrainer, LayerTrainFormats, TrainSpec, target_format
 from .boards import Device, device as lookup_device
 
-__all__ = ["MAC_LATENCY", "LAYER_PIPELINE", "activation_latency", "parse_parallel", "train_spec_of",
-           "Field", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan", "TrainLayerPlan", "TrainPlan",
-           "HardwarePlan", "make_plan"]
+__all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
+           "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "TRAIN_DELTA_TAIL", "ACCESS_READ_LATENCY", "activation_latency",
+           "parse_parallel", "train_spec_of", "Field", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
+           "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
 
-#: Enabled cycles of a MAC lane from operands to a complete sum: operand registers, product
-#: register, accumulator, carry resolution.
-MAC_LATENCY = 4
+#: Enabled cycles of the product stage (operand registers, product register) and of the
+#: accumulator (split accumulation, carry resolution): a MAC lane is the two in a row.
+PRODUCT_LATENCY = 2
+MAC_LATENCY = PRODUCT_LATENCY + 2
+#: The rescale stage: rounding decision, add, saturate.
+RESCALE_LATENCY = 3
 #: Inference layer pipeline from the last issue to the output slot, activation excluded:
-#: ROM read, the MAC lane, rounding decision, add, saturate, slot.
-LAYER_PIPELINE = 1 + MAC_LATENCY + 3 + 1
-#: Training layer: issue to result register of each pass (the FWD tail adds the activation).
-TRAIN_FWD_TAIL = 5
-TRAIN_ERR_TAIL = 4
-TRAIN_UPD_TAIL = 4
+#: ROM read, the MAC lane, the rescale, slot.
+LAYER_PIPELINE = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
+#: Training layer, last issue to the done pulse of each pass (the FWD tail adds the activation);
+#: a pass issues its first word in the cycle of its start pulse. FWD and ERR: RAM read, the
+#: product stage and an accumulator (the MAC lane's), the rescale, result register; UPD: RAM
+#: read, the product stage, update rounding, write-back; the delta unit: its last neuron to done.
+TRAIN_FWD_TAIL = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
+TRAIN_ERR_TAIL = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
+TRAIN_UPD_TAIL = 1 + PRODUCT_LATENCY + 1 + 1
 TRAIN_DELTA_TAIL = 6          # + 1 when eta_int != 1
 #: Training access port: address presented to read data.
 ACCESS_READ_LATENCY = 4
@@ -287,21 +294,24 @@ class TrainLayerPlan:
 
     @property
     def fwd_cycles(self) -> int:
-        return self.fold.cycles + TRAIN_FWD_TAIL + self.activation_latency
+        """FWD from its start pulse (its first issue) to its done pulse."""
+        return self.fold.cycles - 1 + TRAIN_FWD_TAIL + self.activation_latency
 
     @property
     def err_cycles(self) -> int:
-        return self.fold.cycles + TRAIN_ERR_TAIL
+        """ERR from ``bwd_start`` (its first issue) to ``err_done``."""
+        return self.fold.cycles - 1 + TRAIN_ERR_TAIL
 
     @property
     def upd_cycles(self) -> int:
-        """UPD from the cycle before its first issue to its done pulse (UPD issues right after ERR's
-        ``fold.cycles`` issue cycles for ``l > 0``, after ``bwd_start`` for layer 0)."""
-        return self.fold.cycles + self.fold.groups + TRAIN_UPD_TAIL
+        """UPD from its first issue to its done pulse (UPD issues right after ERR's ``fold.cycles``
+        issue cycles for ``l > 0``, from ``bwd_start`` for layer 0): the weight words, then the biases."""
+        return self.fold.cycles + self.fold.groups - 1 + TRAIN_UPD_TAIL
 
     @property
     def delta_cycles(self) -> int:
-        return self.layer.fan_out + TRAIN_DELTA_TAIL + (self.eta_int != 1)
+        """The delta unit from ``delta_start`` (its first neuron) to ``delta_done``."""
+        return self.layer.fan_out - 1 + TRAIN_DELTA_TAIL + (self.eta_int != 1)
 
     @property
     def multipliers(self) -> int:
