@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 from .fileio import write_json, write_text
+from .plan.manifest import MANIFEST_NAME, read_manifest
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1050px;color:#222;
@@ -91,10 +91,9 @@ def write_report(flow) -> dict:
               "steps": {r.step: {"status": r.status, "seconds": round(r.seconds, 3), "summary": r.summary,
                                  "reason": r.reason} for r in flow.results}}
     manifest = None
-    mpath = flow.build_dir / "manifest.json"
-    if mpath.is_file():
-        manifest = json.loads(mpath.read_text())
-        report["manifest"] = manifest
+    if (flow.build_dir / MANIFEST_NAME).is_file():
+        manifest = read_manifest(flow.build_dir)
+        report["manifest"] = manifest.to_json()
     write_json(out / "report.json", report)
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>bp-hw flow report</title>"
@@ -142,15 +141,18 @@ def write_report(flow) -> dict:
 
     if manifest:
         parts.append("<h2>Architecture</h2>")
-        parts.append(f"<p>Module <code>{html.escape(manifest['name'])}</code>, sizes {_fmt(manifest.get('sizes'))}, "
-                     f"latency <b>{manifest.get('latency_cycles')}</b> cycles, initiation interval "
-                     f"<b>{manifest.get('interval_cycles')}</b> cycles (ideal {manifest.get('ideal_interval_cycles')}), "
-                     f"{manifest.get('macs')} multipliers.</p>")
-        rows = [[lay["index"], f"{lay['fan_in']}→{lay['fan_out']}", lay["activation"], lay["parallel"],
-                 lay["weight_format"], lay["out_format"], lay["acc_width"], lay["cycles_per_sample"],
-                 lay["latency_cycles"]] for lay in manifest.get("layers", [])]
+        m = manifest
+        parts.append(f"<p>Module <code>{html.escape(m.name)}</code> ({m.kind}), sizes {_fmt(m.sizes)}, "
+                     f"latency <b>{m.latency_cycles}</b> cycles, initiation interval "
+                     f"<b>{m.interval_cycles}</b> cycles (ideal {m.ideal_interval_cycles}), "
+                     f"{m.multipliers} multipliers.</p>")
+        rows = [[lay.index, f"{lay.fan_in}→{lay.fan_out}", lay.activation, lay.parallel, lay.weight_format,
+                 lay.out_format, lay.acc_width, lay.cycles_per_sample, lay.latency_cycles] for lay in m.layers]
         parts.append(_table(["layer", "shape", "activation", "P", "weights", "activations", "acc bits",
                              "cycles/sample", "latency"], rows))
+        parts.append(_table(["memory", "count", "depth", "width", "placement"],
+                            [[x.name, x.count, x.depth, x.width, x.placement] for x in m.memories]))
+        parts.append(_img(flow.build_dir / "datapath.svg", "the planned datapath"))
 
     s_res = by.get("simulate")
     if s_res:

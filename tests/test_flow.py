@@ -36,6 +36,8 @@ def test_flow_layout_config_and_report(tmp_path, capsys):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 2          # loss curve and error figure embedded
     assert "Architecture" in page and "Q4.12" in page
+    assert "data:image/svg+xml;base64," in page                # the planned datapath picture
+    assert "layer0.weights" in page                            # the plan's memories
     assert not re.search(r"src=\"(?!data:)", page)           # nothing refers to outside files
 
     # the written configuration repeats the run exactly
