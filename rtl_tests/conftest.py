@@ -1,9 +1,10 @@
 """Per-block cocotb benches, run by pytest through cocotb's Python runner.
 
-The pattern (see ``test_toy_stream.py`` + ``tb_toy_stream.py``):
+The pattern (see ``test_blocks.py`` + ``tb_mac.py``):
 
 * ``tb_<block>.py`` holds the cocotb tests; the simulator imports it, so it
-  must not import pytest. Parameters reach it through environment variables.
+  must not import pytest. Parameters reach it through environment variables;
+  the clock, reset and parameter set-up they share is ``bench.py``.
 * ``test_<block>.py`` builds the Amaranth component to Verilog and calls the
   ``cocotb_bench`` fixture, parametrised over the simulators (missing ones are
   skipped with the install hint).
@@ -59,9 +60,12 @@ def cocotb_bench(simulator):
                      build_args=block_build_args(simulator), waves=waves,
                      log_file=block_dir / f"build_{simulator}.log")
         test_dir = build_dir / f"run_{os.getpid()}"
-        results = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-                              build_dir=build_dir, test_dir=test_dir, extra_env=env or {},
-                              timescale=TIMESCALE, waves=waves)
+        try:
+            results = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                                  build_dir=build_dir, test_dir=test_dir, extra_env=env or {},
+                                  timescale=TIMESCALE, waves=waves)
+        except SystemExit:  # cocotb's runner exits when a test failed; the log above says which and why
+            raise AssertionError(f"cocotb tests failed in {test_module} ({test_dir})") from None
         n_tests, n_failed = get_results(Path(results))
         assert n_tests > 0 and n_failed == 0, f"{n_failed} of {n_tests} cocotb tests failed ({results})"
 

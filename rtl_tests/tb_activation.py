@@ -6,22 +6,17 @@ The z values cover the whole z format's edges, the LUT's range and random values
 
 from __future__ import annotations
 
-import os
-
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from bp_hw.fixed.qmodel import QModel
+from bench import Params, start
 
 
 @cocotb.test()
 async def activation_matches_model(dut):
-    layer = QModel.load(os.environ["BP_QMODEL"]).layers[int(os.environ["BP_LAYER"])]
-    n = int(os.environ.get("BP_SAMPLES", "3000"))
-    stall = float(os.environ.get("BP_STALL", "0.3"))
-    rng = np.random.default_rng(int(os.environ.get("BP_SEED", "1")))
+    params = Params(samples=3000)
+    layer, n, stall, rng = params.layer, params.samples, params.stall, params.rng
     zf = layer.z_fmt
     edges = [zf.min_int, zf.min_int + 1, -1, 0, 1, zf.max_int - 1, zf.max_int]
     near = rng.integers(-(1 << (zf.frac_bits + 3)), 1 << (zf.frac_bits + 3), size=n // 2)  # |z| < 8: the LUT range
@@ -30,13 +25,7 @@ async def activation_matches_model(dut):
     expected = np.asarray(layer.activate(z)[0], dtype=np.int64)
     mask = (1 << zf.width) - 1
 
-    Clock(dut.clk, 10, unit="ns").start(start_high=False)
-    dut.rst.value = 1
-    dut.en.value = 0
-    dut.valid.value = 0
-    for _ in range(3):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await start(dut, {"en": 0, "valid": 0})
 
     got: list[int] = []
     k = 0

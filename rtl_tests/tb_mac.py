@@ -12,26 +12,17 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from bp_hw.fixed.qmodel import QModel
-
-
-def _pack(values, width: int) -> int:
-    word = 0
-    for k, v in enumerate(values):
-        word |= (int(v) & ((1 << width) - 1)) << (k * width)
-    return word
+from bench import Params, start
+from bp_hw.fixed.packing import pack_word
 
 
 @cocotb.test()
 async def mac_lane_matches_accumulate(dut):
-    layer = QModel.load(os.environ["BP_QMODEL"]).layers[int(os.environ["BP_LAYER"])]
+    params = Params(samples=40)
+    layer, n, stall, rng = params.layer, params.samples, params.stall, params.rng
     p = int(os.environ["BP_LANES_IN"])
-    n = int(os.environ.get("BP_SAMPLES", "40"))
-    stall = float(os.environ.get("BP_STALL", "0.3"))
-    rng = np.random.default_rng(int(os.environ.get("BP_SEED", "1")))
     fmt = layer.in_fmt
     a = rng.integers(fmt.min_int, fmt.max_int + 1, size=(n, layer.fan_in))
     a[0] = fmt.max_int  # extremes: the accumulator's width rule is exercised
@@ -48,16 +39,10 @@ async def mac_lane_matches_accumulate(dut):
                 idx = list(range(c * p, min((c + 1) * p, layer.fan_in)))
                 w = [layer.weights[j, i] for i in idx] + [0] * (p - len(idx))
                 x = [a[s, i] for i in idx] + [0] * (p - len(idx))
-                ops.append((_pack(w, ww), _pack(x, aw), int(layer.biases[j]) & ((1 << bw) - 1),
+                ops.append((pack_word(w, ww), pack_word(x, aw), pack_word([layer.biases[j]], bw),
                             int(c == 0), int(c == chunks - 1)))
 
-    Clock(dut.clk, 10, unit="ns").start(start_high=False)
-    dut.rst.value = 1
-    dut.en.value = 0
-    dut.valid.value = 0
-    for _ in range(3):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await start(dut, {"en": 0, "valid": 0})
 
     got: list[int] = []
     k = 0
