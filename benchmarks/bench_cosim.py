@@ -1,10 +1,11 @@
 """Co-simulation speed: verified vectors per second next to the raw free-running cycle rate.
 
-    python benchmarks/bench_cosim.py                          # toy DUT (serial, ~6 cycles/vector)
+    python benchmarks/bench_cosim.py                          # a seeded iris 4-8-3 design, P = 8,3
     python benchmarks/bench_cosim.py --build build/ --vectors 10000 --simulators verilator,icarus
 
-``--build`` points at a generated design (its manifest's ``qmodel`` gives the
-expected outputs); without it a toy DUT is generated. For each simulator:
+``--build`` points at a generated design (its manifest's quantized model gives
+the expected outputs); without it a seeded iris 4-8-3 network is generated
+(``--parallel``, default 8,3: 8 cycles per vector). For each simulator:
 
 * ``verified/s``: vectors per second of ``run_vectors`` + ``compare_outputs``
   (wall time of the whole cocotb run, build excluded), median over repeats;
@@ -30,35 +31,25 @@ import numpy as np
 
 from bp_hw.cosim import harness as harness_mod
 from bp_hw.cosim.check import compare_outputs
-from bp_hw.cosim.hexio import write_hex
-from bp_hw.cosim.manifest import load_manifest
-from bp_hw.cosim.runner import default_drain, default_watchdog, run_vectors
+from bp_hw.cosim.runner import default_drain, default_watchdog, payload_hex, run_vectors
 from bp_hw.cosim.tools import find_simulator
+from bp_hw.cosim.verify import random_vectors
 from bp_hw.errors import BpHwError
+from bp_hw.plan.manifest import load_qmodel, read_manifest
 
 
-def toy_build(root: Path) -> tuple[Path, callable]:
-    from bp_hw.cosim import toy
+def generated_build(root: Path, parallel: str) -> Path:
+    from bp_hw.hdl.emit import generate  # noqa: PLC0415 - only when no build is given
+    from bp_hw.train_start import seeded_qmodel  # noqa: PLC0415
 
-    coeffs = toy.random_coeffs(3, 4, seed=1)
-    build = toy.emit_toy(toy.SerialToy(coeffs, fifo_depth=2), root / "toy_serial", "toy_serial",
-                         latency=6, interval=6)
-    return build, lambda x: toy.toy_expected(coeffs, x, 16)
-
-
-def model_expectation(build: Path):
-    from bp_hw.fixed.qmodel import QModel
-
-    manifest = load_manifest(build)
-    if not manifest.qmodel:
-        raise BpHwError(f"{build}/manifest.json names no qmodel: cannot compute expected outputs")
-    q = QModel.load(manifest.qmodel)
-    return lambda x: q.predict(x)
+    q, _, _ = seeded_qmodel("iris", [4, 8, 3])
+    generate(q, parallel, root / "iris", name="iris")
+    return root / "iris"
 
 
 def raw_binary(build: Path, simulator: str) -> list[str]:
     """Build the harness without cocotb; return the command that runs it."""
-    manifest = load_manifest(build)
+    manifest = read_manifest(build)
     info = find_simulator(simulator)
     out = build / f"bench_raw_{simulator}"
     out.mkdir(exist_ok=True)
@@ -80,11 +71,11 @@ def raw_binary(build: Path, simulator: str) -> list[str]:
 
 
 def raw_rate(cmd: list[str], build: Path, x: np.ndarray, stall: float) -> float:
-    manifest = load_manifest(build)
+    manifest = read_manifest(build)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        write_hex(tmp / "in.txt", x, manifest.inp.width)
-        args = [f"+in_file={tmp / 'in.txt'}", f"+n_vectors={len(x)}", f"+out_file={tmp / 'out.txt'}",
+        (tmp / "in.txt").write_bytes(payload_hex(manifest.inp, {manifest.inp.fields[0].name: x}))
+        args = [f"+in_file={tmp / 'in.txt'}", f"+n_inputs={len(x)}", f"+out_file={tmp / 'out.txt'}",
                 f"+stats_file={tmp / 'stats.txt'}", f"+stall={int(round(stall * 65536))}",
                 f"+watchdog={default_watchdog(manifest, stall)}", f"+drain={default_drain(manifest)}", "+finish"]
         start = time.perf_counter()
@@ -96,7 +87,8 @@ def raw_rate(cmd: list[str], build: Path, x: np.ndarray, stall: float) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", type=Path, help="generated build folder (default: a toy DUT)")
+    parser.add_argument("--build", type=Path, help="generated build folder (default: a seeded iris design)")
+    parser.add_argument("--parallel", default="8,3", help="P of the default design (default 8,3)")
     parser.add_argument("--vectors", type=int, default=10000)
     parser.add_argument("--icarus-vectors", type=int, default=None, help="default: vectors / 10")
     parser.add_argument("--stall", type=float, default=0.0)
@@ -106,11 +98,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        if args.build:
-            build, expect = args.build.resolve(), model_expectation(args.build)
-        else:
-            build, expect = toy_build(Path(tmp))
-        manifest = load_manifest(build)
+        build = args.build.resolve() if args.build else generated_build(Path(tmp), args.parallel)
+        manifest = read_manifest(build)
+        q = load_qmodel(manifest)
         rows = []
         for sim in args.simulators.split(","):
             try:
@@ -119,9 +109,8 @@ def main(argv=None) -> int:
                 print(f"{sim}: skipped ({exc})", file=sys.stderr)
                 continue
             n = args.vectors if sim == "verilator" else (args.icarus_vectors or max(1, args.vectors // 10))
-            w = manifest.inp.width
-            x = np.random.default_rng(0).integers(-(1 << (w - 1)), 1 << (w - 1), size=(n, manifest.inp.elements))
-            expected = expect(x)
+            x = random_vectors(q.input_fmt, n, q.sizes[0], seed=0)
+            expected = q.predict(x)
             first = run_vectors(build, x, sim, stall=args.stall)  # builds if needed
             vps, sim_cps, raw_cps, mismatches = [], [], [], 0
             for r in range(args.repeats):

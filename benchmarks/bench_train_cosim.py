@@ -3,7 +3,7 @@
 For each case the script makes the seeded initial model (xavier init, seed 0,
 normalisation from the training split, quantized to Q4.12), saves it, runs
 ``bp-hw generate q.json --train --parallel P --out <dir>``, and then trains in
-simulation with :func:`bp_hw.cosim.train_run.run_training_cosim` — every output
+simulation with :func:`bp_hw.cosim.train_verify.verify_training` — every output
 and, after every epoch (or every sample), every weight and bias compared with
 :class:`~bp_hw.fixed.trainer.FixedTrainer`. It prints one markdown table row per
 run (and the JSON summaries with ``--json-out``).
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bp_hw.cli import main as cli
 from bp_hw.cosim.tools import available_simulators
-from bp_hw.cosim.train_run import run_training_cosim
+from bp_hw.cosim.train_verify import verify_training
 
 DESIGNS = {"xor": [2, 4, 1], "iris": [4, 8, 3]}
 
@@ -75,7 +75,7 @@ def main() -> int:
         if data not in builds:
             builds[data] = make_design(data, out / f"{data}_p{args.parallel.replace(',', '_')}", args.parallel)
         t0 = time.perf_counter()
-        s = run_training_cosim(builds[data], data, epochs=epochs, simulator=sim, **opts)
+        s = verify_training(builds[data], data, epochs=epochs, simulator=sim, **opts)
         s["wall_seconds"] = round(time.perf_counter() - t0, 2)
         results.append(s)
         print(f"| {data} {'-'.join(map(str, s['sizes']))} | {sim} | {epochs} | "
