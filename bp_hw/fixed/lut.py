@@ -124,7 +124,10 @@ class ActivationLUT:
 
     @property
     def interp_z_min(self) -> int:
-        """Interpolation clamps ``z`` to ``[interp_z_min, interp_z_max]`` = ``[-(N/2) 2^s, (N/2) 2^s - 1]``."""
+        """Interpolation clamps ``z`` to ``[interp_z_min, interp_z_max]`` = ``[-(N/2) 2^s, (N/2) 2^s - 1]``
+        (interpolation needs ``s >= 1``)."""
+        if not self.interpolate:
+            raise ValueError("the interpolation bounds exist only for an interpolating table")
         return -(self.index_offset << self.index_shift)
 
     @property

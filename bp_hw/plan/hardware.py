@@ -175,8 +175,8 @@ class LutPlan:
     index_shift: int
     index_offset: int
     index_max: int
-    interp_z_min: int
-    interp_z_max: int
+    interp_z_min: int | None            # interpolation only
+    interp_z_max: int | None
     mirror_constant: int
     rom_words: tuple[int, ...] = field(repr=False)   # unsigned words in address order
 
@@ -190,8 +190,9 @@ def _lut_plan(layer: QLayer) -> LutPlan | None:
     if lut is None:
         return None
     mask = (1 << layer.out_fmt.width) - 1
+    interp = (lut.interp_z_min, lut.interp_z_max) if lut.interpolate else (None, None)
     return LutPlan(lut.function, lut.addr_bits, lut.in_range, lut.symmetric, lut.interpolate, lut.index_shift,
-                   lut.index_offset, lut.index_max, lut.interp_z_min, lut.interp_z_max, lut.mirror_constant,
+                   lut.index_offset, lut.index_max, *interp, lut.mirror_constant,
                    tuple(int(v) & mask for v in lut.rom_table))
 
 
