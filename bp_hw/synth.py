@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -119,7 +119,6 @@ class VerilogNetwork(wiring.Component):
                           "o": Out(_vector_signature(manifest.out, "out"))})
 
     def elaborate(self, platform):
-        from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
         mf = self.manifest
         m = Module()
         if platform is not None:
