@@ -22,12 +22,13 @@ import pytest
 
 from bp_hw.cosim.check import compare_outputs, first_tap_mismatch
 from bp_hw.cosim.runner import run_vectors
-from bp_hw.cosim.tools import find_simulator, verilator_fst_problem
+from bp_hw.cosim.tools import verilator_fst_problem
 from bp_hw.cosim.verify import random_vectors
 from bp_hw.errors import BpHwError
 from bp_hw.hdl.emit import generate
 from bp_hw.plan.manifest import load_qmodel, read_manifest
 from bp_hw.train_start import seeded_qmodel
+from fixtures.simulators import cheapest_simulator, need
 from fixtures.stream_faults import FaultyPipeline, write_pipeline_build
 
 pytestmark = pytest.mark.slow
@@ -54,24 +55,6 @@ def root(tmp_path_factory) -> Path:
             for fault in (None, "drop", "dup"):
                 write_pipeline_build(FaultyPipeline(fault=fault), path / f"pipe_{fault}")
     return path
-
-
-def need(simulator: str) -> None:
-    try:
-        find_simulator(simulator)
-    except BpHwError as exc:
-        pytest.skip(f"{simulator} unavailable: {exc}")
-
-
-def checker_simulator() -> str:
-    """The checker's fault tests need one simulator: Icarus builds in a second, Verilator is the fallback."""
-    for sim in ("icarus", "verilator"):
-        try:
-            find_simulator(sim)
-        except BpHwError:
-            continue
-        return sim
-    pytest.skip("no simulator available")
 
 
 def inputs_for(build: Path, n: int, seed: int = 0) -> np.ndarray:
@@ -115,7 +98,7 @@ def test_network_matches_integer_model(root, simulator, design, stall):
 def test_corrupted_expectation_is_caught_and_located(root):
     """The outputs are checked against a model whose W0[2, 1] is off by one: the checker must
     fail exactly on the vectors where the two models disagree, and name layer 0, neuron 2."""
-    simulator = checker_simulator()
+    simulator = cheapest_simulator()
     build = root / "serial"
     q = load_qmodel(read_manifest(build))
     bad = copy.deepcopy(q)
@@ -134,7 +117,7 @@ def test_corrupted_expectation_is_caught_and_located(root):
 
 
 def test_lost_samples_are_caught(root):
-    simulator = checker_simulator()
+    simulator = cheapest_simulator()
     build = root / "pipe_drop"
     x = random_vectors(_q16(), N_VECTORS[simulator], 4, seed=5)
     # Without back-pressure the broken pipeline is indistinguishable from a good one...
@@ -146,7 +129,7 @@ def test_lost_samples_are_caught(root):
 
 
 def test_duplicated_samples_are_caught(root):
-    simulator = checker_simulator()
+    simulator = cheapest_simulator()
     x = random_vectors(_q16(), N_VECTORS[simulator], 4, seed=6)
     assert compare_outputs(x, run_vectors(root / "pipe_None", x, simulator, stall=0.3, seed=1)).ok
     report = compare_outputs(x, run_vectors(root / "pipe_dup", x, simulator, stall=0.3, seed=1))

@@ -14,22 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from bp_hw.cosim.tools import find_simulator
 from bp_hw.cosim.train_verify import BitFlip, locate, verify_training
 from bp_hw.errors import BpHwError
 from bp_hw.fixed.trainer import TrainSpec
 from bp_hw.hdl.emit import generate
 from bp_hw.plan.manifest import load_qmodel, read_manifest, write_manifest
 from bp_hw.train_start import seeded_qmodel
+from fixtures.simulators import cheapest_simulator, need
 
 pytestmark = pytest.mark.slow
-
-
-def need(simulator: str) -> None:
-    try:
-        find_simulator(simulator)
-    except BpHwError as exc:
-        pytest.skip(f"{simulator} unavailable: {exc}")
 
 
 def make_design(root: Path, data: str, layers, parallel=1, spec: TrainSpec | None = None) -> Path:
@@ -132,21 +125,12 @@ def test_flip_before_an_epoch_readback_is_caught(iris_build):
 
 
 def test_corrupted_initial_weight_is_caught_before_the_first_sample(corrupted_xor_build):
-    simulator = "icarus" if _have("icarus") else "verilator"
-    need(simulator)
+    simulator = cheapest_simulator()
     s = verify_training(corrupted_xor_build, "xor", epochs=3, simulator=simulator)
     first = s["first_weight_mismatch"]
     assert not s["ok"] and first["when"] == "before the first sample" and first["readback"] == 0
     assert (first["layer"], first["kind"], first["neuron"], first["input"], first["address"]) == (0, "weight", 1, 0, 2)
     assert first["got"] ^ first["expected"] == 1
-
-
-def _have(simulator: str) -> bool:
-    try:
-        find_simulator(simulator)
-        return True
-    except BpHwError:
-        return False
 
 
 def test_bad_inputs_are_user_errors(xor_build, iris_build, tmp_path):

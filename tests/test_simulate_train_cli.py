@@ -7,7 +7,6 @@ the mismatch located; options of the other mode are one-line user errors.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import shutil
@@ -17,20 +16,11 @@ from pathlib import Path
 import pytest
 
 from bp_hw.cli import main
-from bp_hw.cosim.tools import find_simulator
-from bp_hw.errors import BpHwError
 from bp_hw.plan.manifest import load_qmodel, read_manifest, write_manifest
 from bp_hw.train_start import seeded_qmodel
+from fixtures.simulators import cheapest_simulator
 
 pytestmark = pytest.mark.slow
-
-
-def cheapest_simulator() -> str:
-    for sim in ("icarus", "verilator"):
-        with contextlib.suppress(BpHwError):
-            find_simulator(sim)
-            return sim
-    pytest.skip("no simulator")
 
 
 def generate_train(tmp_path: Path, data: str, layers) -> Path:

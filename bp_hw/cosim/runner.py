@@ -62,7 +62,6 @@ DEFAULT_CLOCK = {"verilator": "harness", "icarus": "harness"}
 _BUILD_STAMP = "bp_hw_build.json"
 _FORMAT_VERSION = 4  # bump when the harness or build flags change meaning
 
-log = logging.getLogger(__name__)
 
 
 def manifest_of(build: str | Path | Manifest) -> Manifest:
