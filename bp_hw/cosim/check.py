@@ -14,6 +14,8 @@ import numpy as np
 
 from bp_hw.cosim.runner import SimResult
 
+__all__ = ["CheckReport", "compare_arrays", "compare_outputs", "first_tap_mismatch"]
+
 
 @dataclass
 class CheckReport:

@@ -30,6 +30,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+__all__ = ["cache_root", "enabled", "make_variable", "compile_cached"]
+
 
 def cache_root() -> Path:
     base = os.environ.get("BP_HW_CACHE_DIR")

@@ -26,6 +26,9 @@ from pathlib import Path
 
 from bp_hw.errors import BpHwError
 
+__all__ = ["SIMULATORS", "MIN_VERSION", "SimulatorInfo", "install_hint", "missing_simulator_error", "find_simulator",
+           "available_simulators", "verilator_fst_problem"]
+
 SIMULATORS = ("verilator", "icarus")
 
 #: Oldest versions cocotb 2.1 works with (cocotb documents these minimums).
