@@ -1,6 +1,7 @@
 """The hardware plan and the manifest: numbers without gates, one schema for every build kind."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,7 +112,7 @@ def test_plan_builds_no_component(iris_q):
     before = {m for m in sys.modules if m.startswith("bp_hw.hdl")}
     make_plan(iris_q, "8,3", train=True)
     import bp_hw.plan.hardware as hw
-    assert "amaranth" not in open(hw.__file__).read()
+    assert "amaranth" not in Path(hw.__file__).read_text()
     assert {m for m in sys.modules if m.startswith("bp_hw.hdl")} == before
 
 
