@@ -101,7 +101,7 @@ def test_training_plan_figures(iris_q):
     assert amap[1]["weights_base"] == 4 * 8 + 8 and amap[1]["biases_base"] == 40 + 24
     assert [x.name for x in plan.inp.fields] == ["x", "t", "train"]
     x, tt, flag = plan.inp.fields
-    assert tt.offset == x.bits and flag.offset == x.bits + tt.bits and plan.inp.width == flag.offset + 1
+    assert tt.offset == x.bits and flag.offset == x.bits + tt.bits and plan.inp.payload_width == flag.offset + 1
     # the widths the hardware sizes its registers by come from the spec
     fm = t.layers[1].formats
     assert fm.error_acc_width == fm.operand_a_width + fm.operand_b_width + 2 + 1   # fan_out 3: 2 guard bits
@@ -133,7 +133,7 @@ def test_manifest_round_trips_every_build_kind(tmp_path, iris_q, kind):
     assert back.to_json() == m.to_json()
     assert json.loads((tmp_path / "manifest.json").read_text())["version"] == MANIFEST_VERSION
     assert back.kind == plan.kind and back.interval_cycles == plan.interval
-    assert back.inp.payload_width == plan.inp.width
+    assert back.inp.payload_width == plan.inp.payload_width
     if plan.training is None:
         assert back.inp.elements == 4 and back.out.elements == 3 and len(back.taps) == 2
         assert back.device == (BOARDS[board].device if board else None)

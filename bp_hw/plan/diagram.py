@@ -54,7 +54,7 @@ def datapath_svg(plan: HardwarePlan, title: str | None = None) -> str:
     mid = top + _H / 2
     q = plan.qmodel
     in_label = (f"x: {q.sizes[0]} x {q.input_fmt.name}" if not train else
-                f"x, t, train ({plan.inp.width} bits)")
+                f"x, t, train ({plan.inp.payload_width} bits)")
     parts.append(_text(left - 75, mid - 8, "in stream", 11))
     parts.append(_text(left - 75, mid + 18, in_label, 10))
     parts.append(_arrow(left - 140, mid, left, mid))

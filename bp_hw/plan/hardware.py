@@ -31,7 +31,7 @@ from .boards import Device, device as lookup_device
 
 __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
            "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "TRAIN_DELTA_TAIL", "ACCESS_READ_LATENCY", "activation_latency",
-           "parse_parallel", "train_spec_of", "Field", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
+           "parse_parallel", "train_spec_of", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
            "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
 
 #: Enabled cycles of the product stage (operand registers, product register) and of the
@@ -114,22 +114,28 @@ class Field:
         return self.elements * self.width
 
 
-@dataclass(frozen=True)
-class StreamLayout:
-    """A valid/ready stream: port names and the payload's fields (one beat = one whole payload)."""
+class PayloadFields:
+    """What a stream's payload is made of; shared by the plan's layouts and the manifest's ports."""
 
-    prefix: str                 # "i" -> i__payload, i__valid, i__ready
     fields: tuple[Field, ...]
-    ready: bool = True
 
     @property
-    def width(self) -> int:
+    def payload_width(self) -> int:
         return sum(f.bits for f in self.fields)
 
     @property
     def vector(self) -> Field | None:
         """The single array field of a plain vector stream (inference in/out, taps); else None."""
         return self.fields[0] if len(self.fields) == 1 else None
+
+
+@dataclass(frozen=True)
+class StreamLayout(PayloadFields):
+    """A valid/ready stream: port names and the payload's fields (one beat = one whole payload)."""
+
+    prefix: str                 # "i" -> i__payload, i__valid, i__ready
+    fields: tuple[Field, ...]
+    ready: bool = True
 
 
 def _vector_stream(prefix: str, name: str, elements: int, fmt: QFormat, ready: bool = True) -> StreamLayout:

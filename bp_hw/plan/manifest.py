@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import BpHwError
 from ..fileio import write_json
 from ..fixed.qmodel import QModel
-from .hardware import Field, HardwarePlan, MemoryPlan, StreamLayout, make_plan
+from .hardware import Field, HardwarePlan, MemoryPlan, PayloadFields, StreamLayout, make_plan
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT", "MANIFEST_VERSION", "StreamPort", "MemoryInfo", "LayerInfo",
            "TrainingInfo", "Manifest", "manifest_from_plan", "write_manifest", "read_manifest", "load_qmodel",
@@ -51,7 +51,7 @@ def _ident(name, what: str) -> str:
 # -- streams ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class StreamPort:
+class StreamPort(PayloadFields):
     """One stream of the design: port names and the payload's fields (:class:`~bp_hw.plan.hardware.Field`).
 
     ``elements``/``width``/``signed``/``format`` describe the single array field of a
@@ -65,35 +65,17 @@ class StreamPort:
     fields: tuple[Field, ...]
     name: str = ""
 
-    @property
-    def payload_width(self) -> int:
-        return sum(f.bits for f in self.fields)
-
-    @property
-    def vector(self) -> Field | None:
-        return self.fields[0] if len(self.fields) == 1 else None
-
     def field(self, name: str) -> Field:
         for f in self.fields:
             if f.name == name:
                 return f
         raise BpHwError(f"manifest: stream {self.payload} has no field {name!r}")
 
-    @property
-    def elements(self) -> int | None:
-        return self.vector.elements if self.vector else None
-
-    @property
-    def width(self) -> int | None:
-        return self.vector.width if self.vector else None
-
-    @property
-    def signed(self) -> bool | None:
-        return self.vector.signed if self.vector else None
-
-    @property
-    def format(self) -> str | None:
-        return self.vector.fmt if self.vector else None
+    # the single field of a vector stream, or None for a payload of several fields
+    elements = property(lambda self: self.vector.elements if self.vector else None)
+    width = property(lambda self: self.vector.width if self.vector else None)
+    signed = property(lambda self: self.vector.signed if self.vector else None)
+    format = property(lambda self: self.vector.fmt if self.vector else None)
 
     @property
     def bits(self) -> int:
