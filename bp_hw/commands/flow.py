@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..plan.boards import BOARDS
 from .common import add_json_flag, emit_summary, log
 
 
@@ -17,7 +18,7 @@ def add_parser(sub, name):
     p.add_argument("--format", help="fixed-point format, e.g. Q4.12")
     p.add_argument("--parallel", help="MAC lanes per layer, e.g. 1 or 8,3")
     p.add_argument("--train", action="store_true", default=None, help="generate and verify on-chip training")
-    p.add_argument("--board", help="synthesis target (icebreaker, ulx3s-85f)")
+    p.add_argument("--board", choices=sorted(BOARDS), help="synthesis target (default icebreaker)")
     p.add_argument("--no-synth", action="store_true", help="stop after co-simulation")
     p.add_argument("--no-simulate", action="store_true", help="skip co-simulation")
     p.add_argument("--out", required=True, help="output folder")
