@@ -106,6 +106,8 @@ class SerialPort:
 class BoardClient:
     """Speaks the frame protocol of :mod:`bp_hw.boards.frame` over a byte port.
 
+    ``port`` has ``write(bytes)``, ``read(n)`` and ``discard_input()``, as :class:`SerialPort`.
+
     One request at a time (stop and wait), as the board expects.
     """
 
@@ -144,8 +146,7 @@ class BoardClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.resends += 1
-                if hasattr(self.port, "discard_input"):
-                    self.port.discard_input()
+                self.port.discard_input()
             self.port.write(request)
             first = self.port.read(1)
             if not first:

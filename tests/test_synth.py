@@ -322,3 +322,11 @@ def test_synth_generated_icebreaker(iris_build):
 def test_synth_generated_ulx3s(iris_build):
     s = _run_synth(iris_build, "ulx3s-85f")
     assert s["device"] == "LFE5U-85F" and s["bitstream"].endswith(".bit")
+
+
+def test_tool_variables_follow_amaranths_rule():
+    """Our tool-variable names are the ones Amaranth's build scripts read."""
+    from amaranth._toolchain import tool_env_var
+    from bp_hw.synth import YOWASP_TOOLS, _env_var
+    for tool in YOWASP_TOOLS:
+        assert _env_var(tool) == tool_env_var(tool)
