@@ -80,7 +80,7 @@ ACTIVATION_FUNCTIONS = {
     "softmax": softmax,
 }
 #: Activations allowed on hidden layers (softmax only on the output).
-ELEMENTWISE_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+ELEMENTWISE_ACTIVATIONS = tuple(name for name in ACTIVATION_FUNCTIONS if name != "softmax")
 LOSSES = ("mse", "cross_entropy")
 
 

@@ -44,7 +44,7 @@ from .rounding import overflow, overflow_mode, quantize_float, round_shift, roun
 
 QMODEL_FORMAT = "bp-hw-qmodel"
 QMODEL_VERSION = 1
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+ACTIVATIONS = LUT_FUNCTIONS + ("relu", "identity")   # relu and identity are logic, not tables
 
 
 def signed_width(fmt: QFormat) -> int:
