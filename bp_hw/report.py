@@ -181,7 +181,7 @@ def write_report(flow) -> dict:
         parts.append("<h2>Synthesis</h2>")
         if y.summary:
             s = y.summary
-            interval = manifest.get("interval_cycles") if manifest else None
+            interval = manifest.interval_cycles if manifest else None
             per_s = (s.get("fmax_mhz") * 1e6 / interval) if (s.get("fmax_mhz") and interval) else None
             parts.append(_table(["board", "device", "LUTs/LCs", "FFs", "DSPs", "BRAMs", "Fmax MHz", "inferences/s at Fmax"],
                                 [[s.get("board"), s.get("device"), s.get("luts"), s.get("ffs"), s.get("dsps"),

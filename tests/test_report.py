@@ -41,3 +41,20 @@ def test_report_shows_simulated_cycles_and_start_up_not_verified_per_second(tmp_
     assert "sim_cycles_per_second" in page and "4.8e+05" in page
     assert "startup_seconds" in page and "0.99" in page
     assert "verified_per_second" not in page
+
+
+def test_report_of_a_flow_with_a_build_and_synthesis(tmp_path):
+    """The report reads the build's manifest (the plan's figures) beside a synthesis summary."""
+    from bp_hw.hdl.emit import generate
+    from bp_hw.train_start import seeded_qmodel
+    flow = Flow(FlowConfig(), tmp_path)
+    q, _, _ = seeded_qmodel("iris", [4, 8, 3])
+    manifest = generate(q, 1, flow.build_dir, name="q")
+    synth = {"board": "icebreaker", "device": "iCE40UP5K", "luts": 1360, "ffs": 952, "dsps": 2, "brams": 9,
+             "fmax_mhz": 55.0}
+    flow.results = [StepResult("generate", "ok", 1.0, {}), StepResult("synth", "ok", 40.0, synth)]
+    write_report(flow)
+    page = (tmp_path / "report.html").read_text()
+    assert "Synthesis" in page and "layer0.weights" in page and "data:image/svg+xml;base64," in page
+    # inferences/s at Fmax from the manifest's interval
+    assert f"<td>{55.0e6 / manifest.interval_cycles:.4g}</td>" in page
