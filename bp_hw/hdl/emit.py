@@ -83,7 +83,7 @@ def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "bui
     # a copy keeps the build folder self-contained: the checker finds its spec next to the Verilog
     qmodel.save(out_dir / "qmodel.json")
     digest = hashlib.sha256((out_dir / "qmodel.json").read_bytes()).hexdigest()
-    write_text(out_dir / "datapath.svg", datapath_svg(plan, title=f"{name}: {plan.kind} datapath"))
+    write_text(out_dir / "datapath.svg", datapath_svg(plan, name))
     if images:
         export.export_hex(qmodel, out_dir / "mem")
     manifest = manifest_from_plan(plan, name, out_dir, qmodel="qmodel.json", qmodel_sha256=digest,

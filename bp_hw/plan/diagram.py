@@ -33,8 +33,8 @@ def _arrow(x1, y1, x2, y2, label="", dashed=False):
     return out
 
 
-def datapath_svg(plan: HardwarePlan, title: str | None = None) -> str:
-    """The SVG picture of ``plan``."""
+def datapath_svg(plan: HardwarePlan, name: str | None = None) -> str:
+    """The SVG picture of ``plan`` (``name``: the design's, for the title)."""
     n = len(plan.layers)
     left = 150
     width = left + n * (_W + _GAP) + 60
@@ -47,7 +47,9 @@ def datapath_svg(plan: HardwarePlan, title: str | None = None) -> str:
              '<path d="M0,0 L8,4 L0,8 z" fill="#333"/></marker></defs>',
              f'<rect width="{width}" height="{height}" fill="white"/>']
     sizes = "-".join(str(s) for s in plan.sizes)
-    head = title or f"{plan.kind} datapath {sizes}, P = {','.join(map(str, plan.parallel))}"
+    head = f"{plan.kind} datapath {sizes}, P = {','.join(map(str, plan.parallel))}"
+    if name:
+        head = f"{name}: {head}"
     parts.append(_text(width / 2, 22, head, 14, weight="bold"))
     parts.append(_text(width / 2, 40, f"interval {plan.interval} cycles, latency {plan.latency} cycles, "
                                       f"{plan.multipliers} multipliers", 11))
