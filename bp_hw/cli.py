@@ -27,6 +27,7 @@ COMMANDS = {
     "run": "run_board",
     "flow": "flow",
     "explore": "explore",
+    "fuzz": "fuzz",
 }
 
 
