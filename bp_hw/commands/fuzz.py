@@ -13,7 +13,7 @@ from .common import add_json_flag, emit_summary, log
 
 __all__ = ["add_parser", "run", "format_table"]
 
-COLUMNS = ("seed", "sizes", "formats", "parallel", "activations", "vectors", "mismatches", "verdict")
+COLUMNS = ("seed", "sizes", "formats", "P", "activations", "vectors", "mismatches", "verdict")
 
 
 def add_parser(sub, name):
