@@ -364,10 +364,13 @@ class FixedTrainer:
 
     def spec_dict(self) -> dict:
         """What the hardware generator and the manifest need to know about training."""
-        return {
-            **self.spec.to_dict(), "eta_int": self.eta_int, "eta_frac": self.eta_frac,
-            "layers": [f.to_dict() for f in self.formats],
-        }
+        return spec_dict(self.spec, self.formats)
+
+
+def spec_dict(spec: TrainSpec, formats: list[LayerTrainFormats]) -> dict:
+    """A training spec with its derived learning rate and per-layer formats (the manifest's ``training.spec``)."""
+    eta_int, eta_frac = spec.eta
+    return {**spec.to_dict(), "eta_int": eta_int, "eta_frac": eta_frac, "layers": [f.to_dict() for f in formats]}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from ..fixed.lut import LUT_FUNCTIONS
 from ..fixed.packing import lane_bias_words, lane_weight_words
 from ..fixed.qformat import QFormat
 from ..fixed.qmodel import QLayer, QModel, signed_width
-from ..fixed.trainer import FixedTrainer, LayerTrainFormats, TrainSpec, target_format
+from ..fixed.trainer import LayerTrainFormats, TrainSpec, layer_formats, spec_dict, target_format
 from .boards import Device, device as lookup_device
 
 __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
@@ -389,7 +389,8 @@ class TrainPlan:
 
 def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
     spec = train_spec_of(spec)
-    ref = FixedTrainer(qmodel, spec, [f.lanes for f in folds])   # the spec's formats, shifts and widths
+    formats = layer_formats(qmodel, spec)   # the spec's formats, shifts and widths
+    eta_int, eta_frac = spec.eta
     layers = qmodel.layers
     target = target_format(qmodel)
     access_width = max(max(signed_width(L.weight_fmt), signed_width(L.bias_fmt)) for L in layers)
@@ -403,11 +404,11 @@ def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
         lut = _lut_plan(L)
         if lut is not None:
             mems.append(MemoryPlan(f"layer{l}.lut", l, "lut", f.lanes_out, lut.rom_depth, L.out_fmt.width, "auto"))
-        plans.append(TrainLayerPlan(l, L, f, ref.formats[l], ref.formats[l - 1].err_fmt if l > 0 else None,
+        plans.append(TrainLayerPlan(l, L, f, formats[l], formats[l - 1].err_fmt if l > 0 else None,
                                     target if l == len(layers) - 1 else None, seeds, lut, activation_latency(L),
-                                    ref.eta_int, base, mems))
+                                    eta_int, base, mems))
         base += L.macs + L.fan_out
-    return TrainPlan(spec, ref.spec_dict(), ref.eta_int, ref.eta_frac, target, access_width, base, plans)
+    return TrainPlan(spec, spec_dict(spec, formats), eta_int, eta_frac, target, access_width, base, plans)
 
 
 # -- the network ------------------------------------------------------------------------------------
