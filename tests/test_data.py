@@ -33,8 +33,8 @@ def test_xor():
 
 
 def test_unknown_spec():
-    with pytest.raises(BpHwError, match="unknown data set 'mnist'"):
-        load_dataset("mnist")
+    with pytest.raises(BpHwError, match="unknown data set 'emnist'.*iris, xor, digits, mnist"):
+        load_dataset("emnist")
 
 
 # --- CSV ---------------------------------------------------------------------------------------
