@@ -194,3 +194,50 @@ def write_report(flow) -> dict:
     parts.append("</body></html>")
     write_text(out / "report.html", "\n".join(parts))
     return report
+
+
+_EXPLORE_BEGIN, _EXPLORE_END = "<!-- bp-hw explore -->", "<!-- /bp-hw explore -->"
+
+
+def explore_section(summary: dict, plot_path: Path) -> str:
+    """The design-space exploration section of the report: the Pareto front and the plot."""
+    seeds = summary.get("seeds") or [None]
+    synth = summary.get("synth")
+    parts = [_EXPLORE_BEGIN, "<h2>Design-space exploration</h2>",
+             f"<p>{summary['points']} designs, {summary['runs']} runs ({summary['computed']} computed, "
+             f"{summary['cached']} cached, {summary['failed']} failed) on {html.escape(str(summary['engine']))} "
+             f"with {summary['workers']} worker(s); resources from "
+             f"{'synthesis (' + html.escape(synth) + ')' if synth else 'the fast estimate'}"
+             + (f", Fmax the median over the placement seeds {html.escape(_fmt(seeds))}" if synth else "")
+             + f". Float accuracy {_fmt(summary['float_accuracy'])}. Command: <code>bp-hw explore</code>, "
+             f"all points in <code>{html.escape(str(summary['json']))}</code>.</p>"]
+    rows = [[p["format"], p["parallel"], p["board"], p["lut_bits"], p["bits"], p["accuracy"], p["luts"], p["dsps"],
+             p["brams"], p["interval_cycles"],
+             None if p.get("fmax_mhz") is None else (f"{p['fmax_mhz']:.1f}" + (
+                 f" ({p['fmax_min_mhz']:.1f} to {p['fmax_max_mhz']:.1f})" if p.get("seeds_ok", 0) > 1 else "")),
+             p["inferences_per_s"]] for p in summary["pareto"]]
+    parts.append(_table(["format", "P", "board", "LUT bits", "bits", "accuracy", "LUTs", "DSPs", "BRAMs", "II",
+                         "Fmax MHz (range)", "inferences/s"], rows))
+    parts.append(_img(Path(plot_path), "design space: accuracy vs resources vs throughput"))
+    parts.append(_EXPLORE_END)
+    return "\n".join(parts)
+
+
+def embed_explore(flow_dir: str | Path, summary: dict, plot_path: Path) -> Path:
+    """Put (or replace) the exploration section in a flow's ``report.html`` and its summary in ``report.json``."""
+    import json
+    flow_dir = Path(flow_dir)
+    page = (flow_dir / "report.html").read_text()
+    section = explore_section(summary, plot_path)
+    if _EXPLORE_BEGIN in page and _EXPLORE_END in page:
+        head, rest = page.split(_EXPLORE_BEGIN, 1)
+        page = head + section + rest.split(_EXPLORE_END, 1)[1]
+    else:
+        head, sep, tail = page.rpartition("</body>")
+        page = (head + section + "\n" + sep + tail) if sep else page + section
+    write_text(flow_dir / "report.html", page)
+    if (flow_dir / "report.json").is_file():
+        report = json.loads((flow_dir / "report.json").read_text())
+        report["explore"] = {k: v for k, v in summary.items() if k not in ("reference_q4_12",)}
+        write_json(flow_dir / "report.json", report)
+    return flow_dir / "report.html"
