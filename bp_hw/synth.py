@@ -157,21 +157,73 @@ def load_network(build: str | Path | Manifest, *, source: str = "auto") -> wirin
 
 # --- the flow ---------------------------------------------------------------------------------
 
+#: Seconds between the "still running" lines while a tool runs.
+HEARTBEAT_SECONDS = 15.0
+
+
+def _wasm_cache_cold(exe: str) -> str | None:
+    """The WebAssembly module a YoWASP executable will compile before it runs, if its compiled copy is not
+    in YoWASP's cache yet (a new machine, a new tool version); else None.
+
+    ``yowasp-<tool>`` runs ``<tool>.wasm`` of the package its console script comes from; yowasp-runtime keeps
+    the machine code in ``$YOWASP_CACHE_DIR`` (default: the user cache folder ``YoWASP``) under
+    ``<package>/<tool>.wasm/<sha1 of the module>``. A tool that is not YoWASP's gives None.
+    """
+    import hashlib
+    from importlib import metadata, resources
+    name = Path(exe).name
+    if not name.startswith("yowasp-"):
+        return None
+    eps = [ep for ep in metadata.entry_points(group="console_scripts") if ep.name == name]
+    if not eps:
+        return None
+    package = eps[0].value.split(":")[0].split(".")[0]
+    wasm = f"{name[len('yowasp-'):]}.wasm"
+    try:
+        module = resources.files(package).joinpath(wasm).read_bytes()
+        import platformdirs
+    except (ImportError, OSError):
+        return None
+    root = Path(os.environ.get("YOWASP_CACHE_DIR") or platformdirs.user_cache_dir("YoWASP", appauthor=False))
+    return None if (root / package / wasm / hashlib.sha1(module).hexdigest()).exists() else wasm
+
+
 def _run_plan(plan_dir: Path, env: dict, log_path: Path, log: Callable[[str], None]) -> dict:
-    """Run the commands of Amaranth's build plan one by one; seconds per tool."""
+    """Run the commands of Amaranth's build plan one by one; seconds per tool.
+
+    Nothing runs silent: a tool whose WebAssembly is not compiled yet says so first (YoWASP compiles it
+    once per machine and tool version, a minute or two for yosys and nextpnr), and a line every
+    :data:`HEARTBEAT_SECONDS` tells how long the tool has been running."""
     commands = json.loads((plan_dir / "build_top.json").read_text())["commands"]
     seconds = {}
     with open(log_path, "w") as log_file:
         for argv in commands:
             tool = argv[0]
             exe = env[_env_var(tool)]
+            cold = _wasm_cache_cold(exe)
+            if cold:
+                log(f"  {tool}: first run of {Path(exe).name} on this machine: YoWASP compiles {cold} to machine "
+                    f"code first (once per machine and tool version, up to a few minutes; cached after)")
             log(f"  {tool} ({exe}) ...")
             log_file.write(f"$ {exe} {' '.join(argv[1:])}\n")
             log_file.flush()
             start = time.monotonic()
-            proc = subprocess.run([exe, *argv[1:]], cwd=plan_dir, env=env, stdout=log_file,
-                                  stderr=subprocess.STDOUT)
+            proc = subprocess.Popen([exe, *argv[1:]], cwd=plan_dir, env=env, stdout=log_file,
+                                    stderr=subprocess.STDOUT)
+            try:
+                while True:
+                    try:
+                        proc.wait(timeout=HEARTBEAT_SECONDS)
+                        break
+                    except subprocess.TimeoutExpired:
+                        log(f"  {tool} running, {time.monotonic() - start:.0f} s"
+                            + (" (including the one-time compile)" if cold else ""))
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
             seconds[tool] = round(time.monotonic() - start, 2)
+            log(f"  {tool} finished in {seconds[tool]:.1f} s")
             if proc.returncode != 0:
                 log_file.flush()
                 raise BpHwError(f"{tool} failed (exit {proc.returncode}): {_first_error(log_path, plan_dir, tool)} "
