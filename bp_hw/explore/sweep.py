@@ -74,9 +74,10 @@ def _boards(board) -> list[str]:
 
 
 def _run_all(tasks: list[dict], engine_spec: dict, cache: ResultCache, resume: bool, state: Progress,
-             on_change: Callable, point_fn, results: dict[str, dict]) -> None:
+             on_change: Callable, point_fn, results: dict[str, dict]) -> tuple[str, int] | None:
     """Put every task's result into ``results`` (by key): from the cache, else computed on the engine
-    (and then cached at once, so an interrupted sweep keeps what it finished)."""
+    (and then cached at once, so an interrupted sweep keeps what it finished). Returns the engine's name
+    and worker count, or None when nothing had to be computed."""
     todo = []
     for task in tasks:
         hit = cache.get(task["key"]) if resume else None
@@ -89,7 +90,7 @@ def _run_all(tasks: list[dict], engine_spec: dict, cache: ResultCache, resume: b
             todo.append(task)
     on_change()
     if not todo:
-        return
+        return None
 
     def on_result(task, result):
         result = {**result, "cached": False}
@@ -104,9 +105,9 @@ def _run_all(tasks: list[dict], engine_spec: dict, cache: ResultCache, resume: b
         on_change()
 
     with make_engine(**engine_spec) as engine:
-        engine_spec["name"], engine_spec["workers_used"] = engine.name, engine.workers
         engine.run(point_fn or run_point, todo, on_result, on_tick)
     state.running = 0
+    return engine.name, engine.workers
 
 
 def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_bits=(10,), board="icebreaker",
@@ -149,6 +150,7 @@ def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_b
     state = Progress()
     engine_spec = {"engine": engine, "synth": bool(synth), "workers": workers, "scheduler": scheduler}
     runs_of: dict[Design, list[str]] = {}
+    engine_used: dict[str, tuple[str, int]] = {}
     results: dict[str, dict] = {}
 
     design_of: dict[str, list[Design]] = {}   # two formats may quantize alike: one run, two designs
@@ -176,9 +178,12 @@ def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_b
             runs_of[d] = keys
         state.total += len(tasks)
         state.phase = phase
-        # the engine starts only for synthesis; estimates are microseconds each
-        spec = engine_spec if kind == "synth" else {**engine_spec, "engine": "serial", "scheduler": None}
-        _run_all(tasks, spec, cache, resume, state, on_change, point_fn, results)
+        # estimates take milliseconds: "auto" runs them here, a named engine or scheduler is used as asked
+        local = kind == "estimate" and engine == "auto" and not scheduler
+        spec = {**engine_spec, "engine": "serial"} if local else engine_spec
+        used = _run_all(tasks, spec, cache, resume, state, on_change, point_fn, results)
+        if used:
+            engine_used[kind] = used
         return tasks
 
     all_tasks = []
@@ -201,13 +206,14 @@ def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_b
     unique = list({t["key"]: t for t in all_tasks})
     run_list = [{**results[k], "designs": [asdict(d) for d in design_of[k]]} for k in unique]
     best = best_point(points, float_acc)
+    used = engine_used.get("synth") or engine_used.get("estimate") or ("none (all cached)", 0)
     summary = {
         "source": str(source), "board": boards[0] if len(boards) == 1 else boards, "boards": boards,
         "device": targets[boards[0]].device, "float_accuracy": float_acc,
         "synth": synth or None, "seeds": seeds, "points": len(points), "runs": len(run_list),
         "computed": sum(not r["cached"] for r in run_list), "cached": sum(bool(r["cached"]) for r in run_list),
         "failed": sum(r.get("status") != "ok" for r in run_list),
-        "engine": engine_spec.get("name", "serial"), "workers": engine_spec.get("workers_used", 1),
+        "engine": used[0], "workers": used[1],
         "scheduler": scheduler, "seconds": round(time.monotonic() - t0, 2), "tools": tool_versions(),
         "pareto": [asdict(p) for p in front], "best": asdict(best) if best else None,
         "smallest_within_1_point": asdict(smaller[0]) if smaller else None,
@@ -231,4 +237,6 @@ def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_b
 
 
 def _fold(d: Design, quants, runs_of, results, targets) -> Point:
-    return fold_runs(d, quants[(d.format, d.lut_bits)], [results[k] for k in runs_of[d]], targets[d.board].default_mhz)
+    """The design's point from its runs that have a result (all of them once the sweep is done)."""
+    return fold_runs(d, quants[(d.format, d.lut_bits)], [results[k] for k in runs_of[d] if k in results],
+                     targets[d.board].default_mhz)
