@@ -28,6 +28,9 @@ COMMANDS = {
     "flow": "flow",
     "explore": "explore",
     "fuzz": "fuzz",
+    "import": "import_model",
+    "export": "export",
+    "predict": "predict",
 }
 
 
