@@ -137,3 +137,24 @@ def test_explore_cli_user_errors(iris_model, tmp_path, capsys, monkeypatch):
     with pytest.raises(BpHwError, match=r'pip install -e "\.\[dist\]"'):
         make_engine("dask", True, 2, None)
     assert type(make_engine("auto", True, 2, None)).__name__ == "PoolEngine"
+
+
+def test_progress_reports_done_failed_and_the_best_so_far(iris_model, tmp_path):
+    states = []
+    explore(iris_model, tmp_path, formats=["Q4.12", "Q2.6"], parallels=["1", "8,3"],
+            progress=lambda s: states.append((s.total, s.done, s.failed, s.cached, s.best)))
+    assert states[-1][:4] == (4, 4, 0, 0) and [s[1] for s in states] == sorted(s[1] for s in states)
+    assert states[-1][4] and "P=1" in states[-1][4]          # P=8,3 does not fit: never the best
+    states.clear()
+    explore(iris_model, tmp_path, formats=["Q4.12"], parallels=["8,3"], synth="all", engine="serial",
+            progress=lambda s: states.append((s.total, s.done, s.failed, s.cached, s.best)))
+    assert states[-1] == (1, 1, 1, 0, None)
+
+
+def test_a_synthesis_sweep_without_a_terminal_logs_a_line_per_run(iris_model, tmp_path, capsys):
+    rc = main(["explore", str(iris_model), "--formats", "Q4.12", "--parallel", "8,3", "--synth", "--seeds",
+               "default,1", "--engine", "serial", "--out", str(tmp_path), "--json"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert rc == 0 and (summary["runs"], summary["failed"]) == (2, 2)
+    assert "explore synthesis: 2/2 done, 0 running, 2 failed, 0 cached" in captured.err

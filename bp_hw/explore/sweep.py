@@ -98,6 +98,7 @@ def _run_all(tasks: list[dict], engine_spec: dict, cache: ResultCache, resume: b
         results[task["key"]] = result
         state.done += 1
         state.failed += result.get("status") != "ok"
+        state.running = max(0, state.running - 1)     # until the engine's next tick counts again
         on_change(task["key"])
 
     def on_tick(running):
