@@ -17,7 +17,8 @@ def plot(points: list[Point], float_acc: float, path: Path, device: str) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8.5, 5))
-    live = [p for p in points if p.status == "ok"]
+    live = [p for p in points if p.status == "ok" and p.fits]
+    big = [p for p in points if p.status == "ok" and not p.fits]
     dead = [p for p in points if p.status != "ok"]
     if live:
         thr = np.array([p.inferences_per_s for p in live])
@@ -25,6 +26,9 @@ def plot(points: list[Point], float_acc: float, path: Path, device: str) -> None
                         s=[40 + 12 * p.multipliers for p in live], alpha=0.8, edgecolors="none")
         cb = fig.colorbar(sc, ax=ax)
         cb.set_label("log10 inferences/s" + (" (median Fmax)" if any(p.fmax_mhz for p in live) else ""))
+    if big:
+        ax.scatter([p.luts for p in big], [p.accuracy for p in big], facecolors="none", edgecolors="gray",
+                   s=[40 + 12 * p.multipliers for p in big], label=f"does not fit ({len(big)})")
     if dead:
         ax.scatter([p.luts for p in dead], [p.accuracy for p in dead], marker="x", color="gray",
                    label=f"failed ({len(dead)})")
