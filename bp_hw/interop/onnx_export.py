@@ -15,8 +15,9 @@ rounding and saturation as one quantizer ``Q(x, format, rounding, overflow)``:
 * ``qonnx``: ``Q`` is a QONNX ``Quant`` node (scale 2^-f, zero point 0, ``narrow`` for
   ``symmetric`` overflow; ``ROUND`` = nearest-even, ``FLOOR``, ``DOWN`` = toward zero; nearest-up is
   ``FLOOR`` of ``x + 2^-(f+1)``); weights and biases are ``Quant`` nodes on their real values.
-  Computed in float64 when an accumulator can need more than float32's 24 exact bits, so QONNX's
-  execution (``qonnx.core.onnx_exec``) gives the integer model's outputs exactly.
+  QONNX's tensors are float32, so QONNX's execution (``qonnx.core.onnx_exec``) gives the integer
+  model's outputs exactly while every accumulator fits float32's 24 exact bits (8- to 10-bit formats);
+  beyond that its float32 sums may round and a note says so.
 * ``qdq``: ``Q`` is ``Clip`` (the format's range) + ``QuantizeLinear`` + ``DequantizeLinear``
   (int8/uint8/int16/uint16), weights and biases ``DequantizeLinear`` of int32 constants: standard ONNX
   that onnxruntime runs. ``QuantizeLinear`` rounds to nearest even and takes float32, so only
@@ -114,7 +115,11 @@ def qmodel_to_onnx(qmodel, style: str = "qonnx"):
             notes.append(f"sums reach {widest} bits, beyond float32's exact 24: onnxruntime's float32 Gemm may "
                          f"round them, so outputs can differ from the integer model (export --qonnx is exact)")
     else:
-        dtype = "float64" if widest > FLOAT32_EXACT_BITS else "float32"
+        dtype = "float32"  # QONNX's Quant is defined on float32 (and qonnx's executor keeps it so)
+        if widest > FLOAT32_EXACT_BITS:
+            notes.append(f"sums reach {widest} bits, beyond float32's exact 24: QONNX's float32 execution may "
+                         f"round them, so rare outputs can differ from the integer model (narrower formats, "
+                         f"e.g. 8-10 bits, are exact)")
     b = _Builder(dtype)
     quant = _qonnx_quant if style == "qonnx" else _qdq_quant
 
