@@ -15,6 +15,11 @@ The output folder has a fixed layout::
     DIR/report.json, DIR/report.html
 
 A failing step stops the flow with its one-line reason; earlier results stay.
+
+With ``[train] model = "MODEL.onnx"`` (``bp-hw flow --model``) the train step is replaced by
+``bp-hw import MODEL.onnx`` (1_train/model.npz; the other [train] options are not used), and for a
+QONNX model with Quant nodes the quantize step by ``bp-hw import ... --qmodel``, which keeps the
+model's own formats. The step table of the report says so in its note column.
 """
 
 from __future__ import annotations
@@ -158,6 +163,8 @@ class Flow:
         self.out = Path(out_dir)
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.results: list[StepResult] = []
+        #: True when the imported model (``[train] model``) carries QONNX formats: quantize = import --qmodel.
+        self.imported_quantized = False
         #: ``{"accuracy", "chance"}`` when the float model is no better than guessing, else None.
         self.no_better_than_chance: dict | None = None
 
@@ -172,6 +179,12 @@ class Flow:
         t = self.config.tables
         data = t["train"].get("data", "iris")
         d = self.folder(step)
+        model = t["train"].get("model")
+        if step == "train" and model:
+            return ["import", str(model), "--out", str(d / "model.npz"), "--data", str(data)]
+        if step == "quantize" and model and self.imported_quantized:
+            return ["import", str(model), "--out", str(d / "model.npz"), "--qmodel", str(d / "qmodel.json"),
+                    "--data", str(data)]
         if step == "train":
             return ["train", *_options(t["train"]), "--out", str(d / "model.npz"), "--plot", str(d / "loss.png")]
         if step == "quantize":
@@ -235,6 +248,12 @@ class Flow:
             if result.status == "failed":
                 status = result.returncode
                 break
+            model = self.config.tables["train"].get("model")
+            if model and step == "train" and result.status == "ok":
+                result.reason = f"replaced by bp-hw import {model}"
+                self.imported_quantized = bool((result.summary or {}).get("quantized"))
+            elif model and step == "quantize" and result.status == "ok" and self.imported_quantized:
+                result.reason = "formats from the model's QONNX Quant nodes (bp-hw import --qmodel)"
             if step == "train" and result.summary:
                 self._check_chance(result.summary)
         from .report import write_report
@@ -267,6 +286,10 @@ class Flow:
         tr = by.get("train")
         if tr and tr.summary:
             out["float_test_accuracy"] = tr.summary.get("test_accuracy")
+        if self.config.tables["train"].get("model"):
+            out["train_step"] = f"replaced by bp-hw import {self.config.tables['train']['model']}"
+            if tr and tr.summary:
+                out["float_accuracy"] = tr.summary.get("float_accuracy")
         if self.no_better_than_chance:
             out["float_no_better_than_chance"] = self.no_better_than_chance
         q = by.get("quantize")

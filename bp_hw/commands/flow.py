@@ -13,6 +13,8 @@ def add_parser(sub, name):
                                    "timings.json, report.json and a self-contained report.html.")
     p.add_argument("config", nargs="?", help="TOML file with [train] [quantize] [generate] [simulate] [synth] tables")
     p.add_argument("--data", help="data set for every step (iris, xor, .csv, .npz)")
+    p.add_argument("--model", help="start from an ONNX/QONNX model: the train step becomes bp-hw import MODEL "
+                                   "(a QONNX model's Quant formats replace the quantize step too)")
     p.add_argument("--layers", help="layer sizes, e.g. 4,8,3")
     p.add_argument("--epochs", type=int, help="training epochs (default 100; 3000 for xor)")
     p.add_argument("--format", help="fixed-point format, e.g. Q4.12")
@@ -30,6 +32,7 @@ def run(args) -> int:
     from ..flow import Flow, FlowConfig
     cfg = FlowConfig.load(args.config)
     cfg.set("train", "data", args.data)
+    cfg.set("train", "model", args.model)
     cfg.set("train", "layers", args.layers)
     cfg.set("train", "epochs", args.epochs)
     cfg.set("quantize", "format", args.format)

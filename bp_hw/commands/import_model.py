@@ -70,12 +70,6 @@ def run(args: argparse.Namespace) -> int:
     if args.hls4ml_config and imported.quantized:
         raise BpHwError(f"{args.model} already carries its formats in QONNX Quant nodes; drop --hls4ml-config")
     model = imported.float_model(model_config(imported, args.data))
-    log(f"imported {args.model} ({imported.producer}): layers {'-'.join(map(str, model.layers))}, "
-        f"activations {', '.join(model.activations)}"
-        + (f"; normalisation folded from {', '.join(imported.normalization_nodes)}"
-           if imported.normalization_nodes else "")
-        + (f"; ignored output decoding {', '.join(imported.ignored_nodes)}" if imported.ignored_nodes else ""))
-
     qmodel, notes = None, []
     if imported.quantized:
         from ..interop.qonnx import build_qmodel
@@ -89,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
     elif qout is not None:
         raise BpHwError(f"{args.model} has no QONNX Quant nodes, so it has no formats of its own: write the float "
                         f"model and run bp-hw quantize, or give --hls4ml-config")
+    # logged once the model is known to be usable, so a refusal stays the one line on stderr
+    log(f"imported {args.model} ({imported.producer}): layers {'-'.join(map(str, model.layers))}, "
+        f"activations {', '.join(model.activations)}"
+        + (f"; normalisation folded from {', '.join(imported.normalization_nodes)}"
+           if imported.normalization_nodes else "")
+        + (f"; ignored output decoding {', '.join(imported.ignored_nodes)}" if imported.ignored_nodes else ""))
     for note in notes:
         log(f"note: {note}")
 
@@ -121,10 +121,10 @@ def run(args: argparse.Namespace) -> int:
 
     summary = {
         "model": str(args.model), "out": str(out), "qmodel": str(qout) if qmodel is not None and qout else None,
-        "producer": imported.producer, "layers": model.layers, "activations": model.activations,
+        "producer": imported.producer, "sizes": model.layers, "activations": model.activations,
         "n_classes": model.n_classes, "quantized": imported.quantized,
         "normalization_nodes": imported.normalization_nodes, "ignored_nodes": imported.ignored_nodes,
-        "data": args.data, "accuracy": accuracy["float"] if accuracy else None,
+        "data": args.data, "float_accuracy": accuracy["float"] if accuracy else None,
         "fixed_accuracy": accuracy.get("fixed") if accuracy else None, "notes": notes,
         "formats": None if qmodel is None else {
             "input": qmodel.input_fmt.name,
