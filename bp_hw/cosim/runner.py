@@ -469,11 +469,14 @@ def run_vectors(build_dir: str | Path | Manifest, inputs: np.ndarray, simulator:
     inputs = np.asarray(inputs)
     if inputs.ndim == 1:
         inputs = inputs[None, :]
-    if inputs.ndim != 2 or inputs.shape[1] != manifest.inp.elements:
-        raise BpHwError(f"inputs must have shape (n, {manifest.inp.elements}), got {inputs.shape}")
+    n_in, beats = manifest.inp.vector_elements, manifest.inp.beats
+    if inputs.ndim != 2 or inputs.shape[1] != n_in:
+        raise BpHwError(f"inputs must have shape (n, {n_in}), got {inputs.shape}")
     taps = [f"tap{k}" for k in range(len(manifest.taps))]
     drain = default_drain(manifest) if drain is None else drain
-    with run_harness(manifest, simulator, {manifest.inp.fields[0].name: inputs}, ["out", *taps],
+    # a vector of several beats is that many consecutive payloads
+    stream_rows = inputs.reshape(len(inputs) * beats, manifest.inp.elements)
+    with run_harness(manifest, simulator, {manifest.inp.fields[0].name: stream_rows}, ["out", *taps],
                      settings={"drain": drain}, stall=stall, seed=seed, watchdog=watchdog, waves=waves,
                      clock=clock, keep_dir=keep_dir) as run:
         out = manifest.out
@@ -482,11 +485,11 @@ def run_vectors(build_dir: str | Path | Manifest, inputs: np.ndarray, simulator:
         for tap, name in zip(manifest.taps, taps):
             tap_cycles[tap.name], tap_values[tap.name], tap_unknown[tap.name] = read_log(
                 run.log(name), tap.elements, tap.width, tap.signed)
-        in_cycles = read_cycles(run.log("in_log"))
+        in_cycles = read_cycles(run.log("in_log"))[beats - 1::beats]   # each vector's last beat
     stats = run.stats
     cycles = int(out_cycles[-1]) + 1 if len(out_cycles) else int(stats.get("cycles", 0))
     return SimResult(
-        simulator=simulator, n_inputs=len(inputs), inputs_sent=int(stats.get("sent", len(in_cycles))),
+        simulator=simulator, n_inputs=len(inputs), inputs_sent=int(stats.get("sent", len(in_cycles) * beats)) // beats,
         outputs=outputs, output_cycles=out_cycles, input_cycles=in_cycles, unknown=unknown,
         taps=tap_values, tap_cycles=tap_cycles, tap_unknown=tap_unknown, cycles=cycles,
         timed_out=bool(stats.get("timed_out", 0)), build_seconds=run.build.seconds,

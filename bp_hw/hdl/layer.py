@@ -76,7 +76,7 @@ class LayerEngine(wiring.Component):
         self.index = plan.index
         self.fold = plan.fold
         self.act_latency = plan.activation_latency
-        self.in_mem = plan.input_source == "bram"
+        self.in_mem = plan.input_source != "payload"   # slots of the layer before, or the input buffer
         self.out_mem = plan.output_slots == "bram"
         self.tap = plan.monitor
         self.placement = {mem.kind: mem.placement for mem in plan.memories}

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..plan.hardware import HardwarePlan
 from .arith import shape_of
+from .input_buffer import InputBuffer
 from .layer import LayerEngine
 
 __all__ = ["Network"]
@@ -25,8 +26,10 @@ class Network(wiring.Component):
 
     Ports
     -----
-    i : In(stream.Signature(ArrayLayout(input shape, n_in)))
-        Input vectors (``QModel.input_fmt``, element ``k`` in bits ``[k W, (k+1) W)``).
+    i : In(stream.Signature(ArrayLayout(input shape, n_in or P_in)))
+        Input vectors (``QModel.input_fmt``, element ``k`` in bits ``[k W, (k+1) W)``), whole
+        (input mode ``vector``) or as ``chunks`` beats of the first layer's ``P_in`` elements
+        (``beats``: an :class:`~bp_hw.hdl.input_buffer.InputBuffer` holds them for the first layer).
     o : Out(stream.Signature(ArrayLayout(output shape, n_out)))
         Output vectors (``QModel.output_fmt``), in input order; nothing is lost
         or duplicated under back-pressure on either side.
@@ -56,9 +59,10 @@ class Network(wiring.Component):
         self.parallel = plan.parallel
         self.mem_links = plan.mem_links
         self.engines = [LayerEngine(x) for x in plan.layers]
+        self.buffer = InputBuffer(plan.layers[0]) if plan.layers[0].input_source == "buffer" else None
         self.taps = plan.taps
         ports = {
-            "i": In(stream.Signature(data.ArrayLayout(shape_of(qmodel.input_fmt), qmodel.sizes[0]))),
+            "i": In(stream.Signature(data.ArrayLayout(shape_of(qmodel.input_fmt), plan.inp.vector.elements))),
             "o": Out(stream.Signature(data.ArrayLayout(shape_of(qmodel.output_fmt), qmodel.sizes[-1]))),
         }
         if self.taps:
@@ -72,7 +76,12 @@ class Network(wiring.Component):
         m = Module()
         for l, engine in enumerate(self.engines):
             m.submodules[f"layer{l}"] = engine
-        wiring.connect(m, wiring.flipped(self.i), self.engines[0].i)
+        if self.buffer is not None:
+            m.submodules.input_buffer = self.buffer
+            wiring.connect(m, wiring.flipped(self.i), self.buffer.i)
+            wiring.connect(m, self.buffer.o, self.engines[0].im)
+        else:
+            wiring.connect(m, wiring.flipped(self.i), self.engines[0].i)
         for up, down, mem in zip(self.engines, self.engines[1:], self.mem_links):
             if mem:
                 wiring.connect(m, up.om, down.im)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import BpHwError
-from ..fixed.folding import Folding
+from ..fixed.folding import Folding, parse_lanes
 from ..fixed.lfsr import lane_seed
 from ..fixed.lut import LUT_FUNCTIONS
 from ..fixed.packing import lane_bias_words, lane_weight_words
@@ -31,7 +31,7 @@ from .boards import Device, device as lookup_device
 
 __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
            "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "TRAIN_DELTA_TAIL", "ACCESS_READ_LATENCY", "activation_latency",
-           "parse_parallel", "train_spec_of", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
+           "parse_parallel", "train_spec_of", "INPUT_VECTOR_BITS", "INPUT_MODES", "input_mode_of", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
            "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
 
 #: Enabled cycles of the product stage (operand registers, product register) and of the
@@ -61,17 +61,25 @@ def activation_latency(layer: QLayer) -> int:
     return 1 if lut is None else (3 if lut.interpolate else 2)
 
 
-def parse_parallel(spec, n_layers: int) -> list[int]:
-    """``1``, ``"4"`` or ``"8,3"`` -> one P per layer (a single value applies to every layer)."""
+def parse_parallel(spec, n_layers: int) -> list:
+    """``1``, ``"4"``, ``"8,3"`` or ``"4x2,5"`` -> one P per layer (a single value applies to every
+    layer); an entry is an int or ``"OxI"`` (``P_out`` x ``P_in``, see :class:`Folding`)."""
     if isinstance(spec, int):
         values = [spec]
-    elif isinstance(spec, (list, tuple)):
-        values = [int(v) for v in spec]
     else:
-        try:
-            values = [int(v) for v in str(spec).split(",") if v.strip()]
-        except ValueError:
-            raise BpHwError(f"--parallel takes integers separated by commas, got {spec!r}") from None
+        tokens = [str(v).strip() for v in spec] if isinstance(spec, (list, tuple)) else \
+            [v.strip() for v in str(spec).split(",") if v.strip()]
+        values = []
+        for tok in tokens:
+            if "x" in tok.lower():
+                p_out, p_in = parse_lanes(tok)
+                values.append(f"{p_out}x{p_in}")
+                continue
+            try:
+                values.append(int(tok))
+            except ValueError:
+                raise BpHwError(f"--parallel takes P or OxI values separated by commas (e.g. 8,3 or "
+                                f"4x2,5), got {spec!r}") from None
     if len(values) == 1:
         values = values * n_layers
     if len(values) != n_layers:
@@ -115,9 +123,15 @@ class Field:
 
 
 class PayloadFields:
-    """What a stream's payload is made of; shared by the plan's layouts and the manifest's ports."""
+    """What a stream's payload is made of; shared by the plan's layouts and the manifest's ports.
+
+    A vector travels as ``beats`` consecutive transfers (beats) of one payload each; its
+    element ``k`` is element ``k % elements`` of beat ``k // elements``. The end of a vector
+    is marked by the count: every vector has exactly ``beats`` beats.
+    """
 
     fields: tuple[Field, ...]
+    beats: int
 
     @property
     def payload_width(self) -> int:
@@ -128,18 +142,25 @@ class PayloadFields:
         """The single array field of a plain vector stream (inference in/out, taps); else None."""
         return self.fields[0] if len(self.fields) == 1 else None
 
+    @property
+    def vector_elements(self) -> int | None:
+        """Elements of one whole vector: ``beats`` beats of the field's ``elements`` each."""
+        return self.vector.elements * self.beats if self.vector else None
+
 
 @dataclass(frozen=True)
 class StreamLayout(PayloadFields):
-    """A valid/ready stream: port names and the payload's fields (one beat = one whole payload)."""
+    """A valid/ready stream: port names and the payload's fields (one payload per beat)."""
 
     prefix: str                 # "i" -> i__payload, i__valid, i__ready
     fields: tuple[Field, ...]
     ready: bool = True
+    beats: int = 1
 
 
-def _vector_stream(prefix: str, name: str, elements: int, fmt: QFormat, ready: bool = True) -> StreamLayout:
-    return StreamLayout(prefix, (Field(name, 0, elements, fmt.width, fmt.signed, fmt.name),), ready)
+def _vector_stream(prefix: str, name: str, elements: int, fmt: QFormat, ready: bool = True,
+                   beats: int = 1) -> StreamLayout:
+    return StreamLayout(prefix, (Field(name, 0, elements, fmt.width, fmt.signed, fmt.name),), ready, beats)
 
 
 # -- memories and lookup tables --------------------------------------------------------------
@@ -211,7 +232,8 @@ class LayerPlan:
     index: int
     layer: QLayer = field(repr=False)
     fold: Folding
-    input_source: str          # "payload": read in place from the input stream; "bram": the slots before
+    input_source: str          # "payload": read in place from the input stream; "bram": the slots
+                               # before; "buffer": the network's input buffer (beats written to block RAM)
     output_slots: str          # "registers" (ping-pong vectors) or "bram" (ping-pong words)
     lut: LutPlan | None
     activation_latency: int
@@ -243,7 +265,7 @@ class LayerPlan:
     @property
     def in_groups(self) -> int | None:
         """Words of the input slots (the producer's neuron groups = this layer's chunks) when read from BRAM."""
-        return self.fold.chunks if self.input_source == "bram" else None
+        return self.fold.chunks if self.input_source != "payload" else None
 
     def weight_words(self, lane: int) -> list[int]:
         return lane_weight_words(self.layer, self.fold, lane)
@@ -441,20 +463,27 @@ class HardwarePlan:
 
     @property
     def latency(self) -> int:
-        """Input transfer to output transfer (inference datapath), when nothing stalls.
+        """Input transfer (a vector's last beat) to output transfer (inference datapath), when
+        nothing stalls.
 
         A later layer starts issuing the cycle after the slot before it fills, so each
         layer but the last adds its pipeline less the hand-over cycle, and each later
-        layer adds its issue cycles. Training designs: cycles per inference sample.
+        layer adds its issue cycles; so does the first layer when its input comes from
+        the input buffer (it starts once the vector's last beat is in). Training designs:
+        cycles per inference sample.
         """
         if self.training is not None:
             return self.training.infer_cycles
-        return (sum(x.latency - 1 for x in self.layers) + 1 + sum(x.interval for x in self.layers[1:]))
+        fed = self.layers if self.layers[0].input_source == "buffer" else self.layers[1:]
+        return sum(x.latency - 1 for x in self.layers) + 1 + sum(x.interval for x in fed)
 
     @property
     def standalone_latency(self) -> int:
         """Presenting an input to an idle network to its output transfer: the first layer's
-        issue cycles (its input transfer comes with the last of them) plus :attr:`latency`."""
+        issue cycles (a vector input's transfer comes with the last of them), or the beats
+        of a buffered input, plus :attr:`latency`."""
+        if self.layers[0].input_source == "buffer":
+            return self.latency + self.inp.beats
         return self.latency + self.layers[0].interval
 
     @property
@@ -492,14 +521,34 @@ class HardwarePlan:
                 for l, L in enumerate(self.qmodel.layers)]
 
 
+#: Input vectors wider than this many bits arrive as beats into the input buffer unless told otherwise.
+INPUT_VECTOR_BITS = 256
+INPUT_MODES = ("vector", "beats")
+
+
+def input_mode_of(qmodel: QModel, mode: str | None) -> str:
+    """``"vector"`` (one payload per input, read in place) or ``"beats"`` (``P_in`` elements per beat,
+    through the input buffer); ``None`` picks beats for inputs wider than :data:`INPUT_VECTOR_BITS`."""
+    if mode is None:
+        return "beats" if qmodel.sizes[0] * qmodel.input_fmt.width > INPUT_VECTOR_BITS else "vector"
+    if mode not in INPUT_MODES:
+        raise BpHwError(f"input mode {mode!r}: use one of {', '.join(INPUT_MODES)}")
+    return mode
+
+
 def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None, train=None,
-              taps: bool = False) -> HardwarePlan:
+              taps: bool = False, input_mode: str | None = None) -> HardwarePlan:
     """The plan for ``qmodel`` with ``parallel`` lanes per layer; ``train`` (a TrainSpec, its dict or
-    ``True`` for the defaults) plans the on-chip training design instead of the inference one."""
+    ``True`` for the defaults) plans the on-chip training design instead of the inference one.
+    ``input_mode`` (inference only): ``"vector"``, ``"beats"`` or ``None`` (:func:`input_mode_of`)."""
     par = parse_parallel(parallel, len(qmodel.layers))
     dev = lookup_device(device) if isinstance(device, str) else device
     folds = [Folding.of(L.fan_in, L.fan_out, p, l) for l, (L, p) in enumerate(zip(qmodel.layers, par))]
+    par = [f.spec for f in folds]
     training = _train_plan(qmodel, None if train is True else train, folds) if train is not None else None
+    if training is not None and input_mode == "beats":
+        raise BpHwError("a training design takes whole input vectors; beats are for inference designs")
+    beats = training is None and input_mode_of(qmodel, input_mode) == "beats"
     # Between two layers whose word shapes agree (the producer's P_out is the consumer's P_in,
     # e.g. every P = 1 boundary) the output slots live in block RAM instead of registers.
     links = [up.lanes_out == down.lanes_in for up, down in zip(folds, folds[1:])]
@@ -508,12 +557,19 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
         in_bram = l > 0 and links[l - 1]
         out_bram = l < len(folds) - 1 and links[l]
         lut = _lut_plan(L)
-        layers.append(LayerPlan(l, L, f, "bram" if in_bram else "payload", "bram" if out_bram else "registers",
-                                lut, activation_latency(L), _inference_memories(l, L, f, lut, out_bram, False),
-                                monitor=taps and out_bram))
+        mems = _inference_memories(l, L, f, lut, out_bram, False)
+        if l == 0 and beats:
+            mems.insert(0, MemoryPlan("input.buffer", 0, "buffer", 1, 2 * f.chunks, f.lanes_in * L.in_fmt.width,
+                                      "block", True, f.lanes_in))
+        source = "buffer" if l == 0 and beats else "bram" if in_bram else "payload"
+        layers.append(LayerPlan(l, L, f, source, "bram" if out_bram else "registers",
+                                lut, activation_latency(L), mems, monitor=taps and out_bram))
     q = qmodel
     if training is None:
-        inp = _vector_stream("i", "x", q.sizes[0], q.input_fmt)
+        if beats:
+            inp = _vector_stream("i", "x", folds[0].lanes_in, q.input_fmt, beats=folds[0].chunks)
+        else:
+            inp = _vector_stream("i", "x", q.sizes[0], q.input_fmt)
     else:
         n_x, n_t = q.sizes[0], q.sizes[-1]
         t_fmt = training.target_fmt

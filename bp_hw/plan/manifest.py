@@ -64,6 +64,7 @@ class StreamPort(PayloadFields):
     ready: str | None
     fields: tuple[Field, ...]
     name: str = ""
+    beats: int = 1
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -84,7 +85,8 @@ class StreamPort(PayloadFields):
     @classmethod
     def from_layout(cls, layout: StreamLayout, name: str = "") -> "StreamPort":
         p = layout.prefix
-        return cls(f"{p}__payload", f"{p}__valid", f"{p}__ready" if layout.ready else None, layout.fields, name)
+        return cls(f"{p}__payload", f"{p}__valid", f"{p}__ready" if layout.ready else None, layout.fields, name,
+                   layout.beats)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name} if self.name else {}
@@ -92,6 +94,7 @@ class StreamPort(PayloadFields):
         if self.ready:
             out["ready"] = self.ready
         out["payload_width"] = self.payload_width
+        out["beats"] = self.beats
         if self.vector:
             out.update(elements=self.elements, width=self.width, signed=self.signed, format=self.format)
         out["fields"] = [{"name": f.name, "offset": f.offset, "elements": f.elements, "width": f.width,
@@ -118,7 +121,14 @@ class StreamPort(PayloadFields):
                 raise BpHwError(f"manifest: {what}.fields[{k}] needs elements >= 1 and width >= 1")
         if not fields:
             raise BpHwError(f"manifest: {what} has no payload fields")
-        return cls(payload, valid, _ident(ready, what) if ready else None, tuple(fields), str(obj.get("name", "")))
+        try:
+            beats = int(obj.get("beats", 1))
+        except (TypeError, ValueError):
+            beats = 0
+        if beats < 1:
+            raise BpHwError(f"manifest: {what}.beats must be an integer >= 1")
+        return cls(payload, valid, _ident(ready, what) if ready else None, tuple(fields), str(obj.get("name", "")),
+                   beats)
 
 
 def _record(cls, obj, what: str):
@@ -452,5 +462,6 @@ def load_qmodel(manifest: Manifest) -> QModel:
 def plan_from_manifest(manifest: Manifest, *, taps: bool = False) -> HardwarePlan:
     """The plan a build was made from: its quantized model, parallelism, device and training spec."""
     train = manifest.training.spec if manifest.training is not None else None
+    input_mode = None if train is not None else "beats" if manifest.layers[0].input == "buffer" else "vector"
     return make_plan(load_qmodel(manifest), manifest.parallel, device=manifest.device, train=train,
-                     taps=taps and train is None)
+                     taps=taps and train is None, input_mode=input_mode)
