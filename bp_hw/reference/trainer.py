@@ -9,17 +9,45 @@ import numpy as np
 
 from ..data import Dataset, one_hot_targets
 from ..errors import BpHwError
-from ..modelfile import FloatModel, outputs_to_classes
+from ..modelfile import NORM_MODES, FloatModel, outputs_to_classes
 from .config import TrainConfig
 from .init import SHUFFLE_STREAM, init_weights
 from .network import Network
 from .optimizers import make_optimizer
 
 
-def normalization_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and (population) standard deviation; a constant feature gets std 1."""
+#: ``std-floor``: no feature's std is taken below this fraction of the std of all values pooled.
+STD_FLOOR_FRACTION = 0.5
+
+
+def normalization_stats(X: np.ndarray, mode: str = "standard") -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` arrays (n_features,) learned on ``X`` for ``x' = (x - mean) / std``.
+
+    * ``standard``: per-feature mean and (population) std; a constant feature gets std 1.
+    * ``global``: mean 0 and, for every feature, the smallest power of two
+      ``2^k`` *strictly* above the largest ``|x|`` (1 if ``X`` is all zero), so
+      ``|x'| < 1``; integer pixels ``p < 2^k`` become ``p * 2^-k`` exactly, and a
+      format with ``f >= k`` fraction bits holds ``p * 2^(f-k)`` without rounding.
+    * ``std-floor``: per-feature mean and std, the std floored at
+      ``STD_FLOOR_FRACTION`` times the std of all values pooled, so that
+      near-constant features (border pixels) are not blown up.
+    * ``none``: mean 0, std 1 (raw values).
+    """
+    if mode not in NORM_MODES:
+        raise BpHwError(f"unknown --norm {mode!r}; choose one of {', '.join(NORM_MODES)}")
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[1]
+    if mode == "none":
+        return np.zeros(n), np.ones(n)
+    if mode == "global":
+        peak = float(np.max(np.abs(X))) if X.size else 0.0
+        # frexp: peak = m * 2^e with 0.5 <= m < 1, so 2^e is the smallest power of two above peak.
+        scale = math.ldexp(1.0, math.frexp(peak)[1]) if peak > 0.0 else 1.0
+        return np.zeros(n), np.full(n, scale)
     mean = X.mean(axis=0)
     std = X.std(axis=0)
+    if mode == "std-floor":
+        std = np.maximum(std, STD_FLOOR_FRACTION * float(X.std()))
     std = np.where(std > 0.0, std, 1.0)
     return mean, std
 
@@ -79,7 +107,7 @@ def train(train_ds: Dataset, test_ds: Dataset, config: TrainConfig,
           on_epoch: Callable[[int, dict], None] | None = None) -> FloatModel:
     """Train an MLP by backpropagation on ``train_ds``; report on ``test_ds`` after every epoch.
 
-    Normalisation is learned on ``train_ds`` only. ``on_epoch(epoch, metrics)``
+    Normalisation (``config.norm``, see :func:`normalization_stats`) is learned on ``train_ds`` only. ``on_epoch(epoch, metrics)``
     is called after each epoch (1-based) with that epoch's ``train_loss``,
     ``test_loss``, ``train_accuracy``, ``test_accuracy``. A :class:`BpHwError`
     is raised if the loss stops being finite (diverged training).
@@ -89,7 +117,7 @@ def train(train_ds: Dataset, test_ds: Dataset, config: TrainConfig,
     n_classes = max(train_ds.n_classes, test_ds.n_classes)
     cfg = config.resolve(train_ds.n_features, n_classes)
 
-    mean, std = normalization_stats(train_ds.X)
+    mean, std = normalization_stats(train_ds.X, cfg.norm)
     X_train = (train_ds.X - mean) / std
     X_test = (test_ds.X - mean) / std
     n_out = cfg.layers[-1]
@@ -133,4 +161,5 @@ def train(train_ds: Dataset, test_ds: Dataset, config: TrainConfig,
         n_classes=n_classes,
         config=cfg.to_dict(),
         history=history,
+        norm_mode=cfg.norm,
     )
