@@ -14,7 +14,8 @@ transfer's cycle (``+in_log_file``), the progress watchdog (``+watchdog``
 cycles without progress end the run), the statistics (``+stats_file``) and
 ``done`` (with ``+finish``, ``$finish`` too, for runs without cocotb).
 
-The **inference body** streams ``+n_inputs`` vectors, logs each tap
+The **inference body** streams ``+n_inputs`` payloads (a vector of several beats is that many
+consecutive payloads, and the run expects ``n_inputs / beats`` outputs), logs each tap
 (``+tap<k>_file``; a tap is a monitor, one sample per edge with ``valid``
 high, never back-pressured) and keeps the sink ready for ``+drain`` cycles
 after the last expected output so that extra (duplicated) outputs are caught.
@@ -279,7 +280,8 @@ def _inference(m: Manifest) -> str:
     lines += _states(["S_STREAM", "S_DRAIN"])
     lines += ["    localparam S_FIRST = S_STREAM;"]
     lines += _common_regs(files)
-    lines += ["    reg [63:0] drain = 64'd64;",
+    lines += [f"    localparam [63:0] IN_BEATS = 64'd{m.inp.beats};  // input payloads (beats) per vector",
+              "    reg [63:0] drain = 64'd64;",
               "    reg [63:0] drain_left = 64'd0;",
               "    reg [63:0] last_out_cycle = 64'd0;"]
     for k, tap in enumerate(m.taps):
@@ -297,7 +299,7 @@ def _inference(m: Manifest) -> str:
     lines += ["        S_STREAM: begin"]
     lines += _accept_input()
     lines += ["            if (out_fire) last_out_cycle <= cycle;",
-              "            if (out_fire && received + 64'd1 >= n_inputs) begin",
+              "            if (out_fire && received + 64'd1 >= n_inputs / IN_BEATS) begin",
               "                drain_left <= drain;",
               "                state <= S_DRAIN;",
               "            end",

@@ -62,12 +62,14 @@ def build_network(plan: HardwarePlan):
 
 
 def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "build", name: str | None = None,
-             taps: bool = True, images: bool = True, train=None, device: str | None = None) -> Manifest:
+             taps: bool = True, images: bool = True, train=None, device: str | None = None,
+             input_mode: str | None = None) -> Manifest:
     """Write Verilog, memory images, ``qmodel.json`` and the manifest for ``qmodel``; return the manifest.
 
     ``train`` (a :class:`~bp_hw.fixed.trainer.TrainSpec`, its dict, or ``True`` for the
     defaults) emits the on-chip training design; its manifest has a ``training`` section
     and no taps. ``device`` (a device or board name) is recorded and used by the plan.
+    ``input_mode``: ``"vector"``, ``"beats"`` or ``None`` (the plan's default, by input width).
     """
     if not isinstance(qmodel, QModel):
         default_name = Path(qmodel).stem
@@ -75,7 +77,7 @@ def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "bui
     else:
         default_name = "bp_hw_net"
     name = sanitize_name(name or default_name)
-    plan = make_plan(qmodel, parallel, device=device, train=train, taps=taps)
+    plan = make_plan(qmodel, parallel, device=device, train=train, taps=taps, input_mode=input_mode)
     net = build_network(plan)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import BpHwError
 from ..fileio import write_json
 from ..fixed.qmodel import QModel
-from .hardware import Field, HardwarePlan, MemoryPlan, PayloadFields, StreamLayout, make_plan
+from .hardware import Field, HardwarePlan, MemoryPlan, PayloadFields, StreamLayout, make_plan, parse_parallel
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT", "MANIFEST_VERSION", "StreamPort", "MemoryInfo", "LayerInfo",
            "TrainingInfo", "Manifest", "manifest_from_plan", "write_manifest", "read_manifest", "load_qmodel",
@@ -255,7 +255,7 @@ class Manifest:
     out: StreamPort
     taps: tuple[StreamPort, ...]
     sizes: list[int]
-    parallel: list[int]
+    parallel: list            # per layer: P (int) or "OxI"
     latency_cycles: int | None
     standalone_latency_cycles: int | None
     interval_cycles: int | None
@@ -347,7 +347,7 @@ class Manifest:
             inp=StreamPort.from_json(_need(ports, "in", "ports"), "ports.in", ready_required=True),
             out=StreamPort.from_json(_need(ports, "out", "ports"), "ports.out", ready_required=True),
             taps=taps, sizes=[int(v) for v in obj.get("sizes") or []],
-            parallel=[int(v) for v in obj.get("parallel") or []],
+            parallel=parse_parallel(obj.get("parallel") or [], len(obj.get("parallel") or [])),
             latency_cycles=opt_int("latency_cycles"), standalone_latency_cycles=opt_int("standalone_latency_cycles"),
             interval_cycles=opt_int("interval_cycles"), ideal_interval_cycles=opt_int("ideal_interval_cycles"),
             multipliers=opt_int("multipliers"), mac_ops_per_inference=opt_int("mac_ops_per_inference"),
