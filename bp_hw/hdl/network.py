@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,6 +39,11 @@ class Network(wiring.Component):
         exist only with ``taps=True`` and do not touch the datapath): co-simulation uses it to name the first
         layer and neuron that differ from the integer model.
 
+    ld : In(stream.Signature(StructLayout(data, addr))), when ``plan.load`` is set
+        Writes of the weight memories loaded at run time (SPRAM): one packed word per transfer,
+        always ready, written two cycles after the transfer (``plan.load``:
+        :class:`~bp_hw.plan.hardware.LoadPlan` says the address map). Load before streaming inputs.
+
     Parameters
     ----------
     plan : HardwarePlan
@@ -65,6 +70,10 @@ class Network(wiring.Component):
             "i": In(stream.Signature(data.ArrayLayout(shape_of(qmodel.input_fmt), plan.inp.vector.elements))),
             "o": Out(stream.Signature(data.ArrayLayout(shape_of(qmodel.output_fmt), qmodel.sizes[-1]))),
         }
+        self.load = plan.load
+        if self.load is not None:
+            ld = self.load
+            ports["ld"] = In(stream.Signature(data.StructLayout({"data": ld.data_width, "addr": ld.addr_width})))
         if self.taps:
             for l, layer in enumerate(qmodel.layers):
                 ports[f"tap{l}"] = Out(wiring.Signature({
@@ -88,6 +97,8 @@ class Network(wiring.Component):
             else:
                 wiring.connect(m, up.o, down.i)
         wiring.connect(m, self.engines[-1].o, wiring.flipped(self.o))
+        if self.load is not None:
+            self._decode_load(m)
         if self.taps:
             for l, engine in enumerate(self.engines):
                 tap = getattr(self, f"tap{l}")
@@ -96,3 +107,18 @@ class Network(wiring.Component):
                 else:
                     m.d.comb += [tap.payload.eq(engine.o.payload), tap.valid.eq(engine.o.valid & engine.o.ready)]
         return m
+
+    def _decode_load(self, m):
+        """The load port, registered once, decoded into each engine's ``wl`` writes."""
+        ld = self.load
+        valid = Signal()
+        word = Signal(data.StructLayout({"data": ld.data_width, "addr": ld.addr_width}))
+        m.d.comb += self.ld.ready.eq(1)
+        m.d.sync += [valid.eq(self.ld.valid), word.eq(self.ld.payload)]
+        index = word.addr[ld.word_bits:]
+        for mem in ld.memories:
+            engine = self.engines[mem.layer]
+            m.d.comb += engine.wl.we[mem.lane].eq(valid & (index == mem.index))
+        for engine in self.engines:
+            if engine.loaded is not None:
+                m.d.comb += [engine.wl.addr.eq(word.addr[:ld.word_bits]), engine.wl.data.eq(word.data)]

@@ -139,12 +139,14 @@ class StreamBench:
 # -- inference ---------------------------------------------------------------------------------
 
 def run_stream(dut, inputs, stall_in: float = 0.0, stall_out: float = 0.0, seed: int = 0,
-               max_cycles: int | None = None, tap_names=(), vcd: str | None = None) -> StreamRun:
+               max_cycles: int | None = None, tap_names=(), vcd: str | None = None, load=None) -> StreamRun:
     """Stream ``inputs`` (n, n_in) through ``dut.i`` -> ``dut.o``; each cycle the source withholds
     ``valid`` with probability ``stall_in`` and the sink withholds ``ready`` with ``stall_out``.
     Where ``dut.i`` takes fewer elements than a vector has, each vector goes as consecutive beats
     (``in_cycles`` then records each vector's last beat).
-    The vectors seen on the taps ``tap_names`` (``valid`` for one cycle each) land in ``taps``."""
+    The vectors seen on the taps ``tap_names`` (``valid`` for one cycle each) land in ``taps``.
+    ``load`` (``(addr, data)`` pairs, :meth:`~bp_hw.plan.hardware.LoadPlan.image`) goes through
+    ``dut.ld`` first, one word per cycle."""
     inputs = np.asarray(inputs, dtype=np.int64)
     n = inputs.shape[0]
     per_beat = dut.i.payload.shape().length
@@ -159,6 +161,13 @@ def run_stream(dut, inputs, stall_in: float = 0.0, stall_out: float = 0.0, seed:
                 taps[name].append(_ints(seen[2 * t + 1], port.payload.shape().length))
 
     async def source(ctx):
+        if load:
+            for addr, word in load:
+                ctx.set(dut.ld.payload, {"addr": addr, "data": word})
+                ctx.set(dut.ld.valid, 1)
+                await ctx.tick().until(dut.ld.ready)
+            ctx.set(dut.ld.valid, 0)
+            await ctx.tick().repeat(2)   # the last word is written two edges after its transfer
         for vec in inputs:
             beats = [vec[k:k + per_beat] for k in range(0, len(vec), per_beat)]
             for b, beat in enumerate(beats):
