@@ -135,13 +135,6 @@ def _plan_word_widths(plan: HardwarePlan) -> dict[str, int]:
     return widths
 
 
-def _bram_blocks(depth: int, width: int, dev: Device) -> int:
-    """Blocks one depth x width memory takes (the best block configuration)."""
-    if depth <= 0 or width <= 0:
-        return 0
-    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in dev.bram_shapes)
-
-
 def _dsps_per_multiplier(a_bits: int, b_bits: int, dev: Device) -> int:
     return math.ceil(a_bits / dev.dsp_a_bits) * math.ceil(b_bits / dev.dsp_b_bits)
 
@@ -189,7 +182,7 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
         entry = {"name": mem.name, "count": mem.count, "depth": mem.depth, "width": mem.width,
                  "live_width": width, "placement": mem.placement, "blocks": 0, "luts": 0}
         if _in_block_ram(mem.placement, bits):
-            entry["blocks"] = mem.count * _bram_blocks(mem.depth, width, dev)
+            entry["blocks"] = mem.count * dev.bram_blocks(mem.depth, width)
         elif mem.placement != "const":
             entry["luts"] = int(round(mem.count * bits / _BITS_PER_LUT))
             extra_luts += mem.count * bits / _BITS_PER_LUT

@@ -36,7 +36,12 @@ pytestmark = pytest.mark.slow
 SIMULATORS = ["verilator", "icarus"]
 # Icarus runs ~30x slower than Verilator; keep its batches small.
 N_VECTORS = {"verilator": 3000, "icarus": 300}
-DESIGNS = {"serial": "1", "parallel": "20,15"}
+# name -> generate options: serial and fully parallel with whole input vectors, one whose inputs
+# arrive as beats of two elements into the input buffer, and one whose weights are in SPRAM,
+# written through the load port before the first input
+DESIGNS = {"serial": dict(parallel="1", input_mode="vector"), "parallel": dict(parallel="20,15", input_mode="vector"),
+           "beats": dict(parallel="5x2,15", input_mode="beats"),
+           "loaded": dict(parallel="1", input_mode="beats", weights="spram", device="iCE40UP5K")}
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +53,10 @@ def root(tmp_path_factory) -> Path:
     path.mkdir(exist_ok=True)
     with open(path / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (path / "parallel" / "manifest.json").is_file():
+        if not (path / "pipe_dup" / "manifest.json").is_file():
             q, _, _ = seeded_qmodel("iris", [4, 5, 3], seed=2)
-            for name, parallel in DESIGNS.items():
-                generate(q, parallel, path / name, name=f"net_{name}")
+            for name, options in DESIGNS.items():
+                generate(q, out_dir=path / name, name=f"net_{name}", **options)
             for fault in (None, "drop", "dup"):
                 write_pipeline_build(FaultyPipeline(fault=fault), path / f"pipe_{fault}")
     return path
@@ -80,6 +85,8 @@ def test_network_matches_integer_model(root, simulator, design, stall):
     result = run_vectors(build, x, simulator, stall=stall, seed=11)
     report = compare_outputs(expected, result)
     assert report.ok, report.describe(16)
+    assert manifest.inp.beats == {"beats": 2, "loaded": 4}.get(design, 1)
+    assert (manifest.load is not None) == (design == "loaded")
     assert len(result.input_cycles) == len(x) and result.inputs_sent == len(x)
     assert np.all(np.diff(result.output_cycles.astype(np.int64)) > 0)
     # Every tap sees every sample exactly once, in order, like the output.
@@ -90,9 +97,25 @@ def test_network_matches_integer_model(root, simulator, design, stall):
         # The plan's timing holds when nothing stalls.
         assert result.latency_cycles == manifest.latency_cycles
         assert np.all(np.diff(result.output_cycles.astype(np.int64)) == manifest.interval_cycles)
-    else:
-        # Stalls must actually have slowed the stream down (a folded design hides most of them).
-        assert result.cycles > unstalled * (1.1 if design == "parallel" else 1.005)
+    elif design != "loaded":
+        # Stalls must actually have slowed the stream down (a folded design hides most of them;
+        # the loaded one, serial with 4 input beats per 20-cycle interval, hides them all).
+        assert result.cycles > unstalled * (1.005 if design == "serial" else 1.1)
+
+
+def test_corrupted_load_image_is_caught(root, tmp_path):
+    """The weights in SPRAM come from the load image: one flipped bit in it and the outputs differ."""
+    need("verilator")
+    build = root / "loaded"
+    manifest = read_manifest(build)
+    lines = (build / manifest.load.image).read_text().splitlines()
+    lines[3] = f"{int(lines[3], 16) ^ (1 << 11):0{len(lines[3])}x}"
+    bad = tmp_path / "load.hex"
+    bad.write_text("\n".join(lines) + "\n")
+    q = load_qmodel(manifest)
+    x = inputs_for(build, 300, seed=5)
+    assert compare_outputs(q.predict(x), run_vectors(build, x)).ok
+    assert not compare_outputs(q.predict(x), run_vectors(build, x, load_image=bad)).ok
 
 
 def test_corrupted_expectation_is_caught_and_located(root):

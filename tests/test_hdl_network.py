@@ -226,3 +226,27 @@ def test_standalone_latency_is_measured(iris_q412, parallel):
     run = run_stream(Network(plan), X[:1])
     assert run.out_cycles[0] == plan.standalone_latency
     assert run.out_cycles[0] - run.in_cycles[0] == plan.latency
+
+
+@pytest.mark.parametrize("parallel", ["1", "8,3", "2x2,3", "4x4,1", "32,24"])
+def test_beats_through_the_input_buffer(iris_q412, parallel):
+    """Inputs as beats of P_in elements into the input buffer: bit-exact, also under stalls, with the
+    plan's latency, standalone latency and interval measured."""
+    q, X = iris_q412
+    plan = make_plan(q, parallel, input_mode="beats")
+    assert plan.layers[0].input_source == "buffer"
+    run = run_stream(Network(plan), X)
+    np.testing.assert_array_equal(run.outputs, q.predict(X))
+    assert run.latency == plan.latency
+    assert run.interval == plan.interval
+    assert run_stream(Network(plan), X[:1]).out_cycles[0] == plan.standalone_latency
+    stalled = run_stream(Network(plan), X[:40], stall_in=0.3, stall_out=0.3, seed=3)
+    np.testing.assert_array_equal(stalled.outputs, q.predict(X[:40]))
+
+
+def test_beats_checker_catches_a_corrupted_weight(iris_q412):
+    q, X = iris_q412
+    bad = type(q).from_dict(q.to_dict())
+    bad.layers[0].weights[3, 2] ^= 1 << 10
+    run = run_stream(Network(make_plan(bad, "2x2,3", input_mode="beats")), X, tap_names=())
+    assert not np.array_equal(run.outputs, q.predict(X)), "a flipped first-layer weight bit went unnoticed"

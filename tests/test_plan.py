@@ -32,8 +32,36 @@ def test_parse_parallel():
     assert parse_parallel(4, 3) == [4, 4, 4]
     with pytest.raises(BpHwError, match="lists 3 values"):
         parse_parallel("8,3,1", 2)
-    with pytest.raises(BpHwError, match="integers"):
+    with pytest.raises(BpHwError, match="P or OxI"):
         parse_parallel("a,b", 2)
+    assert parse_parallel("4x2,5", 2) == ["4x2", 5]
+    with pytest.raises(BpHwError, match="write P or OxI"):
+        parse_parallel("4x,5", 2)
+
+
+def test_explicit_folding_and_its_canonical_spelling(iris_q):
+    """``OxI`` names both factors; the plan keeps the shortest spelling that gives it back."""
+    plan = make_plan(iris_q, "2x2,3x1")
+    f = plan.layers[0].fold
+    assert (f.lanes_out, f.lanes_in, f.groups, f.chunks) == (2, 2, 4, 2)
+    assert plan.parallel == ["2x2", 3]
+    assert [x.fold for x in make_plan(iris_q, plan.parallel).layers] == [x.fold for x in plan.layers]
+    with pytest.raises(BpHwError, match="3 does not divide the 8 neurons.*P_out can be 1, 2, 4, 8"):
+        make_plan(iris_q, "3x1,3")
+    with pytest.raises(BpHwError, match="valid: 1, 2, 4, 8, 16, 32"):
+        make_plan(iris_q, "5,3")
+
+
+def test_beats_input_buffer_plan(iris_q):
+    """Beats of P_in elements, chunks beats per vector, a ping-pong buffer of 2 * chunks words."""
+    plan = make_plan(iris_q, "2x2,3", input_mode="beats")
+    assert plan.inp.beats == 2 and plan.inp.vector.elements == 2 and plan.inp.vector_elements == 4
+    assert plan.layers[0].input_source == "buffer"
+    buf = [m for m in plan.memories if m.kind == "buffer"]
+    assert len(buf) == 1 and (buf[0].depth, buf[0].width) == (4, 2 * iris_q.input_fmt.width)
+    assert make_plan(iris_q, 1).inp.beats == 1           # 64 bits: a vector by default
+    with pytest.raises(BpHwError, match="input mode"):
+        make_plan(iris_q, 1, input_mode="bytes")
 
 
 @pytest.mark.parametrize("parallel, interval, multipliers", [(1, 32, 2), ("8,3", 8, 11), ("32,24", 1, 56)])

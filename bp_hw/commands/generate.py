@@ -12,7 +12,17 @@ def add_parser(sub, name):
                        description="Generate Verilog for a quantized model (from `bp-hw quantize`).")
     p.add_argument("qmodel", help="quantized model JSON")
     p.add_argument("--parallel", default="1",
-                   help="MAC lanes per layer: one value for every layer or a list (e.g. 8,3); default 1")
+                   help="MAC lanes per layer: one value for every layer or a list (e.g. 8,3); a value OxI names "
+                        "P_out neurons at once times P_in inputs each (e.g. 4x2,5); default 1")
+    p.add_argument("--input", choices=("vector", "beats"), dest="input_mode",
+                   help="how input vectors arrive: whole in one payload (vector) or as beats of the first layer's "
+                        "P_in elements into an input buffer (beats); default: beats for inputs wider than 256 bits")
+    p.add_argument("--weights", default="auto", choices=("auto", "rom", "block", "logic", "spram"),
+                   help="where the weight memories go: auto (ROMs in block RAM; on a device with SPRAM, the largest "
+                        "layers move there when block RAM runs out), rom, block, logic, or spram (loaded at run "
+                        "time through the load port); default auto")
+    p.add_argument("--board", help="the board the design is for (its device guides the memory placement), "
+                                   "e.g. icebreaker or ulx3s-85f")
     p.add_argument("--out", default="build", help="output folder (default build/)")
     p.add_argument("--name", help="Verilog module name (sanitised; default from the model file name)")
     p.add_argument("--no-taps", action="store_true", help="omit the per-layer debug tap ports")
@@ -49,13 +59,22 @@ def run(args) -> int:
     from ..plan.manifest import MANIFEST_NAME
     t0 = time.perf_counter()
     spec = _train_spec(args)
-    manifest = generate(args.qmodel, args.parallel, args.out, args.name, taps=not args.no_taps, train=spec)
+    device = None
+    if args.board:
+        from ..plan.boards import board
+        device = board(args.board).device
+    manifest = generate(args.qmodel, args.parallel, args.out, args.name, taps=not args.no_taps, train=spec,
+                        input_mode=args.input_mode, weights=args.weights, device=device)
     summary = {
         "verilog": str(manifest.verilog[0]),
         "manifest": str(manifest.build_dir / MANIFEST_NAME),
         "name": manifest.name,
         "kind": manifest.kind,
         "parallel": manifest.parallel,
+        "input_beats": manifest.inp.beats,
+        "device": manifest.device,
+        "weight_memories": {m.name: m.placement for m in manifest.memories if m.kind == "weights"},
+        "load_words": manifest.load.words if manifest.load else 0,
         "latency_cycles": manifest.latency_cycles,
         "interval_cycles": manifest.interval_cycles,
         "ideal_interval_cycles": manifest.ideal_interval_cycles,

@@ -14,7 +14,8 @@ transfer's cycle (``+in_log_file``), the progress watchdog (``+watchdog``
 cycles without progress end the run), the statistics (``+stats_file``) and
 ``done`` (with ``+finish``, ``$finish`` too, for runs without cocotb).
 
-The **inference body** streams ``+n_inputs`` vectors, logs each tap
+The **inference body** streams ``+n_inputs`` payloads (a vector of several beats is that many
+consecutive payloads, and the run expects ``n_inputs / beats`` outputs), logs each tap
 (``+tap<k>_file``; a tap is a monitor, one sample per edge with ``valid``
 high, never back-pressured) and keeps the sink ready for ``+drain`` cycles
 after the last expected output so that extra (duplicated) outputs are caught.
@@ -159,7 +160,7 @@ def _initial(numbers: list[tuple[str, str]], files: list[str], extra: list[str])
               "        rng_snk = xorshift32(xorshift32(seed ^ 32'h7f4a7c15) ^ 32'h85ebca6b);",
               "        if (rng_snk == 32'd0) rng_snk = 32'h2;"]
     for f in files:
-        mode = "r" if f == "in" else "w"
+        mode = "r" if f in ("in", "load") else "w"
         lines.append(f"        if ($value$plusargs(\"{f}_file=%s\", path)) fd_{f} = $fopen(path, \"{mode}\");")
     lines += extra
     lines += ["        in_have = 1'b0;",
@@ -176,17 +177,18 @@ def _initial(numbers: list[tuple[str, str]], files: list[str], extra: list[str])
     return lines
 
 
-def _clocked_prologue(progress: str, counting: str, every_cycle: list[str]) -> list[str]:
+def _clocked_prologue(progress: str, counting: str, every_cycle: list[str], clocked: str = "live") -> list[str]:
     """Start of the clocked block: stall generators, cycle counter, output log, watchdog, reset.
 
     ``progress``: what resets the watchdog besides a transfer; ``counting``: the states in which
-    no progress counts towards it; ``every_cycle``: the body's statements before the state machine.
+    no progress counts towards it; ``every_cycle``: the body's statements before the state machine;
+    ``clocked``: when the run's cycle counter advances (not while loading memories).
     """
     return ["    always @(posedge clk) begin",
             "        rng_src <= xorshift32(rng_src);",
             "        rng_snk <= xorshift32(rng_snk);",
             *every_cycle,
-            "        if (live) cycle <= cycle + 64'd1;",
+            f"        if ({clocked}) cycle <= cycle + 64'd1;",
             "        if (out_fire) begin",
             "            if (fd_out != 0) $fwrite(fd_out, \"%h %h\\n\", cycle, out_data);",
             "            received <= received + 64'd1;",
@@ -272,32 +274,79 @@ def _check_widths(m: Manifest) -> None:
 
 # --- the inference body ---------------------------------------------------------------------------------
 
+def _load_phase(m: Manifest) -> tuple[list[str], list[str], list[str], list[tuple[str, str]]]:
+    """A design with a ``load`` port: write every word of ``+load_file`` (``+n_load`` lines) through it,
+    one per cycle, before the first input. Returns (declarations, initial statements, the S_LOAD state,
+    DUT connections)."""
+    port = m.load.port
+    decl = [f"    reg  [{port.payload_width - 1}:0] ld_data;",
+            "    reg  ld_have;",
+            "    reg  [63:0] n_load = 64'd0;",
+            "    reg  [63:0] loaded = 64'd0;",
+            "    wire ld_ready;",
+            "    wire ld_valid = (state == S_LOAD) && ld_have;",
+            "    wire ld_fire = ld_valid && ld_ready;"]
+    init = ["        if (!$value$plusargs(\"n_load=%d\", n_load)) n_load = 64'd0;",
+            "        ld_have = 1'b0;",
+            "        if (n_load != 0) begin",
+            "            if (fd_load == 0) input_error = 1'b1;",
+            "            else if ($fscanf(fd_load, \"%h\\n\", ld_data) == 1) ld_have = 1'b1;",
+            "            else input_error = 1'b1;",
+            "        end"]
+    state = ["        S_LOAD: begin",
+             "            if (ld_fire) begin",
+             "                loaded <= loaded + 64'd1;",
+             "                if (loaded + 64'd1 < n_load) begin",
+             "                    scan_count = $fscanf(fd_load, \"%h\\n\", next_load);",
+             "                    if (scan_count == 1) ld_data <= next_load;",
+             "                    else begin ld_have <= 1'b0; input_error <= 1'b1; state <= S_END; end",
+             "                end else begin",
+             "                    ld_have <= 1'b0;",
+             "                    state <= S_STREAM;",
+             "                end",
+             "            end",
+             "            if (n_load == 0) state <= S_STREAM;",
+             "        end"]
+    decl.append(f"    reg  [{port.payload_width - 1}:0] next_load;")
+    conns = [(port.payload, "ld_data"), (port.valid, "ld_valid"), (port.ready, "ld_ready")]
+    return decl, init, state, conns
+
+
 def _inference(m: Manifest) -> str:
     taps = [f"tap{k}" for k in range(len(m.taps))]
-    files = _COMMON_FILES + taps
-    lines = _head(m, "inference", _COMMON_PLUSARGS + ["drain"] + [f"{t}_file" for t in taps], {})
-    lines += _states(["S_STREAM", "S_DRAIN"])
-    lines += ["    localparam S_FIRST = S_STREAM;"]
+    files = _COMMON_FILES + taps + (["load"] if m.load else [])
+    plusargs = _COMMON_PLUSARGS + ["drain"] + [f"{t}_file" for t in taps] + (["load_file", "n_load"] if m.load else [])
+    lines = _head(m, "inference", plusargs, {})
+    lines += _states(["S_LOAD", "S_STREAM", "S_DRAIN"] if m.load else ["S_STREAM", "S_DRAIN"])
+    lines += [f"    localparam S_FIRST = {'S_LOAD' if m.load else 'S_STREAM'};"]
     lines += _common_regs(files)
-    lines += ["    reg [63:0] drain = 64'd64;",
+    load_decl, load_init, load_state, load_conns = _load_phase(m) if m.load else ([], [], [], [])
+    lines += load_decl
+    lines += [f"    localparam [63:0] IN_BEATS = 64'd{m.inp.beats};  // input payloads (beats) per vector",
+              "    reg [63:0] drain = 64'd64;",
               "    reg [63:0] drain_left = 64'd0;",
               "    reg [63:0] last_out_cycle = 64'd0;"]
     for k, tap in enumerate(m.taps):
         lines += [f"    wire [{tap.payload_width - 1}:0] tap{k}_data;  // {tap.name}", f"    wire tap{k}_valid;"]
     lines += ["    assign in_valid = (state == S_STREAM) && in_have && !src_stall;",
               "    assign out_ready = (state == S_STREAM || state == S_DRAIN) && !snk_stall;"]
-    extra = []
+    extra = list(load_conns)
     for k, tap in enumerate(m.taps):
         extra += [(tap.payload, f"tap{k}_data"), (tap.valid, f"tap{k}_valid")]
         if tap.ready:
             extra.append((tap.ready, "1'b1"))
     lines += _dut(m, extra)
-    lines += _initial([("watchdog", "64'd100000"), ("drain", "64'd64")], files, [])
-    lines += _clocked_prologue("", "state == S_STREAM", [])
+    lines += _initial([("watchdog", "64'd100000"), ("drain", "64'd64")], files, load_init)
+    if m.load:
+        lines += _clocked_prologue("ld_fire", "state == S_STREAM || state == S_LOAD", [],
+                                   clocked="live && state != S_LOAD")
+    else:
+        lines += _clocked_prologue("", "state == S_STREAM", [])
+    lines += load_state
     lines += ["        S_STREAM: begin"]
     lines += _accept_input()
     lines += ["            if (out_fire) last_out_cycle <= cycle;",
-              "            if (out_fire && received + 64'd1 >= n_inputs) begin",
+              "            if (out_fire && received + 64'd1 >= n_inputs / IN_BEATS) begin",
               "                drain_left <= drain;",
               "                state <= S_DRAIN;",
               "            end",

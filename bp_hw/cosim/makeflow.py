@@ -39,7 +39,7 @@ def _inference_manifest(build) -> Manifest:
 def _random_inputs(manifest, n: int, seed: int) -> np.ndarray:
     w = manifest.inp.width
     lo, hi = (-(1 << (w - 1)), 1 << (w - 1)) if manifest.inp.signed else (0, 1 << w)
-    return np.random.default_rng(seed).integers(lo, hi, size=(n, manifest.inp.elements), dtype=np.int64)
+    return np.random.default_rng(seed).integers(lo, hi, size=(n, manifest.inp.vector_elements), dtype=np.int64)
 
 
 def prepare(args) -> None:
@@ -53,10 +53,11 @@ def prepare(args) -> None:
         x = np.load(args.inputs, allow_pickle=False)
     else:
         x = _random_inputs(manifest, args.vectors, args.seed)
-    (run / "in.txt").write_bytes(payload_hex(manifest.inp, {manifest.inp.fields[0].name: x}))
+    beats = x.reshape(len(x) * manifest.inp.beats, manifest.inp.elements)   # a vector is `beats` payloads
+    (run / "in.txt").write_bytes(payload_hex(manifest.inp, {manifest.inp.fields[0].name: beats}))
     np.save(run / "inputs.npy", x, allow_pickle=False)
     plusargs = [f"+{name}_file={run / f'{name}.txt'}" for name in ("in", "out", "in_log", "stats")]
-    plusargs += [f"+n_inputs={len(x)}", f"+stall={stall_threshold(args.stall)}",
+    plusargs += [f"+n_inputs={len(beats)}", f"+stall={stall_threshold(args.stall)}",
                  f"+stall_seed={args.seed & 0xFFFFFFFF}", f"+watchdog={default_watchdog(manifest, args.stall)}",
                  f"+drain={default_drain(manifest)}"]
     plusargs += [f"+tap{k}_file={run / f'tap{k}.txt'}" for k in range(len(manifest.taps))]
@@ -92,7 +93,7 @@ def check(args) -> int:
     x = np.load(run / "inputs.npy", allow_pickle=False)
     _, outputs, unknown = read_log(run / "out.txt", manifest.out.elements, manifest.out.width,
                                    manifest.out.signed)
-    sent = len(read_cycles(run / "in_log.txt"))
+    sent = len(read_cycles(run / "in_log.txt")) // manifest.inp.beats
     print(f"{manifest.toplevel}: {sent}/{len(x)} inputs accepted, {len(outputs)} outputs received")
     if not args.expected:
         print("no --expected outputs given: nothing compared")

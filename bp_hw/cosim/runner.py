@@ -314,8 +314,12 @@ class HarnessRun:
 def run_harness(build_dir: str | Path | Manifest, simulator: str, payloads: dict[str, np.ndarray],
                 logs: Sequence[str], *, settings: dict[str, int] | None = None, stall: float = 0.0,
                 seed: int = 0, watchdog: int | None = None, waves: str | Path | None = None,
-                clock: str | None = None, keep_dir: str | Path | None = None) -> Iterator[HarnessRun]:
+                clock: str | None = None, keep_dir: str | Path | None = None,
+                load_image: str | Path | None = None) -> Iterator[HarnessRun]:
     """Build (cached) and run the harness once over ``payloads`` (the input stream's fields by name).
+
+    A design with a load port first gets every word of its load image (``mem/load.hex`` of the
+    build, or ``load_image``) written through it.
 
     ``logs`` names the log files the body writes (``+<name>_file``); ``settings`` are the
     body's numeric plusargs. ``stall`` is the probability that, on any cycle, the
@@ -345,6 +349,16 @@ def run_harness(build_dir: str | Path | Manifest, simulator: str, payloads: dict
         plusargs = [f"+{name}_file={run_dir / f'{name}.txt'}" for name in files]
         numbers = {"n_inputs": n_inputs, "stall": threshold, "stall_seed": seed & 0xFFFFFFFF,
                    "watchdog": watchdog or default_watchdog(manifest, stall), **(settings or {})}
+        if manifest.load is not None:
+            image = Path(load_image) if load_image is not None else manifest.build_dir / manifest.load.image
+            if not image.is_file():
+                raise BpHwError(f"the load image {image} is missing; re-run `bp-hw generate`")
+            words = image.read_bytes().count(b"\n")
+            if words != manifest.load.words:
+                raise BpHwError(f"the load image {image} has {words} words, the manifest says "
+                                f"{manifest.load.words}; re-run `bp-hw generate`")
+            plusargs.append(f"+load_file={image.resolve()}")
+            numbers["n_load"] = words
         plusargs += [f"+{k}={int(v)}" for k, v in numbers.items()]
         test_args: list[str] = []
         waves_path = Path(waves).resolve() if waves_kind else None
@@ -457,7 +471,7 @@ class SimResult:
 def run_vectors(build_dir: str | Path | Manifest, inputs: np.ndarray, simulator: str = "verilator", *,
                 stall: float = 0.0, seed: int = 0, waves: str | Path | None = None,
                 clock: str | None = None, watchdog: int | None = None, drain: int | None = None,
-                keep_dir: str | Path | None = None) -> SimResult:
+                keep_dir: str | Path | None = None, load_image: str | Path | None = None) -> SimResult:
     """Stream ``inputs`` (n, n_in) through the inference design and capture everything that comes out.
 
     Nothing is compared here: see :func:`bp_hw.cosim.check.compare_outputs`.
@@ -469,24 +483,27 @@ def run_vectors(build_dir: str | Path | Manifest, inputs: np.ndarray, simulator:
     inputs = np.asarray(inputs)
     if inputs.ndim == 1:
         inputs = inputs[None, :]
-    if inputs.ndim != 2 or inputs.shape[1] != manifest.inp.elements:
-        raise BpHwError(f"inputs must have shape (n, {manifest.inp.elements}), got {inputs.shape}")
+    n_in, beats = manifest.inp.vector_elements, manifest.inp.beats
+    if inputs.ndim != 2 or inputs.shape[1] != n_in:
+        raise BpHwError(f"inputs must have shape (n, {n_in}), got {inputs.shape}")
     taps = [f"tap{k}" for k in range(len(manifest.taps))]
     drain = default_drain(manifest) if drain is None else drain
-    with run_harness(manifest, simulator, {manifest.inp.fields[0].name: inputs}, ["out", *taps],
+    # a vector of several beats is that many consecutive payloads
+    stream_rows = inputs.reshape(len(inputs) * beats, manifest.inp.elements)
+    with run_harness(manifest, simulator, {manifest.inp.fields[0].name: stream_rows}, ["out", *taps],
                      settings={"drain": drain}, stall=stall, seed=seed, watchdog=watchdog, waves=waves,
-                     clock=clock, keep_dir=keep_dir) as run:
+                     clock=clock, keep_dir=keep_dir, load_image=load_image) as run:
         out = manifest.out
         out_cycles, outputs, unknown = read_log(run.log("out"), out.elements, out.width, out.signed)
         tap_values, tap_cycles, tap_unknown = {}, {}, {}
         for tap, name in zip(manifest.taps, taps):
             tap_cycles[tap.name], tap_values[tap.name], tap_unknown[tap.name] = read_log(
                 run.log(name), tap.elements, tap.width, tap.signed)
-        in_cycles = read_cycles(run.log("in_log"))
+        in_cycles = read_cycles(run.log("in_log"))[beats - 1::beats]   # each vector's last beat
     stats = run.stats
     cycles = int(out_cycles[-1]) + 1 if len(out_cycles) else int(stats.get("cycles", 0))
     return SimResult(
-        simulator=simulator, n_inputs=len(inputs), inputs_sent=int(stats.get("sent", len(in_cycles))),
+        simulator=simulator, n_inputs=len(inputs), inputs_sent=int(stats.get("sent", len(in_cycles) * beats)) // beats,
         outputs=outputs, output_cycles=out_cycles, input_cycles=in_cycles, unknown=unknown,
         taps=tap_values, tap_cycles=tap_cycles, tap_unknown=tap_unknown, cycles=cycles,
         timed_out=bool(stats.get("timed_out", 0)), build_seconds=run.build.seconds,

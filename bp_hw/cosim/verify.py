@@ -38,9 +38,9 @@ def load_spec(manifest: Manifest) -> QModel:
     if not manifest.qmodel:
         raise BpHwError(f"{manifest.build_dir}/manifest.json names no quantized model to check against")
     q = load_qmodel(manifest)
-    if q.sizes[0] != manifest.inp.elements or q.sizes[-1] != manifest.out.elements:
+    if q.sizes[0] != manifest.inp.vector_elements or q.sizes[-1] != manifest.out.vector_elements:
         raise BpHwError(f"the quantized model ({q.sizes}) does not match the design's ports "
-                        f"({manifest.inp.elements} in, {manifest.out.elements} out)")
+                        f"({manifest.inp.vector_elements} in, {manifest.out.vector_elements} out)")
     return q
 
 

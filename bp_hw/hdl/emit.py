@@ -29,11 +29,11 @@ from ..fixed import export
 from ..fixed.qmodel import QModel
 from ..plan.diagram import datapath_svg
 from ..plan.hardware import HardwarePlan, make_plan
-from ..plan.manifest import Manifest, manifest_from_plan, plan_from_manifest, read_manifest, write_manifest
+from ..plan.manifest import LOAD_IMAGE, Manifest, manifest_from_plan, plan_from_manifest, read_manifest, write_manifest
 from .backprop import TrainNetwork
 from .network import Network
 
-__all__ = ["sanitize_name", "build_network", "generate", "rebuild_network"]
+__all__ = ["sanitize_name", "build_network", "load_image_text", "generate", "rebuild_network"]
 
 # Verilog/SystemVerilog reserved words a sanitised name must not collide with (the common ones).
 _VERILOG_KEYWORDS = set("""always and assign automatic begin buf case casex casez cell config deassign default
@@ -61,13 +61,24 @@ def build_network(plan: HardwarePlan):
     return TrainNetwork(plan) if plan.training is not None else Network(plan)
 
 
+def load_image_text(plan) -> str:
+    """Every word of ``plan.load`` as one hex payload per line (``addr << data_width | data``)."""
+    ld = plan.load
+    digits = (ld.addr_width + ld.data_width + 3) // 4
+    return "".join(f"{(addr << ld.data_width) | word:0{digits}x}\n" for addr, word in ld.image(plan))
+
+
 def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "build", name: str | None = None,
-             taps: bool = True, images: bool = True, train=None, device: str | None = None) -> Manifest:
+             taps: bool = True, images: bool = True, train=None, device: str | None = None,
+             input_mode: str | None = None, weights="auto") -> Manifest:
     """Write Verilog, memory images, ``qmodel.json`` and the manifest for ``qmodel``; return the manifest.
 
     ``train`` (a :class:`~bp_hw.fixed.trainer.TrainSpec`, its dict, or ``True`` for the
     defaults) emits the on-chip training design; its manifest has a ``training`` section
     and no taps. ``device`` (a device or board name) is recorded and used by the plan.
+    ``input_mode``: ``"vector"``, ``"beats"`` or ``None`` (the plan's default, by input width).
+    ``weights``: where the weight memories go (``auto``, ``rom``, ``block``, ``logic``, ``spram``); memories
+    loaded at run time get their words in ``mem/load.hex`` and a ``load`` section in the manifest.
     """
     if not isinstance(qmodel, QModel):
         default_name = Path(qmodel).stem
@@ -75,7 +86,8 @@ def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "bui
     else:
         default_name = "bp_hw_net"
     name = sanitize_name(name or default_name)
-    plan = make_plan(qmodel, parallel, device=device, train=train, taps=taps)
+    plan = make_plan(qmodel, parallel, device=device, train=train, taps=taps, input_mode=input_mode,
+                     weights=weights)
     net = build_network(plan)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +98,8 @@ def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "bui
     write_text(out_dir / "datapath.svg", datapath_svg(plan, name))
     if images:
         export.export_hex(qmodel, out_dir / "mem")
+    if plan.load is not None:
+        write_text(out_dir / LOAD_IMAGE, load_image_text(plan))
     manifest = manifest_from_plan(plan, name, out_dir, qmodel="qmodel.json", qmodel_sha256=digest,
                                   memory_images=f"mem/{export.INDEX_NAME}" if images else None)
     write_manifest(manifest)

@@ -14,7 +14,7 @@ from .mac import MACLane
 from .pipeline import delay
 from .rescale import Rescale
 
-__all__ = ["slot_signature", "LayerEngine"]
+__all__ = ["slot_signature", "weight_load_signature", "LayerEngine"]
 
 
 def slot_signature(groups: int, width: int) -> wiring.Signature:
@@ -26,6 +26,12 @@ def slot_signature(groups: int, width: int) -> wiring.Signature:
     """
     return wiring.Signature({"valid": Out(1), "ready": In(1), "addr": In(range(max(groups, 2))),
                              "en": In(1), "data": Out(width)})
+
+
+def weight_load_signature(lanes: int, depth: int, width: int) -> wiring.Signature:
+    """Writes into the lane weight memories loaded at run time: ``we[p]`` writes ``data`` at word
+    ``addr`` of lane ``p``'s memory at the clock edge (the network decodes its load port into this)."""
+    return wiring.Signature({"we": Out(lanes), "addr": Out(range(max(depth, 2))), "data": Out(width)})
 
 
 class LayerEngine(wiring.Component):
@@ -76,11 +82,14 @@ class LayerEngine(wiring.Component):
         self.index = plan.index
         self.fold = plan.fold
         self.act_latency = plan.activation_latency
-        self.in_mem = plan.input_source == "bram"
+        self.in_mem = plan.input_source != "payload"   # slots of the layer before, or the input buffer
         self.out_mem = plan.output_slots == "bram"
         self.tap = plan.monitor
         self.placement = {mem.kind: mem.placement for mem in plan.memories}
+        self.loaded = next((mem for mem in plan.memories if mem.kind == "weights" and mem.loaded), None)
         ports = {}
+        if self.loaded is not None:
+            ports["wl"] = In(weight_load_signature(self.loaded.count, self.loaded.depth, self.loaded.width))
         if self.in_mem:
             ports["im"] = In(slot_signature(self.fold.chunks, self.fold.lanes_in * layer.in_fmt.width))
         else:
@@ -107,6 +116,21 @@ class LayerEngine(wiring.Component):
         port = rom.read_port(domain="sync")
         m.d.comb += [port.en.eq(en), port.addr.eq(addr)]
         return port.data
+
+    def _loaded_ram(self, m, lane, en, read_addr):
+        """Lane ``lane``'s weight RAM, written through ``wl``: one address for the read and the write
+        (a single-port memory, as SPRAM is); a write takes the address, so load while idle."""
+        mem = self.loaded
+        attrs = {"ram_style": "huge"} if mem.placement == "spram" else {}
+        ram = Memory(shape=unsigned(mem.width), depth=mem.depth, init=[], attrs=attrs)
+        m.submodules[f"wram{lane}"] = ram
+        wp = ram.write_port()
+        rp = ram.read_port(domain="sync")
+        we = self.wl.we[lane]
+        addr = Signal(range(max(mem.depth, 2)), name=f"wram{lane}_addr")
+        m.d.comb += [addr.eq(Mux(we, self.wl.addr, read_addr)), wp.addr.eq(addr), rp.addr.eq(addr),
+                     wp.data.eq(self.wl.data), wp.en.eq(we), rp.en.eq(en & ~we)]
+        return rp.data
 
     def elaborate(self, platform):
         m = Module()
@@ -167,8 +191,11 @@ class LayerEngine(wiring.Component):
         lanes = []
         for lane in range(f.lanes_out):
             w_addr = g * f.chunks + c if f.cycles > 1 else None
-            w_data = self._rom(m, f"wrom{lane}", w_shape.width * f.lanes_in, self.plan.weight_words(lane), en,
-                               w_addr, self.placement["weights"])
+            if self.loaded is not None:
+                w_data = self._loaded_ram(m, lane, en, w_addr)
+            else:
+                w_data = self._rom(m, f"wrom{lane}", w_shape.width * f.lanes_in, self.plan.weight_words(lane), en,
+                                   w_addr, self.placement["weights"])
             b_data = self._rom(m, f"brom{lane}", b_shape.width, self.plan.bias_words(lane), en, g,
                                self.placement["biases"])
             mac = MACLane(w_shape, in_shape, b_shape, layer.bias_shift, layer.acc_width, f.lanes_in)

@@ -87,8 +87,9 @@ class StreamBench:
         if self.now(ctx) > self.limit:
             raise TimeoutError(f"no progress after {self.limit} cycles ({len(self.outputs)}/{want} outputs)")
 
-    async def send(self, ctx, payload):
-        """One transfer on ``i``: ``valid`` withheld at random first, then ``payload`` held until taken."""
+    async def send(self, ctx, payload, record: bool = True):
+        """One transfer on ``i``: ``valid`` withheld at random first, then ``payload`` held until taken
+        (its cycle recorded in ``in_cycles`` unless ``record`` is false)."""
         i = self.dut.i
         while self.stall_in and self.rng_in.random() < self.stall_in:
             ctx.set(i.valid, 0)
@@ -96,7 +97,8 @@ class StreamBench:
         ctx.set(i.payload, payload)
         ctx.set(i.valid, 1)
         await ctx.tick().until(i.ready)
-        self.in_cycles.append(self.now(ctx))
+        if record:
+            self.in_cycles.append(self.now(ctx))
 
     async def receive(self, ctx, n: int, watch=(), on_edge=None):
         """Take ``n`` outputs from ``o``, ``ready`` drawn afresh every cycle when the sink stalls.
@@ -137,12 +139,17 @@ class StreamBench:
 # -- inference ---------------------------------------------------------------------------------
 
 def run_stream(dut, inputs, stall_in: float = 0.0, stall_out: float = 0.0, seed: int = 0,
-               max_cycles: int | None = None, tap_names=(), vcd: str | None = None) -> StreamRun:
+               max_cycles: int | None = None, tap_names=(), vcd: str | None = None, load=None) -> StreamRun:
     """Stream ``inputs`` (n, n_in) through ``dut.i`` -> ``dut.o``; each cycle the source withholds
     ``valid`` with probability ``stall_in`` and the sink withholds ``ready`` with ``stall_out``.
-    The vectors seen on the taps ``tap_names`` (``valid`` for one cycle each) land in ``taps``."""
+    Where ``dut.i`` takes fewer elements than a vector has, each vector goes as consecutive beats
+    (``in_cycles`` then records each vector's last beat).
+    The vectors seen on the taps ``tap_names`` (``valid`` for one cycle each) land in ``taps``.
+    ``load`` (``(addr, data)`` pairs, :meth:`~bp_hw.plan.hardware.LoadPlan.image`) goes through
+    ``dut.ld`` first, one word per cycle."""
     inputs = np.asarray(inputs, dtype=np.int64)
     n = inputs.shape[0]
+    per_beat = dut.i.payload.shape().length
     bench = StreamBench(dut, stall_in=stall_in, stall_out=stall_out, seed=seed,
                         limit=max_cycles or (n + 10) * 10_000)
     tap_ports = [getattr(dut, name) for name in tap_names]
@@ -154,8 +161,17 @@ def run_stream(dut, inputs, stall_in: float = 0.0, stall_out: float = 0.0, seed:
                 taps[name].append(_ints(seen[2 * t + 1], port.payload.shape().length))
 
     async def source(ctx):
+        if load:
+            for addr, word in load:
+                ctx.set(dut.ld.payload, {"addr": addr, "data": word})
+                ctx.set(dut.ld.valid, 1)
+                await ctx.tick().until(dut.ld.ready)
+            ctx.set(dut.ld.valid, 0)
+            await ctx.tick().repeat(2)   # the last word is written two edges after its transfer
         for vec in inputs:
-            await bench.send(ctx, [int(v) for v in vec])
+            beats = [vec[k:k + per_beat] for k in range(0, len(vec), per_beat)]
+            for b, beat in enumerate(beats):
+                await bench.send(ctx, [int(v) for v in beat], record=b == len(beats) - 1)
         ctx.set(dut.i.valid, 0)
 
     async def sink(ctx):

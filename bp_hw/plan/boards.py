@@ -8,6 +8,7 @@ family the flow already knows (iCE40, ECP5) is one :class:`Board` entry here
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import BpHwError
@@ -35,6 +36,19 @@ class Device:
     @property
     def bram_bits(self) -> int:
         return max(d * w for d, w in self.bram_shapes)
+
+    def bram_blocks(self, depth: int, width: int) -> int:
+        """Block RAMs one ``depth x width`` memory takes (its best block configuration)."""
+        if depth <= 0 or width <= 0:
+            return 0
+        return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in self.bram_shapes)
+
+    def spram_blocks(self, depth: int, width: int) -> int:
+        """SPRAM blocks one ``depth x width`` memory takes (side by side for width, stacked for depth)."""
+        if depth <= 0 or width <= 0:
+            return 0
+        d, w = self.spram_shape
+        return math.ceil(width / w) * math.ceil(depth / d)
 
 
 DEVICES = {

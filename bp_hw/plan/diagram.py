@@ -17,7 +17,8 @@ __all__ = ["datapath_svg"]
 
 _W, _H, _GAP = 240, 150, 90          # layer box, gap between boxes
 _FONT = 'font-family="Helvetica,Arial,sans-serif"'
-_PLACE = {"block": "block RAM", "logic": "logic", "auto": "tools decide", "const": "constant"}
+_PLACE = {"block": "block RAM", "spram": "SPRAM, loaded at run time", "logic": "logic", "auto": "tools decide",
+          "const": "constant"}
 
 
 def _text(x, y, s, size=12, anchor="middle", weight="normal"):

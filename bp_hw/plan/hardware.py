@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import BpHwError
-from ..fixed.folding import Folding
+from ..fixed.folding import Folding, parse_lanes
 from ..fixed.lfsr import lane_seed
 from ..fixed.lut import LUT_FUNCTIONS
 from ..fixed.packing import lane_bias_words, lane_weight_words
@@ -31,7 +31,7 @@ from .boards import Device, device as lookup_device
 
 __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
            "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "TRAIN_DELTA_TAIL", "ACCESS_READ_LATENCY", "activation_latency",
-           "parse_parallel", "train_spec_of", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
+           "parse_parallel", "train_spec_of", "INPUT_VECTOR_BITS", "INPUT_MODES", "input_mode_of", "WEIGHT_PLACEMENTS", "AUTO_LOGIC_BITS", "LoadedMemory", "LoadPlan", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
            "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
 
 #: Enabled cycles of the product stage (operand registers, product register) and of the
@@ -61,17 +61,25 @@ def activation_latency(layer: QLayer) -> int:
     return 1 if lut is None else (3 if lut.interpolate else 2)
 
 
-def parse_parallel(spec, n_layers: int) -> list[int]:
-    """``1``, ``"4"`` or ``"8,3"`` -> one P per layer (a single value applies to every layer)."""
+def parse_parallel(spec, n_layers: int) -> list:
+    """``1``, ``"4"``, ``"8,3"`` or ``"4x2,5"`` -> one P per layer (a single value applies to every
+    layer); an entry is an int or ``"OxI"`` (``P_out`` x ``P_in``, see :class:`Folding`)."""
     if isinstance(spec, int):
         values = [spec]
-    elif isinstance(spec, (list, tuple)):
-        values = [int(v) for v in spec]
     else:
-        try:
-            values = [int(v) for v in str(spec).split(",") if v.strip()]
-        except ValueError:
-            raise BpHwError(f"--parallel takes integers separated by commas, got {spec!r}") from None
+        tokens = [str(v).strip() for v in spec] if isinstance(spec, (list, tuple)) else \
+            [v.strip() for v in str(spec).split(",") if v.strip()]
+        values = []
+        for tok in tokens:
+            if "x" in tok.lower():
+                p_out, p_in = parse_lanes(tok)
+                values.append(f"{p_out}x{p_in}")
+                continue
+            try:
+                values.append(int(tok))
+            except ValueError:
+                raise BpHwError(f"--parallel takes P or OxI values separated by commas (e.g. 8,3 or "
+                                f"4x2,5), got {spec!r}") from None
     if len(values) == 1:
         values = values * n_layers
     if len(values) != n_layers:
@@ -115,9 +123,15 @@ class Field:
 
 
 class PayloadFields:
-    """What a stream's payload is made of; shared by the plan's layouts and the manifest's ports."""
+    """What a stream's payload is made of; shared by the plan's layouts and the manifest's ports.
+
+    A vector travels as ``beats`` consecutive transfers (beats) of one payload each; its
+    element ``k`` is element ``k % elements`` of beat ``k // elements``. The end of a vector
+    is marked by the count: every vector has exactly ``beats`` beats.
+    """
 
     fields: tuple[Field, ...]
+    beats: int
 
     @property
     def payload_width(self) -> int:
@@ -128,18 +142,25 @@ class PayloadFields:
         """The single array field of a plain vector stream (inference in/out, taps); else None."""
         return self.fields[0] if len(self.fields) == 1 else None
 
+    @property
+    def vector_elements(self) -> int | None:
+        """Elements of one whole vector: ``beats`` beats of the field's ``elements`` each."""
+        return self.vector.elements * self.beats if self.vector else None
+
 
 @dataclass(frozen=True)
 class StreamLayout(PayloadFields):
-    """A valid/ready stream: port names and the payload's fields (one beat = one whole payload)."""
+    """A valid/ready stream: port names and the payload's fields (one payload per beat)."""
 
     prefix: str                 # "i" -> i__payload, i__valid, i__ready
     fields: tuple[Field, ...]
     ready: bool = True
+    beats: int = 1
 
 
-def _vector_stream(prefix: str, name: str, elements: int, fmt: QFormat, ready: bool = True) -> StreamLayout:
-    return StreamLayout(prefix, (Field(name, 0, elements, fmt.width, fmt.signed, fmt.name),), ready)
+def _vector_stream(prefix: str, name: str, elements: int, fmt: QFormat, ready: bool = True,
+                   beats: int = 1) -> StreamLayout:
+    return StreamLayout(prefix, (Field(name, 0, elements, fmt.width, fmt.signed, fmt.name),), ready, beats)
 
 
 # -- memories and lookup tables --------------------------------------------------------------
@@ -148,9 +169,11 @@ def _vector_stream(prefix: str, name: str, elements: int, fmt: QFormat, ready: b
 class MemoryPlan:
     """``count`` identical-shape memories (one per lane) of ``depth`` words of ``width`` bits.
 
-    ``placement``: ``"block"`` (block RAM: EBR), ``"logic"`` (LUTs/flip-flops),
-    ``"auto"`` (left to the tools: yosys keeps small ROMs in logic) or
-    ``"const"`` (a single word: no memory at all).
+    ``placement``: ``"block"`` (block RAM: EBR), ``"spram"`` (iCE40UP single-port
+    SPRAM), ``"logic"`` (LUTs/flip-flops), ``"auto"`` (left to the tools: yosys keeps
+    small ROMs in logic) or ``"const"`` (a single word: no memory at all).
+    ``loaded``: the contents arrive at run time through the network's load port
+    (SPRAM has no initial contents); else they are in the bitstream.
     """
 
     name: str
@@ -162,6 +185,7 @@ class MemoryPlan:
     placement: str
     writable: bool = False
     elements_per_word: int = 1
+    loaded: bool = False
 
     @property
     def bits(self) -> int:
@@ -211,7 +235,8 @@ class LayerPlan:
     index: int
     layer: QLayer = field(repr=False)
     fold: Folding
-    input_source: str          # "payload": read in place from the input stream; "bram": the slots before
+    input_source: str          # "payload": read in place from the input stream; "bram": the slots
+                               # before; "buffer": the network's input buffer (beats written to block RAM)
     output_slots: str          # "registers" (ping-pong vectors) or "bram" (ping-pong words)
     lut: LutPlan | None
     activation_latency: int
@@ -243,7 +268,7 @@ class LayerPlan:
     @property
     def in_groups(self) -> int | None:
         """Words of the input slots (the producer's neuron groups = this layer's chunks) when read from BRAM."""
-        return self.fold.chunks if self.input_source == "bram" else None
+        return self.fold.chunks if self.input_source != "payload" else None
 
     def weight_words(self, lane: int) -> list[int]:
         return lane_weight_words(self.layer, self.fold, lane)
@@ -252,15 +277,22 @@ class LayerPlan:
         return lane_bias_words(self.layer, self.fold, lane)
 
 
+WEIGHT_PLACEMENTS = ("auto", "rom", "block", "logic", "spram")
+
+
 def _inference_memories(index: int, layer: QLayer, fold: Folding, lut: LutPlan | None, out_bram: bool,
-                        writable: bool) -> list[MemoryPlan]:
+                        weights: str) -> list[MemoryPlan]:
+    """The layer's memories; ``weights``: ``rom`` (block RAM, or a constant for a single word),
+    ``block``/``logic`` (forced) or ``spram`` (loaded at run time)."""
+    single = fold.cycles == 1
+    w_place = "const" if single else {"rom": "block"}.get(weights, weights)
     mems = [
         MemoryPlan(f"layer{index}.weights", index, "weights", fold.lanes_out, fold.cycles,
-                   fold.lanes_in * layer.weight_fmt.width,
-                   "block" if writable or fold.cycles > 1 else "const", writable, fold.lanes_in),
+                   fold.lanes_in * layer.weight_fmt.width, w_place, w_place == "spram", fold.lanes_in,
+                   loaded=w_place == "spram"),
         # a few bias words must not take a whole block RAM each
         MemoryPlan(f"layer{index}.biases", index, "biases", fold.lanes_out, fold.groups, layer.bias_fmt.width,
-                   ("block" if writable else "logic") if writable or fold.groups > 1 else "const", writable),
+                   "logic" if fold.groups > 1 else "const"),
     ]
     if out_bram:
         mems.append(MemoryPlan(f"layer{index}.slots", index, "slots", 1, 2 * fold.groups,
@@ -269,6 +301,113 @@ def _inference_memories(index: int, layer: QLayer, fold: Folding, lut: LutPlan |
         mems.append(MemoryPlan(f"layer{index}.lut", index, "lut", fold.lanes_out, lut.rom_depth,
                                layer.out_fmt.width, "auto"))
     return mems
+
+
+def _ebr_blocks(mems: list[MemoryPlan], dev: Device) -> int:
+    """Block RAMs the memories would take (an ``auto`` memory counts when it is big enough for yosys
+    to put it in block RAM, as the estimate says)."""
+    return sum(m.count * dev.bram_blocks(m.depth, m.width) for m in mems
+               if m.placement == "block" or (m.placement == "auto" and m.depth * m.width > AUTO_LOGIC_BITS))
+
+
+def _weight_placements(layers: list[QLayer], folds: list[Folding], luts, out_brams, weights: str,
+                       dev: Device | None) -> list[str]:
+    """Where each layer's weights go. ``auto``: ROMs in block RAM while they fit the device; on a
+    device with SPRAM the largest layers' weights move there (loaded at run time) until the block
+    RAMs fit or the SPRAM is used up."""
+    n = len(layers)
+    if weights not in WEIGHT_PLACEMENTS:
+        raise BpHwError(f"weight memory {weights!r}: use one of {', '.join(WEIGHT_PLACEMENTS)}")
+    if weights == "spram" and (dev is None or not dev.sprams):
+        raise BpHwError("--weights spram needs a device with SPRAM (iCE40UP5K: --board icebreaker)")
+    if weights == "spram":
+        need = sum(f.lanes_out * dev.spram_blocks(f.cycles, f.lanes_in * L.weight_fmt.width)
+                   for L, f in zip(layers, folds) if f.cycles > 1)
+        if need > dev.sprams:
+            raise BpHwError(f"the weights need {need} SPRAM blocks ({dev.spram_shape[0]} x {dev.spram_shape[1]} "
+                            f"each, one lane memory per block or more), {dev.name} has {dev.sprams}: fewer output "
+                            f"lanes (P_out), narrower weights (8 bits: two per 16-bit word) or --weights auto")
+    if weights != "auto":
+        return [weights] * n
+    places = ["rom"] * n
+    if dev is None or not dev.sprams:
+        return places
+
+    def ebr(places):
+        return sum(_ebr_blocks(_inference_memories(l, L, f, lut, ob, w), dev)
+                   for l, (L, f, lut, ob, w) in enumerate(zip(layers, folds, luts, out_brams, places)))
+
+    sprams = 0
+    order = sorted(range(n), key=lambda l: -layers[l].macs * layers[l].weight_fmt.width)
+    for l in order:
+        if ebr(places) <= dev.brams:
+            break
+        f = folds[l]
+        need = f.lanes_out * dev.spram_blocks(f.cycles, f.lanes_in * layers[l].weight_fmt.width)
+        if f.cycles > 1 and sprams + need <= dev.sprams:
+            places[l] = "spram"
+            sprams += need
+    return places
+
+
+@dataclass(frozen=True)
+class LoadedMemory:
+    """One lane memory written through the load port: words ``index << word_bits | k``."""
+
+    name: str
+    layer: int
+    lane: int
+    index: int
+    depth: int
+    width: int
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """The network's load port (``ld``): the memories whose contents arrive at run time.
+
+    One transfer writes one packed word: ``data`` (the low ``data_width`` bits of the payload) at
+    ``addr`` (the bits above): memory ``addr >> word_bits`` of :attr:`memories`, word
+    ``addr & (2**word_bits - 1)``, laid out as :mod:`bp_hw.fixed.packing` says. The port is always
+    ready; load while no sample is in flight (the memories are single-port: a write takes the read's
+    address).
+    """
+
+    memories: tuple[LoadedMemory, ...]
+    word_bits: int
+    data_width: int
+
+    @property
+    def addr_width(self) -> int:
+        return max(1, (len(self.memories) - 1).bit_length()) + self.word_bits
+
+    @property
+    def words(self) -> int:
+        return sum(m.depth for m in self.memories)
+
+    @property
+    def layout(self) -> "StreamLayout":
+        return StreamLayout("ld", (Field("data", 0, 1, self.data_width, False, None, "packed memory word"),
+                                   Field("addr", self.data_width, 1, self.addr_width, False, None,
+                                         "memory index << word_bits | word")))
+
+    def image(self, plan: "HardwarePlan") -> list[tuple[int, int]]:
+        """``(addr, data)`` of every word to load, memory by memory."""
+        out = []
+        for m in self.memories:
+            words = plan.layers[m.layer].weight_words(m.lane)
+            out += [((m.index << self.word_bits) | k, w) for k, w in enumerate(words)]
+        return out
+
+
+def _load_plan(layers: list["LayerPlan"]) -> LoadPlan | None:
+    mems = [(x.index, mem) for x in layers for mem in x.memories if mem.loaded]
+    if not mems:
+        return None
+    entries = tuple(LoadedMemory(mem.name, l, lane, k, mem.depth, mem.width)
+                    for k, (l, mem, lane) in enumerate((l, mem, lane) for l, mem in mems for lane in range(mem.count)))
+    word_bits = max(1, max(e.depth - 1 for e in entries).bit_length())
+    return LoadPlan(entries, word_bits, max(e.width for e in entries))
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -425,6 +564,7 @@ class HardwarePlan:
     inp: StreamLayout
     out: StreamLayout
     training: TrainPlan | None = None
+    load: LoadPlan | None = None
 
     @property
     def kind(self) -> str:
@@ -441,20 +581,27 @@ class HardwarePlan:
 
     @property
     def latency(self) -> int:
-        """Input transfer to output transfer (inference datapath), when nothing stalls.
+        """Input transfer (a vector's last beat) to output transfer (inference datapath), when
+        nothing stalls.
 
         A later layer starts issuing the cycle after the slot before it fills, so each
         layer but the last adds its pipeline less the hand-over cycle, and each later
-        layer adds its issue cycles. Training designs: cycles per inference sample.
+        layer adds its issue cycles; so does the first layer when its input comes from
+        the input buffer (it starts once the vector's last beat is in). Training designs:
+        cycles per inference sample.
         """
         if self.training is not None:
             return self.training.infer_cycles
-        return (sum(x.latency - 1 for x in self.layers) + 1 + sum(x.interval for x in self.layers[1:]))
+        fed = self.layers if self.layers[0].input_source == "buffer" else self.layers[1:]
+        return sum(x.latency - 1 for x in self.layers) + 1 + sum(x.interval for x in fed)
 
     @property
     def standalone_latency(self) -> int:
         """Presenting an input to an idle network to its output transfer: the first layer's
-        issue cycles (its input transfer comes with the last of them) plus :attr:`latency`."""
+        issue cycles (a vector input's transfer comes with the last of them), or the beats
+        of a buffered input, plus :attr:`latency`."""
+        if self.layers[0].input_source == "buffer":
+            return self.latency + self.inp.beats
         return self.latency + self.layers[0].interval
 
     @property
@@ -492,28 +639,69 @@ class HardwarePlan:
                 for l, L in enumerate(self.qmodel.layers)]
 
 
+#: An ``auto`` memory of at most this many bits stays in logic (yosys keeps small ROMs in LUTs).
+AUTO_LOGIC_BITS = 2048
+#: Input vectors wider than this many bits arrive as beats into the input buffer unless told otherwise.
+INPUT_VECTOR_BITS = 256
+INPUT_MODES = ("vector", "beats")
+
+
+def input_mode_of(qmodel: QModel, mode: str | None) -> str:
+    """``"vector"`` (one payload per input, read in place) or ``"beats"`` (``P_in`` elements per beat,
+    through the input buffer); ``None`` picks beats for inputs wider than :data:`INPUT_VECTOR_BITS`."""
+    if mode is None:
+        return "beats" if qmodel.sizes[0] * qmodel.input_fmt.width > INPUT_VECTOR_BITS else "vector"
+    if mode not in INPUT_MODES:
+        raise BpHwError(f"input mode {mode!r}: use one of {', '.join(INPUT_MODES)}")
+    return mode
+
+
 def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None, train=None,
-              taps: bool = False) -> HardwarePlan:
+              taps: bool = False, input_mode: str | None = None, weights: str = "auto") -> HardwarePlan:
     """The plan for ``qmodel`` with ``parallel`` lanes per layer; ``train`` (a TrainSpec, its dict or
-    ``True`` for the defaults) plans the on-chip training design instead of the inference one."""
+    ``True`` for the defaults) plans the on-chip training design instead of the inference one.
+    ``input_mode`` (inference only): ``"vector"``, ``"beats"`` or ``None`` (:func:`input_mode_of`).
+    ``weights`` (inference only): where the weight memories go, one of :data:`WEIGHT_PLACEMENTS`
+    (``auto``: :func:`_weight_placements`), or a list with one per layer."""
     par = parse_parallel(parallel, len(qmodel.layers))
     dev = lookup_device(device) if isinstance(device, str) else device
     folds = [Folding.of(L.fan_in, L.fan_out, p, l) for l, (L, p) in enumerate(zip(qmodel.layers, par))]
+    par = [f.spec for f in folds]
     training = _train_plan(qmodel, None if train is True else train, folds) if train is not None else None
+    if training is not None and input_mode == "beats":
+        raise BpHwError("a training design takes whole input vectors; beats are for inference designs")
+    beats = training is None and input_mode_of(qmodel, input_mode) == "beats"
     # Between two layers whose word shapes agree (the producer's P_out is the consumer's P_in,
     # e.g. every P = 1 boundary) the output slots live in block RAM instead of registers.
     links = [up.lanes_out == down.lanes_in for up, down in zip(folds, folds[1:])]
+    luts = [_lut_plan(L) for L in qmodel.layers]
+    out_brams = [l < len(folds) - 1 and links[l] for l in range(len(folds))]
+    if isinstance(weights, (list, tuple)):
+        if len(weights) != len(folds) or any(w not in WEIGHT_PLACEMENTS[1:] for w in weights):
+            raise BpHwError(f"weights per layer: {len(folds)} of {', '.join(WEIGHT_PLACEMENTS[1:])}, got {weights}")
+        places = list(weights)
+    else:
+        places = _weight_placements(qmodel.layers, folds, luts, out_brams, weights, dev)
+    if training is not None and any(w == "spram" for w in places):
+        raise BpHwError("the training design keeps its weights in block RAM; --weights spram is for inference")
     layers = []
     for l, (L, f) in enumerate(zip(qmodel.layers, folds)):
         in_bram = l > 0 and links[l - 1]
-        out_bram = l < len(folds) - 1 and links[l]
-        lut = _lut_plan(L)
-        layers.append(LayerPlan(l, L, f, "bram" if in_bram else "payload", "bram" if out_bram else "registers",
-                                lut, activation_latency(L), _inference_memories(l, L, f, lut, out_bram, False),
-                                monitor=taps and out_bram))
+        out_bram = out_brams[l]
+        lut = luts[l]
+        mems = _inference_memories(l, L, f, lut, out_bram, places[l])
+        if l == 0 and beats:
+            mems.insert(0, MemoryPlan("input.buffer", 0, "buffer", 1, 2 * f.chunks, f.lanes_in * L.in_fmt.width,
+                                      "block", True, f.lanes_in))
+        source = "buffer" if l == 0 and beats else "bram" if in_bram else "payload"
+        layers.append(LayerPlan(l, L, f, source, "bram" if out_bram else "registers",
+                                lut, activation_latency(L), mems, monitor=taps and out_bram))
     q = qmodel
     if training is None:
-        inp = _vector_stream("i", "x", q.sizes[0], q.input_fmt)
+        if beats:
+            inp = _vector_stream("i", "x", folds[0].lanes_in, q.input_fmt, beats=folds[0].chunks)
+        else:
+            inp = _vector_stream("i", "x", q.sizes[0], q.input_fmt)
     else:
         n_x, n_t = q.sizes[0], q.sizes[-1]
         t_fmt = training.target_fmt
@@ -525,4 +713,5 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
             Field("train", n_x * q.input_fmt.width + n_t * t_fmt.width, 1, 1, False, None,
                   "1: train on this sample, 0: infer only")))
     out = _vector_stream("o", "y", q.sizes[-1], q.output_fmt)
-    return HardwarePlan(qmodel, par, dev, taps and training is None, layers, inp, out, training)
+    load = _load_plan(layers) if training is None else None
+    return HardwarePlan(qmodel, par, dev, taps and training is None, layers, inp, out, training, load)

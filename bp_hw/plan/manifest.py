@@ -21,10 +21,10 @@ from .. import __version__
 from ..errors import BpHwError
 from ..fileio import write_json
 from ..fixed.qmodel import QModel
-from .hardware import Field, HardwarePlan, MemoryPlan, PayloadFields, StreamLayout, make_plan
+from .hardware import Field, HardwarePlan, MemoryPlan, PayloadFields, StreamLayout, make_plan, parse_parallel
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT", "MANIFEST_VERSION", "StreamPort", "MemoryInfo", "LayerInfo",
-           "TrainingInfo", "Manifest", "manifest_from_plan", "write_manifest", "read_manifest", "load_qmodel",
+           "TrainingInfo", "LoadInfo", "LOAD_IMAGE", "Manifest", "manifest_from_plan", "write_manifest", "read_manifest", "load_qmodel",
            "plan_from_manifest"]
 
 MANIFEST_NAME = "manifest.json"
@@ -64,6 +64,7 @@ class StreamPort(PayloadFields):
     ready: str | None
     fields: tuple[Field, ...]
     name: str = ""
+    beats: int = 1
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -84,7 +85,8 @@ class StreamPort(PayloadFields):
     @classmethod
     def from_layout(cls, layout: StreamLayout, name: str = "") -> "StreamPort":
         p = layout.prefix
-        return cls(f"{p}__payload", f"{p}__valid", f"{p}__ready" if layout.ready else None, layout.fields, name)
+        return cls(f"{p}__payload", f"{p}__valid", f"{p}__ready" if layout.ready else None, layout.fields, name,
+                   layout.beats)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name} if self.name else {}
@@ -92,6 +94,7 @@ class StreamPort(PayloadFields):
         if self.ready:
             out["ready"] = self.ready
         out["payload_width"] = self.payload_width
+        out["beats"] = self.beats
         if self.vector:
             out.update(elements=self.elements, width=self.width, signed=self.signed, format=self.format)
         out["fields"] = [{"name": f.name, "offset": f.offset, "elements": f.elements, "width": f.width,
@@ -118,7 +121,14 @@ class StreamPort(PayloadFields):
                 raise BpHwError(f"manifest: {what}.fields[{k}] needs elements >= 1 and width >= 1")
         if not fields:
             raise BpHwError(f"manifest: {what} has no payload fields")
-        return cls(payload, valid, _ident(ready, what) if ready else None, tuple(fields), str(obj.get("name", "")))
+        try:
+            beats = int(obj.get("beats", 1))
+        except (TypeError, ValueError):
+            beats = 0
+        if beats < 1:
+            raise BpHwError(f"manifest: {what}.beats must be an integer >= 1")
+        return cls(payload, valid, _ident(ready, what) if ready else None, tuple(fields), str(obj.get("name", "")),
+                   beats)
 
 
 def _record(cls, obj, what: str):
@@ -145,6 +155,7 @@ class MemoryInfo:
     placement: str
     writable: bool
     elements_per_word: int
+    loaded: bool = False
 
     @property
     def bits(self) -> int:
@@ -152,7 +163,8 @@ class MemoryInfo:
 
     @classmethod
     def from_plan(cls, m: MemoryPlan) -> "MemoryInfo":
-        return cls(m.name, m.layer, m.kind, m.count, m.depth, m.width, m.placement, m.writable, m.elements_per_word)
+        return cls(m.name, m.layer, m.kind, m.count, m.depth, m.width, m.placement, m.writable, m.elements_per_word,
+                   m.loaded)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -162,7 +174,7 @@ class MemoryInfo:
         try:
             return cls(str(obj["name"]), int(obj["layer"]), str(obj["kind"]), int(obj["count"]), int(obj["depth"]),
                        int(obj["width"]), str(obj["placement"]), bool(obj["writable"]),
-                       int(obj["elements_per_word"]))
+                       int(obj["elements_per_word"]), bool(obj.get("loaded", False)))
         except (KeyError, TypeError, ValueError) as exc:
             raise BpHwError(f"manifest: memory entry lacks a valid field {exc}") from None
 
@@ -227,6 +239,40 @@ class TrainingInfo:
         return _record(cls, obj, "training section")
 
 
+@dataclass(frozen=True)
+class LoadInfo:
+    """The ``load`` section: the port that writes the memories loaded at run time (SPRAM weights),
+    its address map and the image file of every word to write (one payload per line, as the
+    co-simulation harness reads its inputs)."""
+
+    port: StreamPort
+    word_bits: int
+    words: int
+    image: str                    # relative to the build folder
+    memories: list                # [{name, layer, lane, index, depth, width}]
+
+    def to_json(self) -> dict:
+        return {"port": self.port.to_json(), "word_bits": self.word_bits, "words": self.words,
+                "image": self.image, "memories": list(self.memories),
+                "usage": "one packed word per transfer: data in the low bits, addr = memory index << word_bits "
+                         "| word; always ready; load every word before the first input (the memories are "
+                         "single-port); the image lists every word in order"}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "LoadInfo":
+        if not isinstance(obj, dict):
+            raise BpHwError("manifest: load must be an object with port, word_bits, words, image, memories")
+        try:
+            return cls(StreamPort.from_json(obj["port"], "load.port", ready_required=True), int(obj["word_bits"]),
+                       int(obj["words"]), str(obj["image"]), list(obj["memories"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BpHwError(f"manifest: load section lacks a valid {exc}") from None
+
+
+#: Where generate writes the load image, relative to the build folder.
+LOAD_IMAGE = "mem/load.hex"
+
+
 # -- the manifest -------------------------------------------------------------------------------------
 
 @dataclass
@@ -245,7 +291,7 @@ class Manifest:
     out: StreamPort
     taps: tuple[StreamPort, ...]
     sizes: list[int]
-    parallel: list[int]
+    parallel: list            # per layer: P (int) or "OxI"
     latency_cycles: int | None
     standalone_latency_cycles: int | None
     interval_cycles: int | None
@@ -260,6 +306,7 @@ class Manifest:
     board: str | None = None
     device: str | None = None
     training: TrainingInfo | None = None
+    load: LoadInfo | None = None
     bp_hw_version: str = __version__
     extra: dict = field(default_factory=dict, repr=False)   # keys a newer writer added; kept on rewrite
 
@@ -291,6 +338,7 @@ class Manifest:
             "memory_images": self.memory_images,
             "qmodel": self.qmodel, "qmodel_sha256": self.qmodel_sha256,
             "training": self.training.to_json() if self.training else None,
+            "load": self.load.to_json() if self.load else None,
         }
         return {**self.extra, **out}
 
@@ -337,7 +385,7 @@ class Manifest:
             inp=StreamPort.from_json(_need(ports, "in", "ports"), "ports.in", ready_required=True),
             out=StreamPort.from_json(_need(ports, "out", "ports"), "ports.out", ready_required=True),
             taps=taps, sizes=[int(v) for v in obj.get("sizes") or []],
-            parallel=[int(v) for v in obj.get("parallel") or []],
+            parallel=parse_parallel(obj.get("parallel") or [], len(obj.get("parallel") or [])),
             latency_cycles=opt_int("latency_cycles"), standalone_latency_cycles=opt_int("standalone_latency_cycles"),
             interval_cycles=opt_int("interval_cycles"), ideal_interval_cycles=opt_int("ideal_interval_cycles"),
             multipliers=opt_int("multipliers"), mac_ops_per_inference=opt_int("mac_ops_per_inference"),
@@ -346,6 +394,7 @@ class Manifest:
             qmodel=obj.get("qmodel"), qmodel_sha256=obj.get("qmodel_sha256"),
             memory_images=obj.get("memory_images"), board=obj.get("board"), device=obj.get("device"),
             training=TrainingInfo.from_json(training) if training else None,
+            load=LoadInfo.from_json(obj["load"]) if obj.get("load") else None,
             bp_hw_version=str(obj.get("bp_hw_version", "")),
             extra={k: v for k, v in obj.items() if k not in known},
         )
@@ -413,7 +462,14 @@ def manifest_from_plan(plan: HardwarePlan, name: str, build_dir: str | Path, *, 
         memories=tuple(MemoryInfo.from_plan(m) for m in plan.memories), qmodel=qmodel,
         qmodel_sha256=qmodel_sha256, memory_images=memory_images, board=board,
         device=plan.device.name if plan.device else None,
-        training=_training_info(plan) if training else None)
+        training=_training_info(plan) if training else None,
+        load=_load_info(plan.load) if plan.load is not None else None)
+
+
+def _load_info(load) -> LoadInfo:
+    return LoadInfo(StreamPort.from_layout(load.layout), load.word_bits, load.words, LOAD_IMAGE,
+                    [{"name": m.name, "layer": m.layer, "lane": m.lane, "index": m.index, "depth": m.depth,
+                      "width": m.width} for m in load.memories])
 
 
 def write_manifest(manifest: Manifest) -> Path:
@@ -452,5 +508,11 @@ def load_qmodel(manifest: Manifest) -> QModel:
 def plan_from_manifest(manifest: Manifest, *, taps: bool = False) -> HardwarePlan:
     """The plan a build was made from: its quantized model, parallelism, device and training spec."""
     train = manifest.training.spec if manifest.training is not None else None
-    return make_plan(load_qmodel(manifest), manifest.parallel, device=manifest.device, train=train,
-                     taps=taps and train is None)
+    if train is not None:
+        return make_plan(load_qmodel(manifest), manifest.parallel, device=manifest.device, train=train)
+    input_mode = "beats" if manifest.layers[0].input == "buffer" else "vector"
+    placed = {m.layer: m.placement for m in manifest.memories if m.kind == "weights"}
+    weights = [{"const": "rom", "block": "rom"}.get(placed.get(l, "rom"), placed.get(l, "rom"))
+               for l in range(len(manifest.layers))]
+    return make_plan(load_qmodel(manifest), manifest.parallel, device=manifest.device, taps=taps,
+                     input_mode=input_mode, weights=weights)
