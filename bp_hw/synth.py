@@ -264,7 +264,7 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
                         f"inference design")
     estimate = estimate_resources(manifest, target.fpga)
     if fit_check:
-        check_fit(estimate)
+        check_fit(estimate, design=plan_from_manifest(manifest) if manifest.qmodel else None)
     clock_mhz = target.default_mhz if clock_mhz is None else float(clock_mhz)
     if not clock_mhz > 0:
         raise BpHwError(f"--clock-mhz must be positive, not {clock_mhz}")

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from .errors import BpHwError
 from .fixed import QFormat
 from .plan.boards import Device, device as lookup_device
-from .plan.hardware import HardwarePlan
+from .plan.hardware import HardwarePlan, dsps_per_multiplier
 from .plan.manifest import Manifest, plan_from_manifest
 
-__all__ = ["estimate_resources", "fit_problems", "check_fit"]
+__all__ = ["estimate_resources", "fit_problems", "fit_hint", "check_fit"]
 
 # LUT/FF model, calibrated on synthesized designs (benchmarks/bench_synth.py): generated
 # networks (4-8-3 P=1 and 4,3; 64-32-10 P=1) and a one-layer 4x3 / 64x10 P=2 network, each
@@ -60,6 +60,8 @@ _MUX_LUTS_PER_INPUT_BIT = {"ice40": 0.5, "ecp5": 0.25}
 # yosys leaves small ROMs in LUTs (observed: <= 512 bits always, 16 kbit never) unless they
 # carry ram_style="block"; an "auto" memory of at most this many bits is counted as logic.
 _LOGIC_ROM_BITS = 2048
+# a product in LUTs (ProductStage in_logic): one adder cell per partial-product bit, about
+_LUTS_PER_LOGIC_PRODUCT_BIT = 1.2
 _BITS_PER_LUT = 8           # a ROM in LUT4s: 16 bits per LUT plus the output multiplexers
 
 
@@ -74,8 +76,9 @@ class _Layer:
     weight_bits: int
     acc_bits: int
     out_bits: int
-    in_ram: bool           # reads its input from the slot RAM before it (no input multiplexer)
+    in_ram: bool           # reads its input from the slot RAM or the input buffer (no input multiplexer)
     out_ram: bool          # its output slots are a RAM (no output vector registers)
+    logic_multipliers: bool = False   # products as adder trees in LUTs, no DSP blocks
 
 
 def _plan_layers(plan: HardwarePlan) -> list[_Layer]:
@@ -86,8 +89,8 @@ def _plan_layers(plan: HardwarePlan) -> list[_Layer]:
         layers.append(_Layer(
             L.fan_in, L.fan_out, training.layers[x.index].multipliers if training else x.multipliers,
             L.in_fmt.width, L.weight_fmt.width, L.acc_width, L.out_fmt.width,
-            in_ram=training is None and x.input_source == "bram",
-            out_ram=training is None and x.output_slots == "bram"))
+            in_ram=training is None and x.input_source != "payload",
+            out_ram=training is None and x.output_slots == "bram", logic_multipliers=x.logic_multipliers))
     return layers
 
 
@@ -98,7 +101,7 @@ def _manifest_layers(manifest: Manifest) -> list[_Layer]:
         layers.append(_Layer(
             x.fan_in, x.fan_out, int(training.layers[x.index]["multipliers"]) if training else x.multipliers,
             QFormat.parse(x.in_format).width, QFormat.parse(x.weight_format).width, x.acc_width,
-            QFormat.parse(x.out_format).width, in_ram=x.input == "bram", out_ram=x.output_slots == "bram"))
+            QFormat.parse(x.out_format).width, in_ram=x.input in ("bram", "buffer"), out_ram=x.output_slots == "bram"))
     return layers
 
 
@@ -135,10 +138,6 @@ def _plan_word_widths(plan: HardwarePlan) -> dict[str, int]:
     return widths
 
 
-def _dsps_per_multiplier(a_bits: int, b_bits: int, dev: Device) -> int:
-    return math.ceil(a_bits / dev.dsp_a_bits) * math.ceil(b_bits / dev.dsp_b_bits)
-
-
 def _in_block_ram(placement: str, bits: int) -> bool:
     return placement == "block" or (placement == "auto" and bits > _LOGIC_ROM_BITS)
 
@@ -166,7 +165,10 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
     extra_luts = 0.0
     for layer in layers:
         a, b = layer.in_bits, layer.weight_bits
-        dsps += layer.multipliers * _dsps_per_multiplier(a, b, dev)
+        if layer.logic_multipliers:
+            extra_luts += layer.multipliers * a * b * _LUTS_PER_LOGIC_PRODUCT_BIT
+        else:
+            dsps += layer.multipliers * dsps_per_multiplier(a, b, dev)
         # The layer reads its input in place (through a multiplexer, unless it comes from the
         # previous layer's slot RAM) and keeps two output vectors (unless its slots are in RAM);
         # per lane the accumulator (+ operand registers outside the DSP on ECP5).
@@ -180,8 +182,10 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
         width = word_widths[mem.name]
         bits = mem.depth * width
         entry = {"name": mem.name, "count": mem.count, "depth": mem.depth, "width": mem.width,
-                 "live_width": width, "placement": mem.placement, "blocks": 0, "luts": 0}
-        if _in_block_ram(mem.placement, bits):
+                 "live_width": width, "placement": mem.placement, "blocks": 0, "sprams": 0, "luts": 0}
+        if mem.placement == "spram":
+            entry["sprams"] = mem.count * dev.spram_blocks(mem.depth, mem.width)
+        elif _in_block_ram(mem.placement, bits):
             entry["blocks"] = mem.count * dev.bram_blocks(mem.depth, width)
         elif mem.placement != "const":
             entry["luts"] = int(round(mem.count * bits / _BITS_PER_LUT))
@@ -191,13 +195,15 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
     return {
         "device": dev.name, "luts": int(round(luts)), "ffs": int(ffs), "dsps": int(dsps),
         "brams": int(sum(m["blocks"] for m in memories)),
+        "sprams": int(sum(m["sprams"] for m in memories)),
         "memory_bits": int(sum(m.bits for m in design.memories)),
         "memories": memories,
-        "capacity": {"luts": dev.luts, "ffs": dev.ffs, "dsps": dev.dsps, "brams": dev.brams},
+        "capacity": {"luts": dev.luts, "ffs": dev.ffs, "dsps": dev.dsps, "brams": dev.brams, "sprams": dev.sprams},
     }
 
 
-_WHAT = {"dsps": "DSP blocks", "brams": "block RAMs", "luts": "LUTs", "ffs": "flip-flops"}
+_WHAT = {"dsps": "DSP blocks", "brams": "block RAMs", "sprams": "SPRAM blocks", "luts": "LUTs",
+         "ffs": "flip-flops"}
 
 
 def fit_problems(estimate: dict, lut_margin: float = 1.0) -> list[str]:
@@ -208,7 +214,7 @@ def fit_problems(estimate: dict, lut_margin: float = 1.0) -> list[str]:
     """
     problems = []
     cap = estimate["capacity"]
-    for key in ("dsps", "brams", "luts", "ffs"):
+    for key in ("dsps", "brams", "sprams", "luts", "ffs"):
         need, have = estimate[key], cap[key]
         limit = have * (lut_margin if key in ("luts", "ffs") else 1.0)
         if need > limit:
@@ -218,10 +224,36 @@ def fit_problems(estimate: dict, lut_margin: float = 1.0) -> list[str]:
     return [text for _, text in sorted(problems, reverse=True)]
 
 
-def check_fit(estimate: dict, lut_margin: float = 1.0) -> None:
-    """Raise a one-line :class:`BpHwError` if the estimate does not fit its device."""
+def fit_hint(estimate: dict, design: HardwarePlan | None = None) -> str:
+    """What would make a design fit, for the resource that is most short, never a knob already at
+    its limit (one lane is as few as P goes; a device without SPRAM cannot take it)."""
+    problems = fit_problems(estimate)
+    if not problems:
+        return ""
+    worst = problems[0]
+    at_one_lane = design is not None and all(x.fold.lanes == 1 for x in design.layers)
+    has_spram = estimate["capacity"].get("sprams", 0) > 0
+    uses_spram = estimate.get("sprams", 0) > 0
+    hints = []
+    if "DSP" in worst or "LUT" in worst or "flip-flops" in worst:
+        if not at_one_lane:
+            hints.append("fewer MAC lanes (P)")
+        hints.append("narrower formats (e.g. --bits 8)")
+    if "block RAM" in worst:
+        if has_spram and not uses_spram:
+            hints.append("weights in SPRAM (--weights spram or auto, with --board)")
+        hints.append("narrower weights (8 bits pack two to a 16-bit word)")
+        hints.append("a smaller LUT (--lut-bits 8)")
+    if "SPRAM" in worst:
+        hints.append("fewer output lanes (P_out) or narrower weights")
+    hints.append("a bigger device (ulx3s-85f)" if estimate["device"] != "LFE5U-85F" else "smaller layers")
+    return "; " + ", ".join(hints)
+
+
+def check_fit(estimate: dict, lut_margin: float = 1.0, design: HardwarePlan | None = None) -> None:
+    """Raise a one-line :class:`BpHwError` if the estimate does not fit its device, naming the
+    resources short and what would make it fit."""
     problems = fit_problems(estimate, lut_margin)
     if problems:
-        hint = "; fewer MAC lanes (P) or a bigger device" if "DSP" in problems[0] or "LUT" in problems[0] \
-            else "; smaller layers, narrower weights or a bigger device"
-        raise BpHwError(f"network does not fit {estimate['device']}: " + "; ".join(problems) + hint)
+        raise BpHwError(f"network does not fit {estimate['device']}: " + "; ".join(problems)
+                        + fit_hint(estimate, design))

@@ -250,3 +250,32 @@ def test_beats_checker_catches_a_corrupted_weight(iris_q412):
     bad.layers[0].weights[3, 2] ^= 1 << 10
     run = run_stream(Network(make_plan(bad, "2x2,3", input_mode="beats")), X, tap_names=())
     assert not np.array_equal(run.outputs, q.predict(X)), "a flipped first-layer weight bit went unnoticed"
+
+
+@pytest.mark.parametrize("parallel", ["1", "1x2,1"])
+def test_weights_in_spram_loaded_at_run_time(iris_q412, parallel):
+    """Weights in SPRAM arrive through the load port (the plan's load image); the behavioural RAM
+    stands for the primitive here (Verilator runs the primitive's own model: test_cosim_harness)."""
+    q, X = iris_q412
+    plan = make_plan(q, parallel, device="iCE40UP5K", weights="spram", input_mode="beats")
+    assert plan.load is not None
+    mems = [m for m in plan.memories if m.kind == "weights"]
+    assert all(m.placement == "spram" and m.loaded for m in mems)
+    assert plan.load.words == sum(m.count * m.depth for m in mems)
+    image = plan.load.image(plan)
+    run = run_stream(Network(plan, primitives=False), X, load=image)
+    np.testing.assert_array_equal(run.outputs, q.predict(X))
+    bad = list(image)
+    bad[1] = (bad[1][0], bad[1][1] ^ (1 << 10))
+    run = run_stream(Network(plan, primitives=False), X, load=bad)
+    assert not np.array_equal(run.outputs, q.predict(X)), "a flipped bit of the load image went unnoticed"
+
+
+def test_spram_placement_rules(iris_q412):
+    q, _ = iris_q412
+    with pytest.raises(BpHwError, match="needs a device with SPRAM"):
+        make_plan(q, 1, weights="spram")
+    with pytest.raises(BpHwError, match="SPRAM blocks.*has 4"):
+        make_plan(q, "8,3", device="iCE40UP5K", weights="spram")   # 11 lane memories
+    # small networks keep their ROMs: auto only moves weights when block RAM runs out
+    assert make_plan(q, 1, device="iCE40UP5K").load is None

@@ -33,16 +33,17 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from ..plan.boards import board
-    from ..plan.manifest import read_manifest
+    from ..plan.manifest import plan_from_manifest, read_manifest
     from ..synth import synthesize
     from ..synth_estimate import check_fit, estimate_resources
 
     if args.estimate_only:
-        est = estimate_resources(read_manifest(args.build), board(args.board).fpga)
-        summary = {"board": args.board, **{k: est[k] for k in ("device", "luts", "ffs", "dsps", "brams",
+        manifest = read_manifest(args.build)
+        est = estimate_resources(manifest, board(args.board).fpga)
+        summary = {"board": args.board, **{k: est[k] for k in ("device", "luts", "ffs", "dsps", "brams", "sprams",
                                                                  "memory_bits", "capacity", "memories")}}
         if args.fit_check:
-            check_fit(est)
+            check_fit(est, design=plan_from_manifest(manifest) if manifest.qmodel else None)
         emit_summary(args, summary, _human_estimate(summary))
         return 0
 
@@ -81,4 +82,5 @@ def _human(s: dict) -> str:
 def _human_estimate(s: dict) -> str:
     cap = s["capacity"]
     return "\n".join([f"estimate for {s['device']} ({s['board']}):"] +
-                     [f"  {k:6s} {_pct(s[k], cap[k])}" for k in ("luts", "ffs", "dsps", "brams")])
+                     [f"  {k:6s} {_pct(s[k], cap[k])}" for k in ("luts", "ffs", "dsps", "brams", "sprams")
+                      if cap.get(k) or s.get(k)])

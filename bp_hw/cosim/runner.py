@@ -48,6 +48,7 @@ from bp_hw.cosim.hexio import check_range, pack_hex_fields, read_cycles, read_lo
 from bp_hw.cosim.objcache import make_variable
 from bp_hw.cosim.tools import find_simulator, verilator_fst_problem
 from bp_hw.errors import BpHwError
+from bp_hw.cosim.primitives import primitive_models
 from bp_hw.plan.manifest import Manifest, StreamPort, read_manifest
 
 __all__ = ["TIMESCALE", "TEST_MODULE", "DEFAULT_CLOCK", "BuildInfo", "HarnessRun", "SimResult", "manifest_of",
@@ -212,13 +213,14 @@ def build(build: str | Path | Manifest, simulator: str = "verilator", *, waves: 
         raise BpHwError(f"clock must be 'harness' or 'cocotb', not {clock!r}")
     sim_dir = _sim_dir(manifest, simulator, waves, clock)
     harness_text = harness_mod.harness_verilog(manifest)
+    models_text = primitive_models(manifest)
     args, defines = _build_args(simulator, clock, waves)
     toplevel = harness_mod.HARNESS_MODULE
     control = harness_mod.VERILATOR_CONTROL if simulator == "verilator" else ""
 
     key = hashlib.sha256()
     key.update(json.dumps([_FORMAT_VERSION, simulator, info.version, info.executable, args,
-                           sorted(defines.items()), harness_text, control]).encode())
+                           sorted(defines.items()), harness_text, models_text, control]).encode())
     for path in manifest.verilog:
         key.update(Path(path).read_bytes())
     digest = key.hexdigest()
@@ -236,6 +238,9 @@ def build(build: str | Path | Manifest, simulator: str = "verilator", *, waves: 
         harness_path = sim_dir / harness_mod.HARNESS_FILE
         harness_path.write_text(harness_text)
         sources = [*manifest.verilog, harness_path]
+        if models_text:
+            (sim_dir / "primitives.v").write_text(models_text)
+            sources.append(sim_dir / "primitives.v")
         if control:
             (sim_dir / harness_mod.VERILATOR_CONTROL_FILE).write_text(control)
             sources.insert(0, sim_dir / harness_mod.VERILATOR_CONTROL_FILE)

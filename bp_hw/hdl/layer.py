@@ -13,6 +13,7 @@ from .arith import shape_of
 from .mac import MACLane
 from .pipeline import delay
 from .rescale import Rescale
+from .spram import SinglePortRAM
 
 __all__ = ["slot_signature", "weight_load_signature", "LayerEngine"]
 
@@ -62,6 +63,9 @@ class LayerEngine(wiring.Component):
     plan : LayerPlan
         The layer's folding, memories, slot placement and activation (from
         :func:`bp_hw.plan.make_plan`).
+    primitives : bool
+        Weights placed in SPRAM become ``SB_SPRAM256KA`` instances (synthesis, Verilog); ``False``
+        builds the equivalent behavioural RAM (Amaranth's simulator cannot run instances).
 
     Ports
     -----
@@ -76,8 +80,9 @@ class LayerEngine(wiring.Component):
     the MAC lane's 4, the rescale's 3, activation, output slot).
     """
 
-    def __init__(self, plan: LayerPlan):
+    def __init__(self, plan: LayerPlan, primitives: bool = True):
         self.plan = plan
+        self.primitives = primitives
         self.layer = layer = plan.layer
         self.index = plan.index
         self.fold = plan.fold
@@ -121,16 +126,13 @@ class LayerEngine(wiring.Component):
         """Lane ``lane``'s weight RAM, written through ``wl``: one address for the read and the write
         (a single-port memory, as SPRAM is); a write takes the address, so load while idle."""
         mem = self.loaded
-        attrs = {"ram_style": "huge"} if mem.placement == "spram" else {}
-        ram = Memory(shape=unsigned(mem.width), depth=mem.depth, init=[], attrs=attrs)
-        m.submodules[f"wram{lane}"] = ram
-        wp = ram.write_port()
-        rp = ram.read_port(domain="sync")
         we = self.wl.we[lane]
         addr = Signal(range(max(mem.depth, 2)), name=f"wram{lane}_addr")
-        m.d.comb += [addr.eq(Mux(we, self.wl.addr, read_addr)), wp.addr.eq(addr), rp.addr.eq(addr),
-                     wp.data.eq(self.wl.data), wp.en.eq(we), rp.en.eq(en & ~we)]
-        return rp.data
+        m.d.comb += addr.eq(Mux(we, self.wl.addr, read_addr))
+        ram = SinglePortRAM(mem.depth, mem.width, primitive=self.primitives and mem.placement == "spram")
+        m.submodules[f"wram{lane}"] = ram
+        m.d.comb += [ram.addr.eq(addr), ram.wdata.eq(self.wl.data), ram.we.eq(we), ram.en.eq(en & ~we)]
+        return ram.rdata
 
     def elaborate(self, platform):
         m = Module()
@@ -198,7 +200,8 @@ class LayerEngine(wiring.Component):
                                    w_addr, self.placement["weights"])
             b_data = self._rom(m, f"brom{lane}", b_shape.width, self.plan.bias_words(lane), en, g,
                                self.placement["biases"])
-            mac = MACLane(w_shape, in_shape, b_shape, layer.bias_shift, layer.acc_width, f.lanes_in)
+            mac = MACLane(w_shape, in_shape, b_shape, layer.bias_shift, layer.acc_width, f.lanes_in,
+                          in_logic=self.plan.logic_multipliers)
             m.submodules[f"mac{lane}"] = mac
             m.d.comb += [mac.en.eq(en), mac.valid.eq(s1_valid), mac.first.eq(s1_first), mac.last.eq(s1_last),
                          mac.w.as_value().eq(w_data), mac.a.as_value().eq(a1.as_value()),

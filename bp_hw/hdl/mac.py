@@ -38,15 +38,20 @@ class ProductStage(wiring.Component):
     p : Out(ArrayLayout(prod_shape, lanes))
         The exact products (:attr:`prod_shape`: wide enough for any operands).
 
+    in_logic : bool
+        Build each product from shifted partial products (an adder tree in LUTs) instead of a
+        ``*`` that synthesis maps onto a DSP block: for layers the device has no DSPs left for.
+
     Latency: :attr:`LATENCY` = 2 enabled cycles, operand registers and product
     registers: together they map onto a DSP block with its input and output registers.
     """
 
     LATENCY = PRODUCT_LATENCY
 
-    def __init__(self, a_shape, b_shape, lanes: int = 1):
+    def __init__(self, a_shape, b_shape, lanes: int = 1, in_logic: bool = False):
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         self.lanes = lanes
+        self.in_logic = in_logic
         #: the shape of an exact product of the two operand shapes
         self.prod_shape = (Const(0, self.a_shape) * Const(0, self.b_shape)).shape()
         super().__init__({
@@ -61,9 +66,26 @@ class ProductStage(wiring.Component):
         for k in range(self.lanes):
             a = Signal(self.a_shape, name=f"a{k}")
             b = Signal(self.b_shape, name=f"b{k}")
+            product = _shift_add_product(a, b, self.prod_shape) if self.in_logic else a * b
             with m.If(self.en):
-                m.d.sync += [a.eq(self.a[k]), b.eq(self.b[k]), self.p[k].eq(a * b)]
+                m.d.sync += [a.eq(self.a[k]), b.eq(self.b[k]), self.p[k].eq(product)]
         return m
+
+
+def _shift_add_product(a: Signal, b: Signal, shape: Shape):
+    """``a * b`` as a balanced sum of ``a << j`` for the set bits of ``b`` (the sign bit of a signed
+    ``b`` weighs ``-2**(n-1)``): no multiplication operator, so synthesis keeps it out of DSPs."""
+    n = len(b)
+    terms = []
+    for j in range(n):
+        shifted = (a.as_signed() if a.shape().signed else a.as_unsigned()) << j
+        term = Mux(b[j], shifted, 0)
+        if j == n - 1 and b.shape().signed:
+            term = -term
+        terms.append(term)
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
+    return terms[0]
 
 
 class Accumulator(wiring.Component):
@@ -171,6 +193,8 @@ class MACLane(wiring.Component):
     acc_width : int
     lanes_in : int
         ``P_in``, products summed per cycle.
+    in_logic : bool
+        Products in LUTs instead of DSP blocks (:class:`ProductStage`).
 
     Ports
     -----
@@ -193,7 +217,9 @@ class MACLane(wiring.Component):
 
     LATENCY = MAC_LATENCY
 
-    def __init__(self, w_shape, a_shape, bias_shape, bias_shift: int, acc_width: int, lanes_in: int = 1):
+    def __init__(self, w_shape, a_shape, bias_shape, bias_shift: int, acc_width: int, lanes_in: int = 1,
+                 in_logic: bool = False):
+        self.in_logic = in_logic
         self.w_shape = Shape.cast(w_shape)
         self.a_shape = Shape.cast(a_shape)
         self.bias_shape = Shape.cast(bias_shape)
@@ -210,7 +236,7 @@ class MACLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.products = prods = ProductStage(self.w_shape, self.a_shape, self.lanes_in)
+        m.submodules.products = prods = ProductStage(self.w_shape, self.a_shape, self.lanes_in, self.in_logic)
         m.submodules.acc = acc = Accumulator(prods.prod_shape, self.lanes_in, self.acc_width, self.bias_shape,
                                              self.bias_shift)
         m.d.comb += [prods.en.eq(self.en), prods.a.eq(self.w), prods.b.eq(self.a),

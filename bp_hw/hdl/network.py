@@ -48,6 +48,9 @@ class Network(wiring.Component):
     ----------
     plan : HardwarePlan
         An inference plan (:func:`bp_hw.plan.make_plan`); ``plan.taps`` adds the tap ports.
+    primitives : bool
+        SPRAM weights as ``SB_SPRAM256KA`` instances (default; for Verilog and synthesis) or as the
+        equivalent behavioural RAM (``False``: Amaranth's simulator).
 
     Latency: ``plan.latency`` cycles from the edge that transfers an input to
     the edge that transfers its output, when nothing stalls (``plan.standalone_latency``
@@ -56,14 +59,14 @@ class Network(wiring.Component):
     (:class:`~bp_hw.plan.hardware.HardwarePlan`; the tests measure them).
     """
 
-    def __init__(self, plan: HardwarePlan):
+    def __init__(self, plan: HardwarePlan, primitives: bool = True):
         if plan.training is not None:
             raise ValueError("a training plan builds a TrainNetwork, not a Network")
         self.plan = plan
         self.qmodel = qmodel = plan.qmodel
         self.parallel = plan.parallel
         self.mem_links = plan.mem_links
-        self.engines = [LayerEngine(x) for x in plan.layers]
+        self.engines = [LayerEngine(x, primitives) for x in plan.layers]
         self.buffer = InputBuffer(plan.layers[0]) if plan.layers[0].input_source == "buffer" else None
         self.taps = plan.taps
         ports = {

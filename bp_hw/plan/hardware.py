@@ -31,7 +31,7 @@ from .boards import Device, device as lookup_device
 
 __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
            "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "TRAIN_DELTA_TAIL", "ACCESS_READ_LATENCY", "activation_latency",
-           "parse_parallel", "train_spec_of", "INPUT_VECTOR_BITS", "INPUT_MODES", "input_mode_of", "WEIGHT_PLACEMENTS", "AUTO_LOGIC_BITS", "LoadedMemory", "LoadPlan", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
+           "parse_parallel", "train_spec_of", "INPUT_VECTOR_BITS", "INPUT_MODES", "input_mode_of", "WEIGHT_PLACEMENTS", "dsps_per_multiplier", "AUTO_LOGIC_BITS", "LoadedMemory", "LoadPlan", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
            "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
 
 #: Enabled cycles of the product stage (operand registers, product register) and of the
@@ -242,6 +242,7 @@ class LayerPlan:
     activation_latency: int
     memories: list[MemoryPlan]
     monitor: bool = False      # a verification-only copy of the output vector (taps of BRAM slots)
+    logic_multipliers: bool = False   # products in LUTs: the device has no DSP blocks left for this layer
 
     @property
     def fan_in(self) -> int:
@@ -264,6 +265,13 @@ class LayerPlan:
     @property
     def multipliers(self) -> int:
         return self.fold.lanes
+
+    def dsps(self, dev: Device) -> int:
+        """DSP blocks the layer's multipliers take on ``dev`` (0 with its products in logic)."""
+        if self.logic_multipliers:
+            return 0
+        return self.fold.lanes * dsps_per_multiplier(self.layer.weight_fmt.width, self.layer.in_fmt.width
+                                                     + (not self.layer.in_fmt.signed), dev)
 
     @property
     def in_groups(self) -> int | None:
@@ -301,6 +309,11 @@ def _inference_memories(index: int, layer: QLayer, fold: Folding, lut: LutPlan |
         mems.append(MemoryPlan(f"layer{index}.lut", index, "lut", fold.lanes_out, lut.rom_depth,
                                layer.out_fmt.width, "auto"))
     return mems
+
+
+def dsps_per_multiplier(a_bits: int, b_bits: int, dev: Device) -> int:
+    """DSP blocks one signed ``a_bits x b_bits`` multiplier takes on ``dev``."""
+    return -(-a_bits // dev.dsp_a_bits) * -(-b_bits // dev.dsp_b_bits)
 
 
 def _ebr_blocks(mems: list[MemoryPlan], dev: Device) -> int:
@@ -696,6 +709,12 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
         source = "buffer" if l == 0 and beats else "bram" if in_bram else "payload"
         layers.append(LayerPlan(l, L, f, source, "bram" if out_bram else "registers",
                                 lut, activation_latency(L), mems, monitor=taps and out_bram))
+    if dev is not None and training is None:
+        # past the device's DSP blocks, the layers with the fewest multipliers compute in logic
+        for x in sorted(layers, key=lambda x: x.multipliers):
+            if sum(y.dsps(dev) for y in layers) <= dev.dsps:
+                break
+            x.logic_multipliers = True
     q = qmodel
     if training is None:
         if beats:

@@ -1,0 +1,88 @@
+"""Place and route a generated inference design on its own (no UART): resources and Fmax.
+
+The network of a build folder is wrapped in a fit-check top: a 128-bit shift-register scrambler
+drives every input (the input beats, the load port) and every output is XOR-folded into one
+register on an LED, so nothing can be optimised away. No PLL: the design runs on the board clock's
+net with nextpnr asked for ``--clock-mhz``; Fmax is what nextpnr reports for each placement seed.
+
+    python benchmarks/fit_network.py BUILD --board icebreaker [--seeds 1,2,3] [--clock-mhz 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from amaranth.hdl import Cat, Elaboratable, Module, Signal
+
+
+class FitTop(Elaboratable):
+    def __init__(self, dut):
+        self.dut = dut
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        scr = Signal(128, init=1)
+        m.d.sync += scr.eq(Cat(scr[1:], scr[0] ^ scr[1] ^ scr[2] ^ scr[7]))
+        width = len(dut.i.payload.as_value())
+        m.d.comb += [dut.i.payload.as_value().eq(Cat(*[scr[k % 128] for k in range(width)])),
+                     dut.i.valid.eq(scr[3]), dut.o.ready.eq(scr[5])]
+        fold = dut.o.payload.as_value().xor() ^ dut.o.valid ^ dut.i.ready
+        if dut.load is not None:
+            ld = dut.ld.payload.as_value()
+            m.d.comb += [ld.eq(Cat(*[scr[(17 + k) % 128] for k in range(len(ld))])),
+                         dut.ld.valid.eq(scr[60] & scr[61] & scr[62])]
+        out = Signal()
+        m.d.sync += out.eq(fold)
+        m.d.comb += platform.request("led", 0).o.eq(out)
+        return m
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("build")
+    ap.add_argument("--board", default="icebreaker")
+    ap.add_argument("--seeds", default="1", help="nextpnr placement seeds, comma separated")
+    ap.add_argument("--out", default="build/fit_network")
+    args = ap.parse_args()
+    from bp_hw.hdl.emit import build_network
+    from bp_hw.plan.boards import board
+    from bp_hw.plan.manifest import plan_from_manifest, read_manifest
+    from bp_hw.synth import YOWASP_TOOLS, _run_plan, tool_environment
+    from bp_hw.synth_report import parse_nextpnr_report, parse_yosys_stat
+    from bp_hw.boards.families import family
+
+    target = board(args.board)
+    manifest = read_manifest(args.build)
+    plan = plan_from_manifest(manifest)
+    runs = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        platform = target.platform()
+        env = tool_environment([t for t in platform.required_tools if t in YOWASP_TOOLS])
+        out = Path(args.out) / f"seed{seed}"
+        opts = family(target.family).synth_opts
+        build = platform.build(FitTop(build_network(plan)), name="top", do_build=False,
+                               **({"synth_opts": opts} if opts else {}),
+                               nextpnr_opts=f"--report nextpnr_report.json --timing-allow-fail --seed {seed}",
+                               script_after_synth="tee -q -o yosys_stat.json stat -json")
+        build.extract(out)
+        start = time.monotonic()
+        _run_plan(out, env, out / "synth.log", lambda msg: print(msg, file=sys.stderr))
+        res = parse_nextpnr_report(out / "nextpnr_report.json", target.family, parse_yosys_stat(out / "yosys_stat.json"))
+        runs.append({"seed": seed, **{k: res.get(k) for k in ("luts", "ffs", "dsps", "brams", "sprams", "fmax_mhz")},
+                     "seconds": round(time.monotonic() - start, 1)})
+        print(json.dumps(runs[-1]), file=sys.stderr)
+    fmax = [r["fmax_mhz"] for r in runs if r["fmax_mhz"]]
+    print(json.dumps({"build": str(args.build), "board": args.board, "sizes": manifest.sizes,
+                      "parallel": manifest.parallel, "interval_cycles": manifest.interval_cycles,
+                      "fmax_median_mhz": statistics.median(fmax) if fmax else None,
+                      "fmax_range_mhz": [min(fmax), max(fmax)] if fmax else None, "runs": runs}))
+
+
+if __name__ == "__main__":
+    main()
