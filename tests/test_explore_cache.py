@@ -94,12 +94,13 @@ def test_seeds_fold_into_median_and_range():
 
 
 def test_a_design_that_does_not_fit_is_a_recorded_failure_not_a_crash(iris_model, tmp_path):
-    """--synth on a design the iCE40 cannot hold (11 DSPs): recorded with its reason, no tool runs."""
+    """--synth on a design the iCE40 cannot hold (8,3: its 11 sigmoid and weight ROMs need 41 block RAMs;
+    its 11 multipliers fit, 3 of them in LUTs): recorded with its reason, no tool runs."""
     s = explore(iris_model, tmp_path, formats=["Q4.12"], parallels=["8,3"], synth="all", seeds=[None, 1],
                 engine="serial")
     assert (s["runs"], s["failed"], s["pareto"]) == (2, 2, [])
     data = json.loads((tmp_path / "explore.json").read_text())
-    assert all("does not fit iCE40UP5K" in r["reason"] and "DSP" in r["reason"] for r in data["runs"])
+    assert all("does not fit iCE40UP5K" in r["reason"] and "block RAMs" in r["reason"] for r in data["runs"])
     assert data["all"][0]["status"] == "failed" and (tmp_path / "explore.png").stat().st_size > 0
 
 
