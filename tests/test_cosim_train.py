@@ -93,6 +93,33 @@ def test_parallel_stochastic_design_on_verilator(tmp_path):
     assert s["train_spec"]["update_rounding"] == "stochastic" and s["parallel"] == [8, 4]
 
 
+@pytest.fixture(scope="module")
+def xor_ce_build(tmp_path_factory):
+    return make_design(tmp_path_factory.mktemp("xor_ce"), "xor", [2, 4, 1],
+                       spec=TrainSpec(cost="cross-entropy", update_rounding="stochastic"))
+
+
+def test_cross_entropy_design_on_verilator(xor_ce_build):
+    need("verilator")
+    s = verify_training(xor_ce_build, "xor", epochs=30, stall=0.1)
+    assert_exact(s)
+    assert s["train_spec"]["cost"] == "cross-entropy"
+    assert s["train_spec"]["layers"][-1]["derivative"] == "identity"
+
+
+def test_cross_entropy_design_checked_as_mse_fails(xor_ce_build, tmp_path):
+    """The checker reads the cost from the manifest: a cross-entropy build whose manifest says mse
+    mismatches at the first read-back after training starts."""
+    dst = tmp_path / "build"
+    shutil.copytree(xor_ce_build, dst, ignore=shutil.ignore_patterns("sim_*", ".sim_*"))
+    manifest = read_manifest(dst)
+    spec = dict(manifest.training.spec, cost="mse")
+    write_manifest(replace(manifest, training=replace(manifest.training, spec=spec)))
+    s = verify_training(dst, "xor", epochs=2, simulator=cheapest_simulator())
+    assert not s["ok"] and s["weight_mismatches"] > 0
+    assert s["first_weight_mismatch"]["readback"] == 1 and s["first_weight_mismatch"]["epoch"] == 0
+
+
 def test_xor_on_icarus(xor_build):
     need("icarus")
     s = verify_training(xor_build, "xor", epochs=6, simulator="icarus", stall=0.2, every_sample=True)

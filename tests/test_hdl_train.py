@@ -45,11 +45,12 @@ def reference_run(q, spec, parallel, X, T, train=None, readback=()):
     return FixedTrainer(q, plan.training.spec, plan.parallel).run(X, T, train, readback)
 
 
-def check_against_spec(q, spec, parallel, X, T, train=None, readback="every", **kw):
-    """Run the hardware and the spec on the same samples; assert outputs and read-back parameters agree."""
+def check_against_spec(q, spec, parallel, X, T, train=None, readback="every", hw_spec=None, **kw):
+    """Run the hardware and the spec on the same samples; assert outputs and read-back parameters agree.
+    ``hw_spec``: build the hardware from another spec (to show that the check fails)."""
     n = len(X)
     points = range(n) if readback == "every" else readback
-    plan = make_plan(q, parallel, train=spec)
+    plan = make_plan(q, parallel, train=spec if hw_spec is None else hw_spec)
     run = run_training(TrainNetwork(plan), X, T, train, readback=points, **kw)
     outputs, snapshots = reference_run(q, spec, parallel, X, T, train, points)
     bad = np.argwhere(run.outputs != outputs)
@@ -95,24 +96,37 @@ def test_infer_mode_is_the_integer_model(iris_q):
 
 
 CONFIGS = [
-    ("xor", "1", "nearest-even", 0.3),
-    ("xor", "8,4", "stochastic", 0.3),
-    ("iris", "1", "stochastic", 0.0),
-    ("iris", "8,3", "nearest-even", 0.3),
-    ("iris", "16,6", "stochastic", 0.2),     # P_in = 2 in both layers
-    ("iris", "32,24", "floor", 0.0),         # fully parallel
-    ("iris", "2,1", "nearest-up", 0.2),
-    ("iris", "4,3", "toward-zero", 0.0),
+    ("xor", "1", "nearest-even", 0.3, {}),
+    ("xor", "8,4", "stochastic", 0.3, {}),
+    ("iris", "1", "stochastic", 0.0, {}),
+    ("iris", "8,3", "nearest-even", 0.3, {}),
+    ("iris", "16,6", "stochastic", 0.2, {}),     # P_in = 2 in both layers
+    ("iris", "32,24", "floor", 0.0, {}),         # fully parallel
+    ("iris", "2,1", "nearest-up", 0.2, {}),
+    ("iris", "4,3", "toward-zero", 0.0, {}),
+    ("xor", "1", "stochastic", 0.2, {"cost": "cross-entropy"}),
+    ("iris", "8,3", "nearest-even", 0.3, {"cost": "cross-entropy", "lr": "2^-3"}),
 ]
 
 
-@pytest.mark.parametrize("data,parallel,rounding,stall", CONFIGS,
-                         ids=[f"{d}-P{p.replace(',', '_')}-{r}" for d, p, r, _ in CONFIGS])
-def test_training_bit_exact_after_every_sample(xor_q, iris_q, data, parallel, rounding, stall):
+def _config_id(c):
+    d, p, r, _, extra = c
+    return "-".join([d, "P" + p.replace(",", "_"), r] + [f"{k}{v}" for k, v in extra.items()])
+
+
+@pytest.mark.parametrize("data,parallel,rounding,stall,extra", CONFIGS, ids=[_config_id(c) for c in CONFIGS])
+def test_training_bit_exact_after_every_sample(xor_q, iris_q, data, parallel, rounding, stall, extra):
     q, X, T = (xor_q if data == "xor" else iris_q)[:3]
     idx = np.concatenate([epoch_order(len(X), 0, e) for e in range(3)])[:10]
-    check_against_spec(q, TrainSpec(update_rounding=rounding, seed=7), parallel, X[idx], T[idx],
+    check_against_spec(q, TrainSpec(update_rounding=rounding, seed=7, **extra), parallel, X[idx], T[idx],
                        stall_in=stall, stall_out=stall, seed=5)
+
+
+def test_checker_catches_hardware_built_for_another_cost(iris_q):
+    """A cross-entropy design checked against the MSE spec fails at the first sample after an update."""
+    q, X, T = iris_q[:3]
+    with pytest.raises(AssertionError, match="differ first at sample 1"):
+        check_against_spec(q, TrainSpec(), "8,3", X[:2], T[:2], hw_spec=TrainSpec(cost="cross-entropy"))
 
 
 ARCHS = [
@@ -126,6 +140,8 @@ ARCHS = [
     ([2, 4, 1], ["sigmoid", "sigmoid"], QuantConfig(format="fixed<12,5>", lut_symmetric=True,
                                                     rounding="toward-zero"), "8,4", TrainSpec(update_rounding="floor")),
     ([4, 6, 3], ["sigmoid", "sigmoid"], QuantConfig(bit_budget=8), "3,9", TrainSpec(update_rounding="stochastic")),
+    ([3, 5, 2], ["relu", "tanh"], QuantConfig(format="Q3.9", lut_range=4), "5,2",
+     TrainSpec(lr="2^-2", cost="cross-entropy")),
     ([3, 4, 2], ["relu", "identity"], QuantConfig(format="Q1.7"), "2,4",     # ONE not representable
      TrainSpec(lr="2^-2", update_rounding="stochastic")),
 ]
@@ -275,16 +291,22 @@ def test_generate_train_cli(iris_q, tmp_path, capsys):
     q = iris_q[0]
     q.save(tmp_path / "q.json")
     rc = main(["generate", str(tmp_path / "q.json"), "--train", "--lr", "2^-3", "--update-rounding", "stochastic",
-               "--parallel", "8,3", "--out", str(tmp_path / "b"), "--json"])
+               "--cost", "cross-entropy", "--batch", "1", "--parallel", "8,3", "--out", str(tmp_path / "b"), "--json"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["train"] and out["eta"] == 0.125 and out["update_rounding"] == "stochastic"
+    assert out["cost"] == "cross-entropy" and out["batch"] == 1
+    spec = json.loads((tmp_path / "b" / "manifest.json").read_text())["training"]["spec"]
+    assert (spec["cost"], spec["batch"], spec["layers"][1]["derivative"]) == ("cross-entropy", 1, "identity")
     assert out["cycles_per_train_sample"] <= 3.5 * out["cycles_per_infer_sample"]
     assert os.path.isfile(out["verilog"])
 
 
 @pytest.mark.parametrize("argv,needle", [(["--lr", "2^-2"], "--train"), (["--train", "--lr", "2^3"], "above 1"),
-                                         (["--train", "--update-rounding", "up"], "rounding mode")])
+                                         (["--train", "--update-rounding", "up"], "rounding mode"),
+                                         (["--cost", "cross-entropy"], "--train"),
+                                         (["--train", "--cost", "hinge"], "cross-entropy"),
+                                         (["--train", "--batch", "6"], "power of two")])
 def test_generate_train_cli_errors(iris_q, tmp_path, capsys, argv, needle):
     iris_q[0].save(tmp_path / "q.json")
     rc = main(["generate", str(tmp_path / "q.json"), *argv, "--out", str(tmp_path / "b")])

@@ -34,6 +34,12 @@ def add_parser(sub, name):
     t.add_argument("--update-rounding", help="rounding of the weight updates: nearest-even (default), stochastic, "
                                              "floor, nearest-up, toward-zero")
     t.add_argument("--lfsr-seed", type=int, help="seed of the stochastic-rounding LFSRs (default 1)")
+    t.add_argument("--cost",
+                   help="what the output delta comes from: mse, (o - t) * sigma'(z) (default), or cross-entropy, "
+                        "(o - t) alone (sigmoid or tanh outputs)")
+    t.add_argument("--batch", type=int,
+                   help="mini-batch size B, a power of two: gradients of B training samples are summed and the "
+                        "weights updated once with their mean (default 1: every sample)")
     t.add_argument("--delta-format", help="delta format, e.g. Q1.15 (default Q1.(W-1))")
     t.add_argument("--error-format", help="error format (default each layer's output format)")
     add_json_flag(p)
@@ -46,7 +52,8 @@ def _train_spec(args):
     from ..fixed.trainer import TrainSpec
     given = {key: value for key, value in (("lr", args.lr), ("update_rounding", args.update_rounding),
                                            ("seed", args.lfsr_seed), ("delta_format", args.delta_format),
-                                           ("error_format", args.error_format)) if value is not None}
+                                           ("error_format", args.error_format), ("cost", args.cost),
+                                           ("batch", args.batch)) if value is not None}
     if not args.train:
         if given:
             raise BpHwError(f"--{next(iter(given)).replace('_', '-')} only applies with --train")
@@ -85,10 +92,12 @@ def run(args) -> int:
     tr = manifest.training
     if tr is not None:
         summary.update(train=True, eta=tr.eta, update_rounding=tr.spec["update_rounding"],
+                       cost=tr.spec["cost"], batch=tr.spec["batch"],
                        cycles_per_train_sample=tr.cycles_per_train_sample,
                        cycles_per_infer_sample=tr.cycles_per_infer_sample)
         log(f"training design: {tr.cycles_per_train_sample} cycles per training sample, "
-            f"{tr.cycles_per_infer_sample} per inference, eta {tr.eta}, {tr.spec['update_rounding']} updates")
+            f"{tr.cycles_per_infer_sample} per inference, eta {tr.eta}, {tr.spec['update_rounding']} updates, "
+            f"cost {tr.spec['cost']}, batch {tr.spec['batch']}")
     log(f"generated {summary['verilog']}: {manifest.sizes} P={manifest.parallel}, "
         f"latency {manifest.latency_cycles} cycles, interval {manifest.interval_cycles} cycles, "
         f"{manifest.multipliers} multipliers")

@@ -14,6 +14,12 @@ fraction bits, and ``eta = eta_int / 2^f_eta``:
    ``d = ONE - round_shift(o * o, f_o)``; ReLU ``d = ONE if o > 0 else 0``;
    identity ``d = ONE``.
 4. **Delta**: ``delta = overflow(round_shift(e * d, f_e + f_o - f_d), delta_fmt)``.
+   With ``cost = "cross-entropy"`` the last layer (sigmoid or tanh) takes
+   ``d = ONE`` instead of step 3, as identity does: the derivative of the
+   cross-entropy ``-sum t log o + (1 - t) log(1 - o)`` through a sigmoid output
+   (or of its ``(1 + o) / 2`` form through tanh, targets -1/1) is ``o - t``,
+   so ``delta = overflow(round_shift(e, f_e - f_d), delta_fmt)``.
+   (:attr:`LayerTrainFormats.derivative` names what step 3 computes per layer.)
 5. **Error of the layer below**, with the weights *before* this step's update::
 
        e_prev[j] = overflow(round_shift(sum_i W[i, j] * delta[i], f_w + f_d - f_e_prev), err_fmt_prev)
@@ -27,10 +33,35 @@ fraction bits, and ``eta = eta_int / 2^f_eta``:
    the layer's (deterministic) rescale rounding; the update uses
    ``update_rounding``. Rescale shifts ``<= 0`` are exact left shifts.
 
+   **Mini-batch** (``batch = B > 1``, ``B = 2^m``): instead of updating, every
+   training sample adds its exact terms to per-parameter sums, the first sample
+   of a batch starting them from zero::
+
+       S_W[i, j] = sum_batch g[i] * a[j]        S_b[i] = sum_batch g[i]
+
+   and the batch's ``B``-th training sample, after adding its own, updates with
+   the mean (one rounding per parameter per batch)::
+
+       W[i, j] = overflow(W[i, j] - round_shift(S_W[i, j], k_w + m, mode), w_fmt)
+       b[i]    = overflow(b[i]    - round_shift(S_b[i],    k_b + m, mode), b_fmt)
+
+   (``k_w``, ``k_b`` the shifts above; :attr:`LayerTrainFormats.weight_update_shift`
+   and ``bias_update_shift`` include ``m``). Every sample of a batch runs its
+   forward pass and step 5 through the weights from before the batch. Batches
+   are counted over *training* samples from reset, regardless of epochs: the
+   samples left over at the end of an epoch (a data set that is not a multiple
+   of ``B``) stay in the sums and the batch completes with the next epoch's first
+   samples; inference samples (``train = 0``) neither count nor touch the sums.
+   Reading the parameters mid-batch gives the weights from before the batch.
+   The sums are exact: ``S_W`` needs ``g_width + signed_width(a) + m`` bits,
+   ``S_b`` ``g_width + m`` (:attr:`LayerTrainFormats.grad_width`,
+   ``bias_grad_width``). ``B = 1`` is the update above, after every sample.
+
 **Stochastic update rounding** draws from one LFSR (``lfsr.py``) per
 multiplier of the layer — lane ``(p_out, p_in)`` of its
 :class:`~bp_hw.fixed.folding.Folding`, seeded by :func:`~bp_hw.fixed.lfsr.lane_seed` (``seed ^ (l << 16) ^ (p_out << 8) ^ p_in``)
-(zero replaced as the LFSR does) — stepping once per update it rounds, in
+(zero replaced as the LFSR does) — stepping once per update it rounds (with
+mini-batches: only at the batch ends), in
 the hardware's visiting order: for each input chunk ``c``, for each neuron
 group ``g``: weight ``(g * P_out + p_out, c * P_in + p_in)``; then for each
 group ``g`` the bias of neuron ``g * P_out + p_out`` (on ``p_in = 0`` only).
@@ -53,6 +84,9 @@ from .packing import flat_params
 from .qformat import QFormat
 from .qmodel import QModel, guard_bits, signed_width
 from .rounding import overflow, round_shift, rounding_mode
+
+#: Costs the output delta can be taken from (module doc, step 4).
+COSTS = ("mse", "cross-entropy")
 
 _POW2 = re.compile(r"^\s*2\s*\^\s*\(?\s*(-?\d+)\s*\)?\s*$")
 
@@ -101,9 +135,15 @@ class TrainSpec:
     error_format: str | None = None     # default the layer's output format
     update_rounding: str = "nearest-even"
     seed: int = 1
+    cost: str = "mse"                   # "mse" | "cross-entropy" (module doc, step 4)
+    batch: int = 1                      # mini-batch size B, a power of two (module doc, step 6)
 
     def __post_init__(self):
         self.update_rounding = rounding_mode(self.update_rounding)
+        if self.cost not in COSTS:
+            raise BpHwError(f"cost {self.cost!r}: use one of {', '.join(COSTS)}")
+        if not isinstance(self.batch, int) or self.batch < 1 or self.batch & (self.batch - 1):
+            raise BpHwError(f"batch size must be a power of two (1, 2, 4, ...), got {self.batch}")
         parse_lr(self.lr, self.lr_bits)
         for fmt in (self.delta_format, self.error_format):
             if fmt is not None:
@@ -133,28 +173,39 @@ class LayerTrainFormats:
 
     err_fmt: QFormat
     delta_fmt: QFormat
+    derivative: str                  # step 3's function: the activation, "identity" (d = ONE) for the
+                                     # output layer under cross-entropy
     output_error_shift: int          # step 2 (last layer): o - t from f_o to f_e
     delta_shift: int                 # step 4: e * d from f_e + f_o to f_d
     error_below_shift: int | None    # step 5: sum W * delta from f_w + f_d to the layer below's f_e
-    weight_update_shift: int         # step 6: g * a from f_d + f_eta + f_a to f_w
-    bias_update_shift: int           # step 6: g from f_d + f_eta to f_b
+    weight_update_shift: int         # step 6: g * a from f_d + f_eta + f_a to f_w (+ log2 B: the mean)
+    bias_update_shift: int           # step 6: g from f_d + f_eta to f_b (+ log2 B)
     # Widths of the integers the backward pass holds (none can overflow; the hardware sizes its
     # registers from these):
     g_width: int                     # g = delta * eta_int, signed
     operand_a_width: int             # the shared multipliers' A operand: w (FWD, ERR) or g (UPD)
     operand_b_width: int             # ... B operand: a (FWD, UPD) or delta (ERR)
     error_acc_width: int             # step 5: sum over fan_out products W * delta
-    weight_step_width: int           # step 6: round_shift(g * a, k_w)
-    bias_step_width: int             # step 6: round_shift(g, k_b)
+    weight_step_width: int           # step 6: round_shift(g * a, k_w) (or of S_W)
+    bias_step_width: int             # step 6: round_shift(g, k_b) (or of S_b)
+    batch: int = 1                   # B
+    grad_width: int | None = None    # mini-batch sums S_W (B > 1), signed
+    bias_grad_width: int | None = None   # ... S_b
+
+    @property
+    def batch_log2(self) -> int:
+        return self.batch.bit_length() - 1
 
     def to_dict(self) -> dict:
         return {"error_format": self.err_fmt.name, "delta_format": self.delta_fmt.name,
+                "derivative": self.derivative,
                 "output_error_shift": self.output_error_shift, "delta_shift": self.delta_shift,
                 "error_below_shift": self.error_below_shift, "weight_update_shift": self.weight_update_shift,
                 "bias_update_shift": self.bias_update_shift, "g_width": self.g_width,
                 "operand_a_width": self.operand_a_width, "operand_b_width": self.operand_b_width,
                 "error_acc_width": self.error_acc_width, "weight_step_width": self.weight_step_width,
-                "bias_step_width": self.bias_step_width}
+                "bias_step_width": self.bias_step_width, "batch": self.batch, "grad_width": self.grad_width,
+                "bias_grad_width": self.bias_grad_width}
 
 
 def layer_formats(qmodel: QModel, spec: TrainSpec) -> list[LayerTrainFormats]:
@@ -166,24 +217,34 @@ def layer_formats(qmodel: QModel, spec: TrainSpec) -> list[LayerTrainFormats]:
         if not (delta.signed and err.signed):
             raise BpHwError("delta and error formats must be signed")
         fmts.append((err, delta))
+    last = qmodel.layers[-1]
+    if spec.cost == "cross-entropy" and last.activation not in ("sigmoid", "tanh"):
+        raise BpHwError(f"the cross-entropy output delta (o - t) needs sigmoid or tanh outputs, this network's "
+                        f"are {last.activation}: use --cost mse")
     eta_int, eta_frac = spec.eta
     out = []
     for l, (layer, (err, delta)) in enumerate(zip(qmodel.layers, fmts)):
+        ce = spec.cost == "cross-entropy" and l == len(qmodel.layers) - 1
         fo, fe, fd = layer.out_fmt.frac_bits, err.frac_bits, delta.frac_bits
         below = layer.weight_fmt.frac_bits + fd - fmts[l - 1][0].frac_bits if l > 0 else None
-        k_w = fd + eta_frac + layer.in_fmt.frac_bits - layer.weight_fmt.frac_bits
-        k_b = fd + eta_frac - layer.bias_fmt.frac_bits
+        m = spec.batch.bit_length() - 1
+        k_w = fd + eta_frac + layer.in_fmt.frac_bits - layer.weight_fmt.frac_bits + m
+        k_b = fd + eta_frac - layer.bias_fmt.frac_bits + m
         g_width = delta.width + max(1, eta_int.bit_length())
         a_width = max(signed_width(layer.weight_fmt), g_width if eta_int != 1 else delta.width)
         b_width = max(signed_width(layer.in_fmt), delta.width)
+        # what the update rounds: one product g * a (g), or the batch's sum of B of them
+        term_w = g_width + signed_width(layer.in_fmt) + m if m else a_width + b_width
+        term_b = g_width + m
         out.append(LayerTrainFormats(
-            err, delta, output_error_shift=fo - fe, delta_shift=fe + fo - fd, error_below_shift=below,
+            err, delta, "identity" if ce else layer.activation, output_error_shift=fo - fe, delta_shift=fe + fo - fd, error_below_shift=below,
             weight_update_shift=k_w, bias_update_shift=k_b, g_width=g_width,
             operand_a_width=a_width, operand_b_width=b_width,
             # the sum of fan_out products, with the accumulator's guard-bit rule (and a sign bit spare)
             error_acc_width=a_width + b_width + guard_bits(layer.fan_out) + 1,
-            weight_step_width=a_width + b_width + 2 + max(0, -k_w),
-            bias_step_width=a_width + 2 + max(0, -k_b)))
+            weight_step_width=term_w + 2 + max(0, -k_w),
+            bias_step_width=max(a_width, term_b) + 2 + max(0, -k_b),
+            batch=spec.batch, grad_width=term_w if m else None, bias_grad_width=term_b if m else None))
     return out
 
 
@@ -249,6 +310,9 @@ class FixedTrainer:
         self._orders = [self._update_order(f) for f in self.folds]
         self.lfsrs = [{lane: LFSR(lane_seed(self.spec.seed, l, *lane)) for lane in order}
                       for l, order in enumerate(self._orders)]
+        self.batch = self.spec.batch
+        self.pending = 0        # training samples in the current mini-batch's sums
+        self.sums = [(np.zeros_like(L.weights), np.zeros_like(L.biases)) for L in self.model.layers]
         self.saturations = 0
         self.samples = 0
 
@@ -283,7 +347,7 @@ class FixedTrainer:
         res.saturations += sat
         for l in range(len(q.layers) - 1, -1, -1):
             layer, fmts = q.layers[l], self.formats[l]
-            d = derivative(layer.activation, acts[l + 1], layer.out_fmt.frac_bits, layer.rounding)
+            d = derivative(fmts.derivative, acts[l + 1], layer.out_fmt.frac_bits, layer.rounding)
             delta, sat = overflow(round_shift(e * d, fmts.delta_shift, layer.rounding), fmts.delta_fmt,
                                   layer.overflow)
             res.saturations += sat
@@ -294,6 +358,7 @@ class FixedTrainer:
                 e, sat = overflow(round_shift(s, fmts.error_below_shift, layer.rounding), below, layer.overflow)
                 res.saturations += sat
             res.saturations += self._update(l, delta, acts[l])
+        self.pending = (self.pending + 1) % self.batch
         self.saturations += res.saturations
         self.samples += 1
         return res
@@ -302,6 +367,13 @@ class FixedTrainer:
         layer, fmts = self.model.layers[l], self.formats[l]
         g = delta * self.eta_int
         raw_w = g[:, None] * a[None, :]
+        if self.batch > 1:   # mini-batch: sum the terms, update at the batch's last sample
+            sw, sb = self.sums[l]
+            if self.pending:
+                raw_w, g = sw + raw_w, sb + g
+            self.sums[l] = (raw_w, g)
+            if self.pending != self.batch - 1:
+                return 0
         k_w, k_b = fmts.weight_update_shift, fmts.bias_update_shift
         mode = self.spec.update_rounding
         if mode != "stochastic":

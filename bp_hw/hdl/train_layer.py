@@ -431,6 +431,7 @@ class TrainLayer(wiring.Component):
         L = self.layer
         o_fmt, e_fmt, d_fmt = L.out_fmt, self.fmts.err_fmt, self.fmts.delta_fmt
         fo = o_fmt.frac_bits
+        kind = self.fmts.derivative     # the activation whose derivative step 3 computes
         one = 1 << fo
         n = L.fan_out
         # one neuron per cycle from the cycle of the start pulse (i is back at 0 when idle)
@@ -456,7 +457,7 @@ class TrainLayer(wiring.Component):
         else:
             e0 = self.e_in[i]
         m.d.sync += [o1.eq(as_signed(o0, o_fmt)), e1.eq(e0)]
-        if L.activation == "sigmoid":
+        if kind == "sigmoid":
             m.d.sync += om1.eq(one - as_signed(o0, o_fmt))
         else:
             m.d.sync += om1.eq(as_signed(o0, o_fmt))
@@ -466,23 +467,23 @@ class TrainLayer(wiring.Component):
         o2 = Signal(signed(ow))
         e2 = Signal.like(e1)
         m.d.sync += [o2.eq(o1), e2.eq(e1)]
-        if L.activation in ("sigmoid", "tanh"):
+        if kind in ("sigmoid", "tanh"):
             m.d.sync += p2.eq(o1 * om1)
         # d2: derivative
         d3 = Signal(signed(dw + 1))   # 0 <= d <= ONE: LUT outputs lie within [-1, 1]
         e3 = Signal.like(e1)
         m.d.sync += e3.eq(e2)
-        if L.activation == "sigmoid":
+        if kind == "sigmoid":
             m.d.sync += d3.eq(round_shift(p2, fo, L.rounding))
-        elif L.activation == "tanh":
+        elif kind == "tanh":
             m.d.sync += d3.eq(one - round_shift(p2, fo, L.rounding))
-        elif L.activation == "relu":
+        elif kind == "relu":
             m.d.sync += d3.eq(Mux(o2 > 0, one, 0))
         else:
             m.d.sync += d3.eq(one)
         # d3: e * d
         q4 = Signal(signed(e_fmt.width + dw + 2))
-        if L.activation in ("sigmoid", "tanh"):
+        if kind in ("sigmoid", "tanh"):
             m.d.sync += q4.eq(as_signed(e3, e_fmt) * d3)
         else:
             m.d.sync += q4.eq(Mux(d3 != 0, as_signed(e3, e_fmt) << fo, 0))

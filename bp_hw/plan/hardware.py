@@ -474,9 +474,9 @@ class TrainLayerPlan:
 
     @property
     def multipliers(self) -> int:
-        """The lanes, the delta unit's ``o * (1 - o)`` (or ``o * o``) and ``e * d`` for sigmoid/tanh,
-        and ``delta * eta_int`` unless ``eta_int == 1``."""
-        return self.fold.lanes + 2 * (self.layer.activation in LUT_FUNCTIONS) + (self.eta_int != 1)
+        """The lanes, the delta unit's ``o * (1 - o)`` (or ``o * o``) and ``e * d`` for a sigmoid/tanh
+        derivative (none in the output layer under cross-entropy), and ``delta * eta_int`` unless ``eta_int == 1``."""
+        return self.fold.lanes + 2 * (self.formats.derivative in LUT_FUNCTIONS) + (self.eta_int != 1)
 
     def weight_words(self, lane: int) -> list[int]:
         return lane_weight_words(self.layer, self.fold, lane)
@@ -541,6 +541,8 @@ class TrainPlan:
 
 def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
     spec = train_spec_of(spec)
+    if spec.batch != 1:
+        raise BpHwError("the training hardware updates after every sample so far: use --batch 1")
     formats = layer_formats(qmodel, spec)   # the spec's formats, shifts and widths
     eta_int, eta_frac = spec.eta
     layers = qmodel.layers
