@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,9 +20,10 @@ import numpy as np
 from bp_hw.errors import BpHwError
 from bp_hw.plan.manifest import Manifest, load_qmodel
 
-from .frame import INFO, NAK, SYNC_RESPONSE, FrameSpec
+from .frame import ACK, INFO, INFO_BODY, LOAD_BLOCK, NAK, PROTOCOL_VERSION, SYNC_RESPONSE, FrameSpec
 
-__all__ = ["SerialPort", "BoardClient", "compare_with_model", "IntegerModel", "integer_model_for"]
+__all__ = ["SerialPort", "BoardClient", "LinkError", "LinkStats", "read_load_image", "compare_with_model",
+           "IntegerModel", "integer_model_for"]
 
 _BAUD_CONSTANTS = {9600: "B9600", 19200: "B19200", 38400: "B38400", 57600: "B57600", 115200: "B115200",
                    230400: "B230400", 460800: "B460800", 921600: "B921600", 1000000: "B1000000",
@@ -103,68 +105,207 @@ class SerialPort:
         self.close()
 
 
+class LinkError(BpHwError):
+    """The board did not answer as the protocol says (after the retries)."""
+
+
+@dataclass
+class LinkStats:
+    """What the link did during a session: answers lost and sent again, and why."""
+    sent: int = 0              # frames written (first attempts and resends)
+    resends: int = 0           # frames sent again (after a NAK, a timeout, or a lost answer)
+    naks: int = 0
+    timeouts: int = 0          # reads that waited ``timeout`` seconds for nothing
+    bad_frames: int = 0        # answers with a bad CRC or cut off
+    stray_bytes: int = 0       # bytes between frames that start no frame
+    late: int = 0              # good answers to a request already sent again
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
 class BoardClient:
     """Speaks the frame protocol of :mod:`bp_hw.boards.frame` over a byte port.
 
-    ``port`` has ``write(bytes)``, ``read(n)`` and ``discard_input()``, as :class:`SerialPort`.
+    ``port`` has ``write(bytes)``, ``read(n)`` (up to ``n`` bytes, fewer after its timeout) and
+    ``discard_input()``, as :class:`SerialPort`.
 
-    One request at a time (stop and wait), as the board expects.
+    Requests are pipelined: up to ``window`` (default :attr:`FrameSpec.window`, what the board's
+    receive FIFO holds) are in flight, each with its own ``seq``. The board answers in order, so a
+    good answer to ``seq`` means every earlier request still unanswered was lost or refused: those
+    are sent again with new tags, as are the request a NAK names and, after ``timeout`` seconds of
+    silence, every unanswered one. A request sent ``retries + 1`` times without a good answer stops
+    the session with :class:`LinkError`. Answers are trusted only with a good CRC-16.
     """
 
-    def __init__(self, port, spec: FrameSpec, retries: int = 2):
+    def __init__(self, port, spec: FrameSpec, retries: int = 4, window: int | None = None):
         self.port = port
         self.spec = spec
         self.retries = retries
-        self.naks = 0
-        self.resends = 0
+        self.window = spec.window if window is None else max(1, min(int(window), spec.window))
+        self.stats = LinkStats()
+        self._seq = 0
+
+    # kept for the summaries of `bp-hw run`
+    naks = property(lambda self: self.stats.naks)
+    resends = property(lambda self: self.stats.resends)
 
     def info(self) -> FrameSpec:
         """Ask the board which network it carries."""
         self.port.write(bytes([INFO]))
-        frame = self.port.read(9)
-        if len(frame) < 9:
-            raise BpHwError(f"board did not answer the info request on {getattr(self.port, 'path', 'the port')} "
-                            f"(got {len(frame)} of 9 bytes): is it programmed and is the baud rate right?")
+        frame = self.port.read(INFO_BODY + 3)
+        where = getattr(self.port, "path", "the port")
+        if len(frame) < INFO_BODY + 3:
+            raise BpHwError(f"board did not answer the info request on {where} (got {len(frame)} of "
+                            f"{INFO_BODY + 3} bytes): is it programmed with a protocol-{PROTOCOL_VERSION} "
+                            f"bitstream and is the baud rate right?")
         try:
             return FrameSpec.decode_info(frame)
         except ValueError as exc:
             raise BpHwError(f"bad info frame from the board: {exc}") from None
 
     def check_shape(self) -> FrameSpec:
-        """Raise a one-line error if the board's network does not match ``spec``."""
+        """Raise a one-line error if the board's network is not the one ``spec`` describes."""
         board = self.info()
         if board != self.spec:
-            raise BpHwError(f"the board carries a network with {board.n_in} inputs x {board.in_width} bits -> "
-                            f"{board.n_out} outputs x {board.out_width} bits, the build folder describes "
-                            f"{self.spec.n_in} x {self.spec.in_width} -> {self.spec.n_out} x {self.spec.out_width}")
+            raise BpHwError(f"the board carries {board.describe()}; the build folder describes "
+                            f"{self.spec.describe()}: program the board with this build's bitstream")
         return board
+
+    # -- pipelined exchanges -----------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFF
+        return self._seq
+
+    def _read_answer(self):
+        """The next answer frame: ("response", seq, y), ("ack", seq), ("nak", seq), ("bad",) or None (timeout)."""
+        while True:
+            head = self.port.read(1)
+            if not head:
+                self.stats.timeouts += 1
+                return None
+            kind = head[0]
+            if kind == SYNC_RESPONSE:
+                length = self.spec.response_length
+            elif kind == ACK:
+                length = 4
+            elif kind == NAK:
+                length = 2
+            else:
+                self.stats.stray_bytes += 1
+                continue
+            frame = head + self.port.read(length - 1)
+            if len(frame) < length:
+                self.stats.bad_frames += 1
+                return ("bad",)
+            if kind == NAK:
+                self.stats.naks += 1
+                return ("nak", frame[1])
+            try:
+                if kind == ACK:
+                    return ("ack", FrameSpec.decode_ack(frame))
+                seq, y = self.spec.decode_response(frame)
+                return ("response", seq, y)
+            except ValueError:
+                self.stats.bad_frames += 1
+                return ("bad",)
+
+    def _exchange(self, frames: Callable[[int, int], bytes], n: int, answer: str, on_answer) -> None:
+        """Send request ``k`` (``frames(k, seq)``) for every ``k < n``, pipelined; ``on_answer(k, value)`` for each
+        good answer of kind ``answer`` (``value`` is the response vector, or None for an ack)."""
+        todo = deque(range(n))
+        attempts = np.zeros(n, dtype=np.int64)
+        pending: dict[int, int] = {}          # seq -> request, in the order sent
+        done = 0
+
+        def requeue(seqs):
+            for s in seqs:
+                todo.appendleft(pending.pop(s))
+
+        while done < n:
+            while todo and len(pending) < self.window:
+                k = todo.popleft()
+                if attempts[k] > self.retries:
+                    raise LinkError(f"request {k} got no good answer in {attempts[k]} attempts "
+                                    f"({self.stats.naks} NAKs, {self.stats.timeouts} timeouts, "
+                                    f"{self.stats.bad_frames} bad frames so far): check the cable and the baud rate")
+                self.stats.resends += attempts[k] > 0
+                attempts[k] += 1
+                seq = self._next_seq()
+                pending[seq] = k
+                self.port.write(frames(k, seq))
+                self.stats.sent += 1
+            got = self._read_answer()
+            if got is None:                               # silence: everything unanswered is lost
+                requeue(reversed(list(pending)))
+                continue
+            if got[0] == "nak":
+                if got[1] in pending:
+                    requeue([got[1]])
+                continue
+            if got[0] != answer:                          # a bad frame: the timeout or a later answer tells
+                continue
+            seq = got[1]
+            if seq not in pending:
+                self.stats.late += 1
+                continue
+            order = list(pending)
+            requeue(reversed(order[:order.index(seq)]))    # answered in order: the earlier ones were lost
+            on_answer(pending.pop(seq), got[2] if answer == "response" else None)
+            done += 1
+
+    def run(self, inputs, on_result=None) -> np.ndarray:
+        """The board's output vectors for every row of ``inputs`` (integers), pipelined;
+        ``on_result(k)`` after each good answer (for a progress bar)."""
+        inputs = np.asarray(inputs, dtype=np.int64).reshape(-1, self.spec.n_in)
+        out = np.zeros((len(inputs), self.spec.n_out), dtype=np.int64)
+
+        def store(k, y):
+            out[k] = y
+            if on_result:
+                on_result(k)
+        self._exchange(lambda k, seq: self.spec.encode_request(inputs[k], seq), len(inputs), "response", store)
+        return out
 
     def infer(self, x) -> np.ndarray:
         """Send one input vector, return the board's output vector."""
-        request = self.spec.encode_request(x)
-        last = "no answer"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.resends += 1
-                self.port.discard_input()
-            self.port.write(request)
-            first = self.port.read(1)
-            if not first:
-                last = "no answer (timeout)"
-                continue
-            if first[0] == NAK:
-                self.naks += 1
-                last = "the board reported a CRC error in the request (NAK)"
-                continue
-            if first[0] != SYNC_RESPONSE:
-                last = f"unexpected byte {first[0]:02X} instead of a response frame"
-                continue
-            rest = self.port.read(self.spec.response_length - 1)
-            try:
-                return self.spec.decode_response(first + rest)
-            except ValueError as exc:
-                last = f"bad response frame ({exc})"
-        raise BpHwError(f"sample failed after {self.retries + 1} attempts: {last}")
+        return self.run(np.asarray(x)[None, :])[0]
+
+    def load(self, image: list[tuple[int, int]], on_block=None) -> int:
+        """Write a load image (``(addr, word)`` pairs, :func:`read_load_image`) through load frames of up to
+        ``LOAD_BLOCK`` consecutive words; returns the number of frames (``on_block(words)`` after each
+        acknowledged one). The board writes a frame's words only
+        after its CRC checks out, so a refused frame is simply sent again."""
+        if not self.spec.load_words:
+            raise BpHwError("this network has no load port: its weights are in the bitstream")
+        blocks: list[tuple[int, list[int]]] = []
+        for addr, word in image:
+            if blocks and blocks[-1][0] + len(blocks[-1][1]) == addr and len(blocks[-1][1]) < LOAD_BLOCK:
+                blocks[-1][1].append(word)
+            else:
+                blocks.append((addr, [word]))
+        self._exchange(lambda k, seq: self.spec.encode_load(blocks[k][0], blocks[k][1], seq), len(blocks), "ack",
+                       lambda k, _: on_block and on_block(len(blocks[k][1])))
+        return len(blocks)
+
+
+def read_load_image(manifest: Manifest) -> list[tuple[int, int]]:
+    """The ``(addr, word)`` pairs of a build's load image (``manifest.load.image``: one hex payload per line,
+    ``addr << data_width | data``)."""
+    load = manifest.load
+    if load is None:
+        return []
+    path = manifest.build_dir / load.image
+    try:
+        lines = path.read_text().split()
+    except OSError as exc:
+        raise BpHwError(f"cannot read the load image {path}: {exc.strerror}") from None
+    width = load.port.field("data").width
+    values = [int(line, 16) for line in lines]
+    if len(values) != load.words:
+        raise BpHwError(f"{path} has {len(values)} words; the manifest says {load.words}: regenerate the build")
+    return [(v >> width, v & ((1 << width) - 1)) for v in values]
 
 
 @dataclass
@@ -183,8 +324,8 @@ class Comparison:
 
 
 def compare_with_model(client: BoardClient, inputs: np.ndarray,
-                       expected: Callable[[np.ndarray], np.ndarray], progress=None) -> Comparison:
-    """Run every row of ``inputs`` (integers) on the board and compare with ``expected(inputs)``.
+                       expected: Callable[[np.ndarray], np.ndarray], on_result=None) -> Comparison:
+    """Run every row of ``inputs`` (integers) on the board, pipelined, and compare with ``expected(inputs)``.
 
     ``expected`` maps a (batch, n_in) integer array to the (batch, n_out)
     integer outputs of the integer model; it is called once, vectorised.
@@ -193,10 +334,7 @@ def compare_with_model(client: BoardClient, inputs: np.ndarray,
     want = np.asarray(expected(inputs), dtype=np.int64).reshape(len(inputs), client.spec.n_out)
     result = Comparison()
     start = time.monotonic()
-    rows = range(len(inputs)) if progress is None else progress(range(len(inputs)))
-    got = np.empty_like(want)
-    for k in rows:
-        got[k] = client.infer(inputs[k])
+    got = client.run(inputs, on_result)
     result.seconds = time.monotonic() - start
     bad = np.flatnonzero((got != want).any(axis=1))
     result.samples = len(inputs)

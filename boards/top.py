@@ -16,9 +16,14 @@ from bp_hw.hdl.uart import uart_divisor
 from bp_hw.plan.boards import Board
 
 from .families import family
+from .frame import FrameSpec
 from .uart_wrapper import NetworkUART
 
-__all__ = ["BoardTop", "check_board_clock"]
+__all__ = ["BoardTop", "check_board_clock", "IDLE_TIMEOUT_S"]
+
+#: A frame that stops for this long half way is given up (NAK): far above any gap a USB UART leaves
+#: inside one write, far below the host's timeout.
+IDLE_TIMEOUT_S = 2e-3
 
 
 def check_board_clock(board: Board, platform) -> None:
@@ -34,7 +39,9 @@ class BoardTop(Elaboratable):
     Parameters
     ----------
     network : wiring.Component
-        The network (stream ports ``i``/``o``, see DESIGN.md).
+        The network (stream ports ``i``/``o``, and ``ld`` for a network with a load image; see DESIGN.md).
+    spec : FrameSpec
+        Its frames (:meth:`FrameSpec.from_manifest` of its build).
     board : bp_hw.plan.boards.Board
         The PLL starts from ``board.board_clock_hz``; ``board.family`` picks the PLL.
     clock_hz : float
@@ -52,8 +59,9 @@ class BoardTop(Elaboratable):
     :class:`NetworkUART`.
     """
 
-    def __init__(self, network, board: Board, clock_hz: float, baud: int | None = None):
+    def __init__(self, network, spec: FrameSpec, board: Board, clock_hz: float, baud: int | None = None):
         self.network = network
+        self.spec = spec
         self.board = board
         self.family = family(board.family)
         self.baud = board.uart_baud if baud is None else int(baud)
@@ -63,6 +71,7 @@ class BoardTop(Elaboratable):
             self.divisor = uart_divisor(self.f_sync, self.baud)
         except ValueError as exc:
             raise BpHwError(str(exc)) from None
+        self.idle_timeout = max(20 * self.divisor, int(IDLE_TIMEOUT_S * self.f_sync))
 
     def elaborate(self, platform):
         check_board_clock(self.board, platform)
@@ -95,7 +104,7 @@ class BoardTop(Elaboratable):
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = tx_buf = io.Buffer("o", uart.tx)
-        m.submodules.link = link = NetworkUART(self.network, self.divisor)
+        m.submodules.link = link = NetworkUART(self.network, self.spec, self.divisor, self.idle_timeout)
         m.d.comb += [link.rx.eq(rx_buf.i), tx_buf.o.eq(link.tx)]
 
         leds = []

@@ -1,48 +1,50 @@
-"""Gateware that serves a network over a UART with the frames of :mod:`bp_hw.boards.frame`."""
+"""Gateware that serves a network over a UART with the frames of :mod:`bp_hw.boards.frame` (protocol 2)."""
 
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import data, wiring
+from amaranth.lib import data, fifo, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bp_hw.hdl.uart import UARTRx, UARTTx
 
-from .frame import INFO, NAK, SYNC_REQUEST, SYNC_RESPONSE, FrameSpec
+from .frame import ACK, CRC_INIT, CRC_POLY, INFO, LOAD, LOAD_BLOCK, NAK, SYNC_REQUEST, SYNC_RESPONSE, FrameSpec
 
-__all__ = ["NetworkUART", "frame_spec_of", "crc8_update"]
+__all__ = ["NetworkUART", "crc16_update", "TAG_DEPTH"]
 
-
-def frame_spec_of(network: wiring.Component) -> FrameSpec:
-    """The frame sizes implied by a network's ``i`` and ``o`` stream payloads."""
-    members = network.signature.members
-    shapes = []
-    for port in ("i", "o"):
-        layout = data.Layout.cast(members[port].signature.members["payload"].shape)
-        if not isinstance(layout, data.ArrayLayout):
-            raise TypeError(f"network port {port} payload must be an ArrayLayout, not {layout!r}")
-        shapes.append((layout.length, layout.elem_shape.width))
-    return FrameSpec(shapes[0][0], shapes[1][0], shapes[0][1], shapes[1][1])
+#: Answers the deframer may queue for the framer (frames whose answer is not sent yet).
+TAG_DEPTH = 16
+_INFER, _ACK, _NAK, _INFO = range(4)
+_TAG = data.StructLayout({"kind": 2, "seq": 8, "ok": 1})
 
 
-def crc8_update(crc: Value, byte: Value) -> Value:
-    """Combinational CRC-8/SMBUS step: the CRC after feeding ``byte`` (unrolled over 8 bits)."""
-    c = crc ^ byte
+def crc16_update(crc: Value, byte: Value) -> Value:
+    """Combinational CRC-16/CCITT-FALSE step: the CRC after feeding ``byte`` (unrolled over 8 bits)."""
+    c = crc ^ Cat(Const(0, 8), byte)
     for _ in range(8):
-        shifted = Cat(Const(0, 1), c[:7])
-        c = Mux(c[7], shifted ^ 0x07, shifted)
+        shifted = Cat(Const(0, 1), c[:15])
+        c = Mux(c[15], shifted ^ CRC_POLY, shifted)
     return c
 
 
 class NetworkUART(wiring.Component):
-    """Wraps a network with a UART: receives request frames, answers with response frames.
+    """Serves a network over a UART: request frames in, response frames out, several in flight.
 
     Parameters
     ----------
     network : wiring.Component
-        Has ``i`` (In) and ``o`` (Out) streams with ``ArrayLayout`` payloads of
-        signed elements (the network contract of DESIGN.md). It becomes a submodule.
+        Has ``i`` (In) and ``o`` (Out) streams with ``ArrayLayout`` payloads (the network contract
+        of DESIGN.md): ``i`` takes ``spec.in_beat`` elements per transfer, ``o`` gives the whole
+        output vector; and, when ``spec.load_words``, the load port ``ld`` (always ready). It becomes
+        a submodule.
+    spec : FrameSpec
+        The frames (:meth:`FrameSpec.from_manifest` of the network's build).
     divisor : int
         Clock cycles per UART bit.
+    idle_timeout : int
+        Cycles without a received byte after which a frame that stopped half way is given up
+        (answered with NAK; an infer frame's missing bytes are fed to the network as zeros so its
+        input stream stays aligned, and its output is dropped).
 
     Ports
     -----
@@ -51,31 +53,42 @@ class NetworkUART(wiring.Component):
     tx : Out(1)
         Serial output to the host (idles high).
     frame_error : Out(1)
-        Pulses on a UART framing error, a receive overrun or a request CRC error
-        (for an LED).
+        Pulses on a UART framing error, a receive overrun, a full receive FIFO, a bad CRC or a
+        cut-off frame (for an LED).
 
     Behaviour and latency
     ---------------------
-    A request's payload is shifted into a register as it arrives; when its CRC
-    byte checks out the vector is offered to ``network.i`` (a bad CRC answers
-    ``NAK`` instead). Whenever ``network.o`` is valid the vector is copied into
-    an output shift register in one cycle and sent as a response frame. The
-    wrapper adds a few cycles to the network's latency; the line dominates:
-    ``(request_length + response_length) * 10 * divisor`` cycles per sample.
-    One request at a time: the host waits for the answer before sending the
-    next request (a request that arrives while the previous one still waits
-    for the network loses bytes to receiver overrun and is answered by nothing
-    or a NAK).
+    Received bytes go into a FIFO of ``spec.rx_fifo`` bytes (block RAM), so requests may arrive
+    while the network works. The deframer takes them out as fast as the network accepts input:
+    each beat of ``in_beat`` elements is handed to ``network.i`` as soon as its last byte is in;
+    the last beat of a vector is held until the CRC has been checked, and a tag (kind, ``seq``,
+    CRC good) goes into a queue of :data:`TAG_DEPTH` answers. The framer takes the tags in order:
+    for an infer frame it waits for the network's output vector and sends a response (good CRC)
+    or a NAK (bad CRC: the output is dropped). Load frames are buffered (``LOAD_BLOCK`` words in a
+    block RAM), written to ``network.ld`` only after the CRC checks out and no sample is in flight,
+    then acknowledged. The wrapper adds a few cycles per beat to the network's latency; the line
+    sets the throughput: ``max(request, response) * 10`` bit times per sample with requests
+    in flight back to back (:meth:`FrameSpec.line_bound`).
     """
 
     rx: In(1, init=1)
     tx: Out(1, init=1)
     frame_error: Out(1)
 
-    def __init__(self, network: wiring.Component, divisor: int):
+    def __init__(self, network: wiring.Component, spec: FrameSpec, divisor: int, idle_timeout: int):
         self.network = network
+        self.spec = spec
         self.divisor = divisor
-        self.spec = frame_spec_of(network)
+        if idle_timeout < 20 * divisor:
+            raise ValueError(f"idle timeout of {idle_timeout} cycles is shorter than two bytes ({20 * divisor})")
+        self.idle_timeout = idle_timeout
+        members = network.signature.members
+        beat = data.Layout.cast(members["i"].signature.members["payload"].shape).size
+        if beat != spec.in_beat * spec.in_width:
+            raise ValueError(f"network input beat is {beat} bits; the frame spec says {spec.in_beat} x "
+                             f"{spec.in_width}")
+        if spec.load_words and "ld" not in members:
+            raise ValueError("the frame spec has a load image but the network has no load port")
         super().__init__()
 
     def elaborate(self, platform):
@@ -85,104 +98,288 @@ class NetworkUART(wiring.Component):
         m.submodules.network = net
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
+        m.submodules.rx_fifo = rxq = fifo.SyncFIFOBuffered(width=8, depth=spec.rx_fifo)
+        m.submodules.tags = tags = fifo.SyncFIFO(width=_TAG.size, depth=TAG_DEPTH)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
 
-        info_req = Signal()
-        nak_req = Signal()
-        crc_error = Signal()
-        m.d.comb += self.frame_error.eq(rx.frame_error | rx.overrun | crc_error)
+        # --- receive FIFO, the idle timer, error pulses
+        overflow = Signal()
+        m.d.comb += [rxq.w_data.eq(rx.o.payload), rxq.w_en.eq(rx.o.valid), rx.o.ready.eq(1),
+                     overflow.eq(rx.o.valid & ~rxq.w_rdy)]
+        idle = Signal(range(-1, self.idle_timeout))        # expired when the sign bit sets
+        with m.If(rx.o.valid):
+            m.d.sync += idle.eq(self.idle_timeout - 2)
+        with m.Elif(~idle[-1]):
+            m.d.sync += idle.eq(idle - 1)
+        stuck = Signal()
+        m.d.comb += stuck.eq(idle[-1] & ~rxq.r_rdy)
+        bad_frame = Signal()
+        m.d.sync += bad_frame.eq(0)
+        m.d.comb += self.frame_error.eq(rx.frame_error | rx.overrun | overflow | bad_frame)
 
-        # --- receive: request frames -> network.i
-        n_in_bytes = spec.n_in * spec.in_bytes
-        ishreg = Signal(8 * n_in_bytes)
-        icrc = Signal(8)
-        icount = Signal(range(max(n_in_bytes, 2)))
-        for k in range(spec.n_in):
+        # --- samples in flight: vectors handed to the network whose output is not taken yet
+        inflight = Signal(range(TAG_DEPTH + 2))
+        vec_in, vec_out = Signal(), Signal()
+        m.d.sync += inflight.eq(inflight + vec_in - vec_out)
+
+        # --- tags: one per frame to answer
+        tag_in = Signal(_TAG)
+        m.d.comb += tags.w_data.eq(tag_in)
+
+        def push(kind, ok=0):
+            m.d.comb += [tag_in.kind.eq(kind), tag_in.seq.eq(seq), tag_in.ok.eq(ok), tags.w_en.eq(1)]
+
+        # --- byte source: the FIFO, or zeros while a cut-off infer frame is completed
+        flush = Signal()
+        byte = Signal(8)
+        have = Signal()
+        take = Signal()
+        m.d.comb += [byte.eq(Mux(flush, 0, rxq.r_data)), have.eq(flush | rxq.r_rdy), rxq.r_en.eq(take & ~flush)]
+
+        seq = Signal(8)
+        crc = Signal(16)
+        crc_next = crc16_update(crc, byte)
+        crc_lo = Signal(8)
+        crc_ok = Signal()
+        m.d.comb += crc_ok.eq((Cat(crc_lo, byte) == crc) & ~flush)
+
+        # input beats
+        beat_bytes = spec.in_beat * spec.in_bytes
+        ishreg = Signal(8 * beat_bytes)
+        beat_byte = Signal(range(max(beat_bytes, 2)))
+        beat_index = Signal(range(max(spec.in_beats, 2)))
+        beat_full = Signal()       # ishreg holds a complete beat
+        release = Signal()         # ... that may go to the network
+        for k in range(spec.in_beat):
             base = 8 * spec.in_bytes * k
             m.d.comb += net.i.payload[k].eq(ishreg[base:base + spec.in_width])
+        m.d.comb += net.i.valid.eq(beat_full & release)
+        with m.If(net.i.valid & net.i.ready):
+            m.d.sync += [beat_full.eq(0), release.eq(0)]
 
-        m.d.sync += crc_error.eq(0)
+        # load frames
+        loading = spec.load_words > 0
+        if loading:
+            lbytes = spec.load_bytes
+            m.submodules.load_buffer = lbuf = Memory(shape=spec.load_width, depth=LOAD_BLOCK, init=[])
+            lw, lr = lbuf.write_port(), lbuf.read_port()
+            laddr = Signal(24)
+            lcount = Signal(8)
+            lword = Signal(8 * lbytes)
+            lbyte = Signal(range(max(lbytes, 3)))
+            lindex = Signal(range(LOAD_BLOCK + 1))
+            m.d.comb += [lw.addr.eq(lindex), lw.data.eq(Cat(lword[8:], byte)), lr.addr.eq(lindex)]
+            ld_valid = Signal()
+            ld_addr = Signal(spec.load_addr_width)
+            m.d.sync += ld_valid.eq(0)
+            m.d.comb += [net.ld.valid.eq(ld_valid), net.ld.payload.data.eq(lr.data),
+                         net.ld.payload.addr.eq(ld_addr)]
+
         with m.FSM(name="deframe"):
-            with m.State("SYNC"):
-                m.d.comb += rx.o.ready.eq(1)
-                with m.If(rx.o.valid):
-                    with m.If(rx.o.payload == SYNC_REQUEST):
-                        m.d.sync += [icrc.eq(0), icount.eq(0)]
-                        m.next = "PAYLOAD"
-                    with m.Elif(rx.o.payload == INFO):
-                        m.d.sync += info_req.eq(1)
+            with m.State("HUNT"):
+                m.d.comb += take.eq(have & tags.w_rdy)
+                with m.If(take):
+                    m.d.sync += crc.eq(CRC_INIT)
+                    with m.If(byte == SYNC_REQUEST):
+                        m.next = "SEQ"
+                    if loading:
+                        with m.If(byte == LOAD):
+                            m.next = "L_SEQ"
+                    with m.If(byte == INFO):
+                        push(_INFO)
+            for name, after in (("SEQ", "PAYLOAD"),) + ((("L_SEQ", "L_ADDR"),) if loading else ()):
+                with m.State(name):
+                    m.d.comb += take.eq(have)
+                    with m.If(take):
+                        m.d.sync += [seq.eq(byte), crc.eq(crc_next), beat_byte.eq(0), beat_index.eq(0)]
+                        if loading:
+                            m.d.sync += lbyte.eq(0)
+                        m.next = after
+                    with m.Elif(stuck & tags.w_rdy):
+                        push(_NAK)
+                        m.d.sync += bad_frame.eq(1)
+                        m.next = "HUNT"
             with m.State("PAYLOAD"):
-                m.d.comb += rx.o.ready.eq(1)
-                with m.If(rx.o.valid):
-                    m.d.sync += [ishreg.eq(Cat(ishreg[8:], rx.o.payload)),
-                                 icrc.eq(crc8_update(icrc, rx.o.payload)),
-                                 icount.eq(icount + 1)]
-                    with m.If(icount == n_in_bytes - 1):
-                        m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.comb += rx.o.ready.eq(1)
-                with m.If(rx.o.valid):
-                    with m.If(rx.o.payload == icrc):
-                        m.next = "OFFER"
-                    with m.Else():
-                        m.d.sync += [nak_req.eq(1), crc_error.eq(1)]
-                        m.next = "SYNC"
-            with m.State("OFFER"):
-                m.d.comb += net.i.valid.eq(1)
-                with m.If(net.i.ready):
-                    m.next = "SYNC"
+                m.d.comb += take.eq(have & ~beat_full)
+                with m.If(take):
+                    m.d.sync += [ishreg.eq(Cat(ishreg[8:], byte)), crc.eq(crc_next), beat_byte.eq(beat_byte + 1)]
+                    with m.If(beat_byte == beat_bytes - 1):
+                        m.d.sync += [beat_byte.eq(0), beat_full.eq(1), beat_index.eq(beat_index + 1)]
+                        with m.If(beat_index == spec.in_beats - 1):
+                            m.next = "CRC0"         # the last beat waits for the CRC
+                        with m.Else():
+                            m.d.sync += release.eq(1)
+                with m.Elif(stuck):
+                    m.d.sync += [flush.eq(1), bad_frame.eq(1)]
+            with m.State("CRC0"):
+                m.d.comb += take.eq(have)
+                with m.If(take):
+                    m.d.sync += crc_lo.eq(byte)
+                    m.next = "CRC1"
+                with m.Elif(stuck):
+                    m.d.sync += [flush.eq(1), bad_frame.eq(1)]
+            with m.State("CRC1"):
+                m.d.comb += take.eq(have & tags.w_rdy)
+                with m.If(take):
+                    push(_INFER, crc_ok)
+                    m.d.comb += vec_in.eq(1)
+                    m.d.sync += [release.eq(1), flush.eq(0)]
+                    with m.If(~crc_ok):
+                        m.d.sync += bad_frame.eq(1)
+                    m.next = "HUNT"
+                with m.Elif(stuck):
+                    m.d.sync += [flush.eq(1), bad_frame.eq(1)]
+            if loading:
+                # --- load frames: words into the buffer, then (good CRC, nothing in flight) onto ld
+                def give_up():
+                    with m.Elif(stuck & tags.w_rdy):
+                        push(_NAK)
+                        m.d.sync += bad_frame.eq(1)
+                        m.next = "HUNT"
 
-        # --- transmit: network.o and replies -> response frames
+                with m.State("L_ADDR"):
+                    m.d.comb += take.eq(have)
+                    with m.If(take):
+                        m.d.sync += [laddr.eq(Cat(laddr[8:], byte)), crc.eq(crc_next), lbyte.eq(lbyte + 1)]
+                        with m.If(lbyte == 2):
+                            m.d.sync += lbyte.eq(0)
+                            m.next = "L_COUNT"
+                    give_up()
+                with m.State("L_COUNT"):
+                    m.d.comb += take.eq(have & tags.w_rdy)
+                    with m.If(take):
+                        m.d.sync += [lcount.eq(byte), crc.eq(crc_next), lindex.eq(0)]
+                        with m.If((byte == 0) | (byte > LOAD_BLOCK)):
+                            push(_NAK)
+                            m.d.sync += bad_frame.eq(1)
+                            m.next = "HUNT"
+                        with m.Else():
+                            m.next = "L_DATA"
+                    give_up()
+                with m.State("L_DATA"):
+                    m.d.comb += take.eq(have)
+                    with m.If(take):
+                        m.d.sync += [lword.eq(Cat(lword[8:], byte)), crc.eq(crc_next), lbyte.eq(lbyte + 1)]
+                        with m.If(lbyte == lbytes - 1):
+                            m.d.comb += lw.en.eq(1)
+                            m.d.sync += [lbyte.eq(0), lindex.eq(lindex + 1)]
+                            with m.If(lindex == lcount - 1):
+                                m.next = "L_CRC0"
+                    give_up()
+                with m.State("L_CRC0"):
+                    m.d.comb += take.eq(have)
+                    with m.If(take):
+                        m.d.sync += crc_lo.eq(byte)
+                        m.next = "L_CRC1"
+                    give_up()
+                with m.State("L_CRC1"):
+                    m.d.comb += take.eq(have & tags.w_rdy)
+                    with m.If(take):
+                        with m.If(crc_ok):
+                            m.next = "L_WAIT"
+                        with m.Else():
+                            push(_NAK)
+                            m.d.sync += bad_frame.eq(1)
+                            m.next = "HUNT"
+                    give_up()
+                with m.State("L_WAIT"):
+                    # The weight memories are single-port: write only while no sample is in flight.
+                    with m.If(inflight == 0):
+                        m.d.sync += [lindex.eq(0), ld_addr.eq(laddr)]
+                        m.next = "L_COMMIT"
+                with m.State("L_COMMIT"):
+                    # Read word lindex now; it is on the load port the next cycle, at ld_addr.
+                    m.d.sync += [ld_valid.eq(1), lindex.eq(lindex + 1)]
+                    with m.If(ld_valid):
+                        m.d.sync += ld_addr.eq(ld_addr + 1)
+                    with m.If(lindex == lcount - 1):
+                        m.next = "L_ACK"
+                with m.State("L_ACK"):
+                    with m.If(ld_valid):
+                        m.d.sync += ld_addr.eq(ld_addr + 1)
+                    with m.If(tags.w_rdy):
+                        push(_ACK)
+                        m.next = "HUNT"
+
+        m.d.comb += vec_out.eq(net.o.valid & net.o.ready)
+        self._framer(m, spec, tx, tags, net)
+        return m
+
+    def _framer(self, m, spec, tx, tags, net):
+        """Answers, in tag order: responses (or NAKs) for infer frames, ACK/NAK frames, info frames."""
+        tag = Signal(_TAG)
+        m.d.comb += tag.eq(tags.r_data)
         n_out_bytes = spec.n_out * spec.out_bytes
         oshreg = Signal(8 * n_out_bytes)
-        ocrc = Signal(8)
+        head = Signal(8)
+        oseq = Signal(8)
+        payload = Signal()       # the frame carries the output vector
+        ocrc = Signal(16)
         ocount = Signal(range(max(n_out_bytes, 2)))
         info = list(spec.info_response())
-        info_idx = Signal(range(len(info)))
+        info_index = Signal(range(len(info)))
+
+        def send(value):
+            m.d.comb += [tx.i.payload.eq(value), tx.i.valid.eq(1)]
 
         with m.FSM(name="frame"):
             with m.State("IDLE"):
-                with m.If(net.o.valid):
-                    m.d.comb += net.o.ready.eq(1)
-                    for k in range(spec.n_out):
-                        base = 8 * spec.out_bytes * k
-                        # Assigning the signed element sign-extends it to whole bytes.
-                        m.d.sync += oshreg[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
-                    m.d.sync += [ocrc.eq(0), ocount.eq(0)]
-                    m.next = "SYNC"
-                with m.Elif(nak_req):
-                    m.d.sync += nak_req.eq(0)
-                    m.next = "NAK"
-                with m.Elif(info_req):
-                    m.d.sync += [info_req.eq(0), info_idx.eq(0)]
-                    m.next = "INFO"
-            with m.State("SYNC"):
-                m.d.comb += [tx.i.payload.eq(SYNC_RESPONSE), tx.i.valid.eq(1)]
+                with m.If(tags.r_rdy):
+                    m.d.sync += [oseq.eq(tag.seq), ocrc.eq(CRC_INIT), ocount.eq(0)]
+                    with m.Switch(tag.kind):
+                        with m.Case(_INFER):
+                            with m.If(net.o.valid):
+                                m.d.comb += [net.o.ready.eq(1), tags.r_en.eq(1)]
+                                for k in range(spec.n_out):
+                                    base = 8 * spec.out_bytes * k
+                                    # A signed element is sign-extended to whole bytes by the assignment.
+                                    m.d.sync += oshreg[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
+                                m.d.sync += [head.eq(Mux(tag.ok, SYNC_RESPONSE, NAK)), payload.eq(1)]
+                                m.next = "HEAD"
+                        with m.Case(_ACK, _NAK):
+                            m.d.comb += tags.r_en.eq(1)
+                            m.d.sync += [head.eq(Mux(tag.kind == _ACK, ACK, NAK)), payload.eq(0)]
+                            m.next = "HEAD"
+                        with m.Case(_INFO):
+                            m.d.comb += tags.r_en.eq(1)
+                            m.d.sync += info_index.eq(0)
+                            m.next = "INFO"
+            with m.State("HEAD"):
+                send(head)
                 with m.If(tx.i.ready):
-                    m.next = "PAYLOAD"
+                    m.next = "SEQ"
+            with m.State("SEQ"):
+                send(oseq)
+                with m.If(tx.i.ready):
+                    m.d.sync += ocrc.eq(crc16_update(ocrc, oseq))
+                    with m.If(head == NAK):
+                        m.next = "IDLE"
+                    with m.Elif(payload):
+                        m.next = "PAYLOAD"
+                    with m.Else():
+                        m.next = "CRC0"
             with m.State("PAYLOAD"):
-                m.d.comb += [tx.i.payload.eq(oshreg[:8]), tx.i.valid.eq(1)]
+                send(oshreg[:8])
                 with m.If(tx.i.ready):
-                    m.d.sync += [oshreg.eq(oshreg >> 8), ocrc.eq(crc8_update(ocrc, oshreg[:8])),
+                    m.d.sync += [oshreg.eq(oshreg >> 8), ocrc.eq(crc16_update(ocrc, oshreg[:8])),
                                  ocount.eq(ocount + 1)]
                     with m.If(ocount == n_out_bytes - 1):
-                        m.next = "CRC"
-            with m.State("CRC"):
-                m.d.comb += [tx.i.payload.eq(ocrc), tx.i.valid.eq(1)]
+                        m.next = "CRC0"
+            with m.State("CRC0"):
+                send(ocrc[:8])
                 with m.If(tx.i.ready):
-                    m.next = "IDLE"
-            with m.State("NAK"):
-                m.d.comb += [tx.i.payload.eq(NAK), tx.i.valid.eq(1)]
+                    m.next = "CRC1"
+            with m.State("CRC1"):
+                send(ocrc[8:])
                 with m.If(tx.i.ready):
                     m.next = "IDLE"
             with m.State("INFO"):
                 m.d.comb += tx.i.valid.eq(1)
-                with m.Switch(info_idx):
-                    for k, byte in enumerate(info):
+                with m.Switch(info_index):
+                    for k, value in enumerate(info):
                         with m.Case(k):
-                            m.d.comb += tx.i.payload.eq(byte)
+                            m.d.comb += tx.i.payload.eq(value)
                 with m.If(tx.i.ready):
-                    m.d.sync += info_idx.eq(info_idx + 1)
-                    with m.If(info_idx == len(info) - 1):
+                    m.d.sync += info_index.eq(info_index + 1)
+                    with m.If(info_index == len(info) - 1):
                         m.next = "IDLE"
-        return m

@@ -111,13 +111,19 @@ class VerilogNetwork(wiring.Component):
     Synthesis only: it cannot be simulated in Amaranth's simulator.
 
     Ports: ``i`` (In) and ``o`` (Out) streams whose payloads are arrays of the
-    manifest's element width. Latency: the design's (``manifest.latency_cycles``).
+    manifest's element width (``i`` one beat of the input), and ``ld`` when the manifest has a
+    ``load`` section (a stream of ``{data, addr}``, always ready). Latency: the design's
+    (``manifest.latency_cycles``).
     """
 
     def __init__(self, manifest: Manifest):
         self.manifest = manifest
-        super().__init__({"i": In(_vector_signature(manifest.inp, "in")),
-                          "o": Out(_vector_signature(manifest.out, "out"))})
+        ports = {"i": In(_vector_signature(manifest.inp, "in")), "o": Out(_vector_signature(manifest.out, "out"))}
+        if manifest.load is not None:
+            port = manifest.load.port
+            ports["ld"] = In(stream.Signature(data.StructLayout({"data": port.field("data").width,
+                                                                  "addr": port.field("addr").width})))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         mf = self.manifest
@@ -131,6 +137,10 @@ class VerilogNetwork(wiring.Component):
                  f"o_{mf.inp.ready}": self.i.ready,
                  f"o_{mf.out.payload}": self.o.payload.as_value(), f"o_{mf.out.valid}": self.o.valid,
                  f"i_{mf.out.ready}": self.o.ready}
+        if mf.load is not None:
+            port = mf.load.port
+            ports.update({f"i_{port.payload}": self.ld.payload.as_value(), f"i_{port.valid}": self.ld.valid,
+                          f"o_{port.ready}": self.ld.ready})
         m.submodules.network = Instance(mf.toplevel, **ports)
         return m
 
@@ -253,6 +263,7 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
     estimate does not fit the device, and when a tool fails. A design that misses
     the clock target still produces a bitstream; the summary says ``timing_met: false``.
     """
+    from .boards.frame import FrameSpec
     from .boards.top import BoardTop
 
     build_dir = Path(build_dir)
@@ -273,7 +284,7 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
     # required_tools also lists programmers (openFPGALoader on ULX3S) that the build does not run.
     env = tool_environment([t for t in platform.required_tools if t in YOWASP_TOOLS])
     network = load_network(manifest, source=source)
-    top = BoardTop(network, target, clock_mhz * 1e6, baud)
+    top = BoardTop(network, FrameSpec.from_manifest(manifest), target, clock_mhz * 1e6, baud)
     log(f"synth: {manifest.name} on {board} ({target.device}), clock {top.f_sync/1e6:.3f} MHz "
         f"(PLL), UART {top.baud} baud, estimate {estimate['luts']} LUTs {estimate['dsps']} DSPs "
         f"{estimate['brams']} BRAMs")

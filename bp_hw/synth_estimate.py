@@ -143,7 +143,8 @@ def _in_block_ram(placement: str, bits: int) -> bool:
 
 
 def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> dict:
-    """Estimated use of ``dev`` by ``design`` (its plan or its manifest) plus the board's UART wrapper.
+    """Estimated use of ``dev`` by ``design`` (its plan or its manifest) plus the board's UART wrapper
+    (its shift registers, and its receive FIFO and load buffer in block RAM).
 
     Returns ``{"device", "luts", "ffs", "dsps", "brams", "memory_bits", "memories": [...],
     "capacity": {...}}``; ``memories`` lists each memory with its placement and the
@@ -156,9 +157,9 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
         layers, word_widths = _plan_layers(design), _plan_word_widths(design)
     else:
         layers, word_widths = _manifest_layers(design), {m.name: m.width for m in design.memories}
-    # A request or response element travels in whole bytes through the wrapper's shift registers.
-    wrapper_bits = sum(8 * f.elements * ((f.width + 7) // 8) for port in (design.inp, design.out)
-                       for f in port.fields)
+    # One input beat and the output vector travel in whole bytes through the wrapper's shift registers.
+    byte_bits = lambda port: sum(8 * f.elements * ((f.width + 7) // 8) for f in port.fields)  # noqa: E731
+    wrapper_bits = byte_bits(design.inp) + byte_bits(design.out)
 
     dsps = 0
     ffs = _WRAPPER_FFS + wrapper_bits
@@ -191,6 +192,7 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
             entry["luts"] = int(round(mem.count * bits / _BITS_PER_LUT))
             extra_luts += mem.count * bits / _BITS_PER_LUT
         memories.append(entry)
+    memories += _link_memories(design, dev)
     luts = _LUTS_PER_FF[dev.family] * ffs + _WRAPPER_LOGIC + extra_luts
     return {
         "device": dev.name, "luts": int(round(luts)), "ffs": int(ffs), "dsps": int(dsps),
@@ -200,6 +202,19 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
         "memories": memories,
         "capacity": {"luts": dev.luts, "ffs": dev.ffs, "dsps": dev.dsps, "brams": dev.brams, "sprams": dev.sprams},
     }
+
+
+def _link_memories(design, dev: Device) -> list[dict]:
+    """The board link's block RAMs: the receive FIFO and, for a network with a load port, the load buffer."""
+    from .boards.frame import LOAD_BLOCK, rx_fifo_bytes
+    request = 4 + design.inp.beats * sum(f.elements * ((f.width + 7) // 8) for f in design.inp.fields)
+    out = [("link_rx_fifo", rx_fifo_bytes(request), 8)]
+    load = design.load
+    if load is not None:
+        width = load.data_width if isinstance(design, HardwarePlan) else load.port.field("data").width
+        out.append(("link_load_buffer", LOAD_BLOCK, width))
+    return [{"name": name, "count": 1, "depth": depth, "width": width, "live_width": width, "placement": "block",
+             "blocks": dev.bram_blocks(depth, width), "sprams": 0, "luts": 0} for name, depth, width in out]
 
 
 _WHAT = {"dsps": "DSP blocks", "brams": "block RAMs", "sprams": "SPRAM blocks", "luts": "LUTs",

@@ -12,19 +12,29 @@ from .common import add_json_flag, emit_summary, log, progress
 
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p = subparsers.add_parser(name, help="run samples on a programmed board and compare with the integer model",
-                              description="Send samples to a programmed board over its UART and compare "
-                                          "its outputs with the integer model.")
+                              description="Send samples to a programmed board over its UART (frame protocol 2, "
+                                          "boards/README.md) and compare its outputs with the integer model. "
+                                          "A network whose weights are loaded at run time (SPRAM) gets its "
+                                          "load image first. Requests are pipelined up to what the board's "
+                                          "receive FIFO holds; the summary gives samples/s next to the bound "
+                                          "the line sets.")
     p.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB1")
     p.add_argument("--data", required=True,
                    help="iris, xor, a .csv/.npz file (raw features, quantized like the model's inputs), "
                         "or random:N for N random integer input vectors")
     p.add_argument("--build", default="build", help="build folder the bitstream was made from (default: build)")
-    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="UART baud rate, as the bitstream was built with (`bp-hw synth --baud`; default 115200; "
+                        "the iCEBreaker's FT2232H does 3000000)")
     p.add_argument("--limit", type=int, default=None, help="send at most this many samples")
     p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for an answer (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed for random:N")
+    p.add_argument("--window", type=int, default=None,
+                   help="most requests in flight (default: what the board's receive FIFO holds)")
     p.add_argument("--no-info", dest="info", action="store_false",
                    help="skip asking the board which network it carries")
+    p.add_argument("--no-load", dest="load", action="store_false",
+                   help="do not send the load image (the board already holds this build's weights)")
     add_json_flag(p)
     return p
 
@@ -38,7 +48,8 @@ def _inputs(args, frames, model):
         except ValueError:
             raise BpHwError(f"--data {spec}: expected random:N with an integer N") from None
         rng = np.random.default_rng(args.seed)
-        return rng.integers(-(1 << (width - 1)), 1 << (width - 1), size=(n, n_in)), None
+        lo, hi = (-(1 << (width - 1)), 1 << (width - 1)) if frames.in_signed else (0, 1 << width)
+        return rng.integers(lo, hi, size=(n, n_in)), None
     from ..data import load_dataset
     ds = load_dataset(spec)
     if ds.n_features != n_in:
@@ -48,7 +59,7 @@ def _inputs(args, frames, model):
 
 def run(args) -> int:
     from ..boards.frame import FrameSpec
-    from ..boards.host import BoardClient, SerialPort, compare_with_model, integer_model_for
+    from ..boards.host import BoardClient, SerialPort, compare_with_model, integer_model_for, read_load_image
     from ..plan.manifest import read_manifest
 
     manifest = read_manifest(args.build)
@@ -64,18 +75,28 @@ def run(args) -> int:
     if len(X) == 0:
         raise BpHwError("no samples to send")
     with SerialPort(args.port, args.baud, timeout=args.timeout) as port:
-        client = BoardClient(port, spec)
+        client = BoardClient(port, spec, window=args.window)
         if args.info:
             client.check_shape()
-        log(f"run: {len(X)} samples to {args.port} at {args.baud} baud")
-        result = compare_with_model(client, X, model.expected,
-                                    progress=lambda it: progress(it, total=len(X), desc="samples"))
-    summary = {"network": manifest.name, "port": args.port, "data": args.data, **result.summary(),
-               "naks": client.naks, "resends": client.resends}
+        if spec.load_words and args.load:
+            image = read_load_image(manifest)
+            bar = progress(total=len(image), desc="loading weights", unit="word")
+            blocks = client.load(image, on_block=bar.update)
+            bar.close()
+            log(f"run: loaded {len(image)} weight words in {blocks} frames")
+        log(f"run: {len(X)} samples to {args.port} at {args.baud} baud, up to {client.window} in flight")
+        bar = progress(total=len(X), desc="samples", unit="sample")
+        result = compare_with_model(client, X, model.expected, on_result=lambda k: bar.update(1))
+        bar.close()
+    bound = spec.line_bound(args.baud)
+    summary = {"network": manifest.name, "port": args.port, "data": args.data, "baud": args.baud,
+               **result.summary(), "line_bound_samples_per_s": round(bound, 1), "window": client.window,
+               "naks": client.naks, "resends": client.resends, "link": client.stats.to_json()}
     if y is not None and model.classify is not None:
         summary["board_accuracy"] = float(np.mean(model.classify(np.asarray(result.outputs)) == y))
     human = (f"{summary['samples']} samples, {summary['mismatched_samples']} mismatched: "
-             f"{'bit-exact' if summary['bit_exact'] else 'MISMATCH'} ({summary['samples_per_s']} samples/s)")
+             f"{'bit-exact' if summary['bit_exact'] else 'MISMATCH'} ({summary['samples_per_s']} samples/s; "
+             f"the line allows {bound:.0f})")
     if result.first_mismatch:
         fm = result.first_mismatch
         human += f"\n  first mismatch: sample {fm['sample']}: board {fm['board']} model {fm['model']}"
