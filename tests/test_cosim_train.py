@@ -120,6 +120,20 @@ def test_cross_entropy_design_checked_as_mse_fails(xor_ce_build, tmp_path):
     assert s["first_weight_mismatch"]["readback"] == 1 and s["first_weight_mismatch"]["epoch"] == 0
 
 
+def test_mini_batch_design_on_verilator(tmp_path):
+    """B = 8 over iris's 105 training samples: batches run across epoch ends (105 = 13 x 8 + 1), every
+    epoch read back mid-batch, stochastic updates, stalls; bit-exact."""
+    need("verilator")
+    build = make_design(tmp_path, "iris", [4, 8, 3], parallel="4,3",
+                        spec=TrainSpec(batch=8, update_rounding="stochastic"))
+    s = verify_training(build, "iris", epochs=3, stall=0.2)
+    assert_exact(s)
+    assert s["train_spec"]["batch"] == 8
+    sums = [m for m in read_manifest(build).memories if m.kind == "grad_sums"]
+    assert [m.name for m in sums] == ["layer0.weight_sums", "layer0.bias_sums", "layer1.weight_sums",
+                                      "layer1.bias_sums"]
+
+
 def test_xor_on_icarus(xor_build):
     need("icarus")
     s = verify_training(xor_build, "xor", epochs=6, simulator="icarus", stall=0.2, every_sample=True)

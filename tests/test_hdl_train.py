@@ -106,6 +106,10 @@ CONFIGS = [
     ("iris", "4,3", "toward-zero", 0.0, {}),
     ("xor", "1", "stochastic", 0.2, {"cost": "cross-entropy"}),
     ("iris", "8,3", "nearest-even", 0.3, {"cost": "cross-entropy", "lr": "2^-3"}),
+    ("iris", "8,3", "nearest-even", 0.3, {"batch": 4}),
+    ("iris", "16,6", "stochastic", 0.2, {"batch": 2, "cost": "cross-entropy"}),
+    ("xor", "8,4", "stochastic", 0.3, {"batch": 4, "lr": "0.75"}),
+    ("iris", "1", "floor", 0.0, {"batch": 8}),
 ]
 
 
@@ -120,6 +124,20 @@ def test_training_bit_exact_after_every_sample(xor_q, iris_q, data, parallel, ro
     idx = np.concatenate([epoch_order(len(X), 0, e) for e in range(3)])[:10]
     check_against_spec(q, TrainSpec(update_rounding=rounding, seed=7, **extra), parallel, X[idx], T[idx],
                        stall_in=stall, stall_out=stall, seed=5)
+
+
+def test_mini_batch_with_inference_samples_between(iris_q):
+    """Inference samples inside a batch neither count nor change the sums (the spec's rule)."""
+    q, X, T = iris_q[:3]
+    train = np.array([1, 0, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 0])
+    check_against_spec(q, TrainSpec(batch=4, update_rounding="stochastic"), "4,3", X[:14], T[:14], train,
+                       stall_out=0.3)
+
+
+def test_checker_catches_hardware_with_another_batch_size(iris_q):
+    q, X, T = iris_q[:3]
+    with pytest.raises(AssertionError, match="differ first at sample 1"):   # B = 1 updated after sample 0
+        check_against_spec(q, TrainSpec(), "8,3", X[:3], T[:3], hw_spec=TrainSpec(batch=2))
 
 
 def test_checker_catches_hardware_built_for_another_cost(iris_q):
@@ -195,13 +213,14 @@ def test_checker_catches_a_flipped_weight_bit(iris_q):
         check_against_spec(load_params(q, bad), TrainSpec(), "8,3", X[:2], T[:2], readback=[1], load=flat)
 
 
-@pytest.mark.parametrize("data,parallel", [("xor", "1"), ("xor", "8,4"), ("iris", "1"), ("iris", "8,3"),
-                                           ("iris", "16,6"), ("iris", "32,24")])
-def test_cycles_per_sample_as_documented(xor_q, iris_q, data, parallel):
+@pytest.mark.parametrize("data,parallel,batch", [("xor", "1", 1), ("xor", "8,4", 1), ("iris", "1", 1),
+                                                 ("iris", "8,3", 1), ("iris", "16,6", 1), ("iris", "32,24", 1),
+                                                 ("iris", "1", 4), ("iris", "8,3", 2)])
+def test_cycles_per_sample_as_documented(xor_q, iris_q, data, parallel, batch):
     q, X, T = (xor_q if data == "xor" else iris_q)[:3]
     n = 6
     train = np.array([1] * n + [0] * n)
-    plan = make_plan(q, parallel, train=TrainSpec())
+    plan = make_plan(q, parallel, train=TrainSpec(batch=batch))
     tp = plan.training
     run = run_training(TrainNetwork(plan), np.concatenate([X[:n]] * 2), np.concatenate([T[:n]] * 2), train)
     gaps = np.diff(run.in_cycles)
@@ -291,13 +310,13 @@ def test_generate_train_cli(iris_q, tmp_path, capsys):
     q = iris_q[0]
     q.save(tmp_path / "q.json")
     rc = main(["generate", str(tmp_path / "q.json"), "--train", "--lr", "2^-3", "--update-rounding", "stochastic",
-               "--cost", "cross-entropy", "--batch", "1", "--parallel", "8,3", "--out", str(tmp_path / "b"), "--json"])
+               "--cost", "cross-entropy", "--batch", "4", "--parallel", "8,3", "--out", str(tmp_path / "b"), "--json"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["train"] and out["eta"] == 0.125 and out["update_rounding"] == "stochastic"
-    assert out["cost"] == "cross-entropy" and out["batch"] == 1
+    assert out["cost"] == "cross-entropy" and out["batch"] == 4
     spec = json.loads((tmp_path / "b" / "manifest.json").read_text())["training"]["spec"]
-    assert (spec["cost"], spec["batch"], spec["layers"][1]["derivative"]) == ("cross-entropy", 1, "identity")
+    assert (spec["cost"], spec["batch"], spec["layers"][1]["derivative"]) == ("cross-entropy", 4, "identity")
     assert out["cycles_per_train_sample"] <= 3.5 * out["cycles_per_infer_sample"]
     assert os.path.isfile(out["verilog"])
 

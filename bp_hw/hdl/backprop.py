@@ -8,7 +8,7 @@ through an access port.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -122,15 +122,15 @@ class TrainNetwork(wiring.Component):
         o_valid = Signal()
         o_data = Signal.like(self.o.payload)
         we1, we2 = Signal(), Signal()
-        idle = ~go & ~fwd_pend & (upd_pend == 0)
+        idle = Signal(init=1)      # registered: no sample in the datapath (next-state of the pending bits)
         m.d.comb += [self.busy.eq(~idle | we1 | we2), self.o.valid.eq(o_valid), self.o.payload.eq(o_data)]
         # a write being presented or on its way keeps the next sample out (it would land mid-pass)
         m.d.comb += self.i.ready.eq(idle & ~self.wacc.we & ~we1 & ~we2 & (~o_valid | self.o.ready))
         accept = self.i.valid & self.i.ready
         m.d.sync += go.eq(accept)
-        with m.If(accept):
-            m.d.sync += [x.eq(self.i.payload.x), t.eq(self.i.payload.t), train.eq(self.i.payload.train),
-                         fwd_pend.eq(1), upd_pend.eq(self.i.payload.train.replicate(n))]
+        # the payload registers follow the stream while idle and hold from the accepting edge on
+        with m.If(idle):
+            m.d.sync += [x.eq(self.i.payload.x), t.eq(self.i.payload.t), train.eq(self.i.payload.train)]
 
         # forward chain
         m.d.comb += e[0].fwd_start.eq(go)
@@ -140,16 +140,32 @@ class TrainNetwork(wiring.Component):
         with m.If(self.o.ready & o_valid):
             m.d.sync += o_valid.eq(0)
         with m.If(e[-1].fwd_done):
-            m.d.sync += [o_data.eq(e[-1].y), o_valid.eq(1), fwd_pend.eq(0)]
+            m.d.sync += [o_data.eq(e[-1].y), o_valid.eq(1)]
 
         # backward chain
         m.d.comb += [e[-1].t.eq(t), e[-1].delta_start.eq(e[-1].fwd_done & train)]
         for l in range(n):
             m.d.comb += e[l].bwd_start.eq(e[l].delta_done)
-            with m.If(e[l].upd_done):
-                m.d.sync += upd_pend[l].eq(0)
             if l > 0:
                 m.d.comb += [e[l - 1].e_in.eq(e[l].e_out), e[l - 1].delta_start.eq(e[l].err_done)]
+
+        batch = self.spec.batch
+        if batch > 1:
+            # training samples since reset, modulo B: the sample's place in its mini-batch, latched at accept
+            count = Signal(range(batch))
+            first, last = Signal(), Signal()
+            with m.If(accept & self.i.payload.train):
+                m.d.sync += [count.eq(count + 1), first.eq(count == 0), last.eq(count == batch - 1)]
+            for eng in e:
+                m.d.comb += [eng.batch_first.eq(first), eng.batch_last.eq(last)]
+
+        # what is still to come of the current sample: its forward pass, each layer's update
+        fwd_next = Signal()
+        upd_next = Signal(n)
+        m.d.comb += [fwd_next.eq(Mux(accept, 1, fwd_pend & ~e[-1].fwd_done)),
+                     upd_next.eq(Mux(accept, self.i.payload.train.replicate(n),
+                                     upd_pend & ~Cat(*[eng.upd_done for eng in e])))]
+        m.d.sync += [fwd_pend.eq(fwd_next), upd_pend.eq(upd_next), idle.eq(~fwd_next & (upd_next == 0))]
 
         # weight access: s1 = layer decode (registered), s2 = element decode in the layer, s3 = RAM data
         acc = self.wacc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,8 +33,9 @@ class Rescale(wiring.Component):
     acc : In(signed(acc_width))
     z : Out(fmt shape)   ``acc`` rescaled, :attr:`LATENCY` enabled cycles later
 
-    Latency: :attr:`LATENCY` = 3 (rounding decision with the truncated value, the add,
-    the saturation), so no stage has more than one carry chain.
+    Latency: :attr:`LATENCY` = 3 (rounding decision with the truncated value; the add, with
+    the saturation decisions taken from the truncated value beside it; the selection), so no
+    stage has more than one carry chain in series.
     """
 
     LATENCY = RESCALE_LATENCY
@@ -50,6 +51,17 @@ class Rescale(wiring.Component):
         up = Signal()
         r = Signal(signed(len(q) + 1))
         with m.If(self.en):
-            m.d.sync += [q.eq(q_expr), up.eq(up_expr), r.eq(q + up),
-                         self.z.eq(overflow(r, self.fmt, self.overflow_mode))]
+            m.d.sync += [q.eq(q_expr), up.eq(up_expr), r.eq(q + up)]
+        if self.overflow_mode == "wrap":
+            with m.If(self.en):
+                m.d.sync += self.z.eq(overflow(r, self.fmt, self.overflow_mode))
+            return m
+        # overflow()'s clamp of r = q + up (up in {0, 1}), decided from q in the add's cycle
+        lo, hi = self.fmt.min_int, self.fmt.max_int
+        if self.overflow_mode == "symmetric" and self.fmt.signed:
+            lo = -hi
+        above, below = Signal(), Signal()
+        with m.If(self.en):
+            m.d.sync += [above.eq((q > hi) | ((q == hi) & up)), below.eq((q < lo) & ~((q == lo - 1) & up))]
+            m.d.sync += self.z.eq(overflow(Mux(above, hi, Mux(below, lo, r)), self.fmt, "wrap"))
         return m

@@ -14,14 +14,17 @@ from amaranth.lib.wiring import In, Out
 from ..fixed.lfsr import TAPS, WIDTH as LFSR_WIDTH
 from ..fixed.qformat import QFormat
 from ..fixed.qmodel import signed_width
-from ..plan.hardware import TrainLayerPlan
+from ..plan.hardware import TrainLayerPlan, train_upd_tail
 from .activation import ActivationUnit
-from .arith import overflow, round_shift, shape_of
+from .arith import overflow, round_parts, round_shift, shape_of
 from .mac import Accumulator, ProductStage
 from .pipeline import delay
 from .rescale import Rescale
 
 __all__ = ["Pass", "TrainLayer"]
+
+#: The delta unit's visit cycle to its store cycle (:meth:`TrainLayer._elaborate_delta`).
+DELTA_STORE = 10
 
 
 class Pass(enum.Enum, shape=2):
@@ -86,7 +89,7 @@ class TrainLayer(wiring.Component):
     :class:`~bp_hw.hdl.mac.ProductStage` per lane (the inference MAC lane's
     operand and product registers) fed through operand multiplexers
     (``A in {w, g}``, ``B in {a, delta}``). A pass issues its first word in the
-    cycle of its start pulse; the cycle counts are the plan's
+    cycle after its start pulse (the issue stage runs from registers only); the cycle counts are the plan's
     (:class:`~bp_hw.plan.hardware.TrainLayerPlan`: ``fwd_cycles`` ... ``delta_cycles``,
     tails from the last issue ``TRAIN_*_TAIL``):
 
@@ -111,8 +114,9 @@ class TrainLayer(wiring.Component):
     (``delta_start``) visits one neuron per cycle from the start pulse:
     ``e`` (``o - t`` rescaled for the last layer, else ``e_in``), the
     derivative from ``y``, ``delta = overflow(round_shift(e * d))`` and
-    ``g = delta * eta_int``; done 6 cycles after its last neuron (7 with a
-    multiplying ``eta_int``). Every ``*_done`` is high for one cycle, the first
+    ``g = delta * eta_int``, pipelined with at most one carry chain or one
+    multiplier per stage; done ``TRAIN_DELTA_TAIL`` = 11 cycles after its last
+    neuron (12 with a multiplying ``eta_int``). Every ``*_done`` is high for one cycle, the first
     in which the results are readable.
 
     Stochastic update rounding: one 32-bit LFSR per multiplier ``(p, k)``,
@@ -152,6 +156,9 @@ class TrainLayer(wiring.Component):
         if self.index > 0:
             ports["e_out"] = Out(data.ArrayLayout(shape_of(prev_err_fmt), layer.fan_in))
             ports["err_done"] = Out(1)
+        if self.fmts.batch > 1:
+            ports["batch_first"] = In(1)
+            ports["batch_last"] = In(1)
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -172,7 +179,7 @@ class TrainLayer(wiring.Component):
         gval = delta if self.eta_int == 1 else Signal(data.ArrayLayout(signed(gw), L.fan_out))
 
         # -- RAMs
-        wports, bports = [], []
+        wports, bports, sports, sbports = [], [], [], []
         for p in range(P):
             words_init = self.plan.weight_words(p)
             wmem = Memory(shape=unsigned(ww * K), depth=words, init=words_init + [0] * (words - len(words_init)))
@@ -181,9 +188,16 @@ class TrainLayer(wiring.Component):
             m.submodules[f"bram{p}"] = bmem
             wports.append((wmem.read_port(domain="sync"), wmem.write_port(granularity=ww)))
             bports.append((bmem.read_port(domain="sync"), bmem.write_port()))
+            if self.fmts.batch > 1:   # the mini-batch sums, laid out as the weights (no initial contents needed)
+                smem = Memory(shape=unsigned(self.fmts.grad_width * K), depth=words, init=[])
+                sbmem = Memory(shape=unsigned(self.fmts.bias_grad_width), depth=max(G, 2), init=[])
+                m.submodules[f"sram{p}"] = smem
+                m.submodules[f"sbram{p}"] = sbmem
+                sports.append((smem.read_port(domain="sync"), smem.write_port(granularity=self.fmts.grad_width)))
+                sbports.append((sbmem.read_port(domain="sync"), sbmem.write_port()))
 
-        # -- sequencer (issue stage): one RAM word per cycle, the first in the cycle of the start pulse
-        # (g, c, waddr and bias_phase are back at 0 whenever no pass runs)
+        # -- sequencer (issue stage): one RAM word per cycle, the first in the cycle after the start
+        # pulse (g, c, waddr and bias_phase are back at 0 whenever no pass runs)
         run = Signal()
         op = Signal(Pass)
         g = Signal(range(max(G, 2)))
@@ -191,18 +205,14 @@ class TrainLayer(wiring.Component):
         waddr = Signal(range(words))
         bias_phase = Signal()
         has_err = self.index > 0
-        issue = Signal()
-        iop = Signal(Pass)    # the pass of this cycle's issue
-        m.d.comb += issue.eq(run | self.fwd_start | self.bwd_start)
+        issue = run           # registers only: the start pulses load them
+        iop = op              # the pass of this cycle's issue
         with m.If(self.fwd_start):
-            m.d.comb += iop.eq(Pass.FWD)
+            m.d.sync += [run.eq(1), op.eq(Pass.FWD)]
         with m.Elif(self.bwd_start):
-            m.d.comb += iop.eq(Pass.ERR if has_err else Pass.UPD)
-        with m.Else():
-            m.d.comb += iop.eq(op)
+            m.d.sync += [run.eq(1), op.eq(Pass.ERR if has_err else Pass.UPD)]
         fwd_last_issue = (g == G - 1) & (c == C - 1)
         with m.If(issue):
-            m.d.sync += [run.eq(1), op.eq(iop)]
             with m.If(iop == Pass.FWD):
                 m.d.sync += waddr.eq(waddr + 1)
                 with m.If(c == C - 1):
@@ -259,6 +269,8 @@ class TrainLayer(wiring.Component):
         for p, ((wr, ww_), (br, bw_)) in enumerate(zip(wports, bports)):
             m.d.comb += [wr.en.eq(1), br.en.eq(1),
                          wr.addr.eq(Mux(issue, waddr, x_word)), br.addr.eq(Mux(issue, g, x_g))]
+        for (sr, _), (sbr, _) in zip(sports, sbports):
+            m.d.comb += [sr.en.eq(1), sbr.en.eq(1), sr.addr.eq(waddr), sbr.addr.eq(g)]
 
         # -- stage 1: RAM data; operands registered
         s1_op = Signal(Pass)
@@ -312,54 +324,112 @@ class TrainLayer(wiring.Component):
                          acc.p.eq(prods[p].p), acc.bias.eq(b3[p])]
             fwd_accs.append(acc)
 
-        # -- UPD (stage 4): dw = round(g * a, k_w) / db = round(g, k_b), one LFSR step each (stochastic)
-        dw4 = [[Signal(signed(self.fmts.weight_step_width), name=f"dw4_{p}_{k}") for k in range(K)]
-               for p in range(P)]
-        db4 = [Signal(signed(self.fmts.bias_step_width), name=f"db4_{p}") for p in range(P)]
+        # -- UPD: the term x (the product g * a, or with mini-batches the batch's sum so far), its
+        # rounding split (q, up) at stage R, d = old - q at R + 1, r = d - up and the clamp decisions at
+        # R + 2, the clamped value written back at R + 3 = UPD_WRITE (module doc)
         mode = self.update_rounding
         k_w, k_b = self.fmts.weight_update_shift, self.fmts.bias_update_shift
+        batched = self.fmts.batch > 1
+        upd_wr = train_upd_tail(self.fmts.batch) - 1    # issue to write-back
+        R = upd_wr - 3                      # the cycle in which x is readable
+        if batched:
+            # stage 3: the sums so far (the batch's first sample starts from 0), written back at stage 4
+            gw_, bgw = self.fmts.grad_width, self.fmts.bias_grad_width
+            sum4 = [[Signal(signed(gw_), name=f"sum4_{p}_{k}") for k in range(K)] for p in range(P)]
+            bsum4 = [Signal(signed(bgw), name=f"bsum4_{p}") for p in range(P)]
+            s3w = [data.View(data.ArrayLayout(signed(gw_), K), follow(sr.data, f"s3_{p}"))
+                   for p, (sr, _) in enumerate(sports)]
+            sb3 = [follow(sbr.data.as_signed(), f"sb3_{p}") for p, (sbr, _) in enumerate(sbports)]
+            for p in range(P):
+                m.d.sync += [sum4[p][k].eq(Mux(self.batch_first, 0, s3w[p][k]) + prods[p].p[k]) for k in range(K)]
+                m.d.sync += bsum4[p].eq(Mux(self.batch_first, 0, sb3[p]) + g3[p])
+            upd4, s4_bias, s4_g = (delay(m, sig, 1, f"s4_{n}") for sig, n in ((upd3, "upd"), (s3_bias, "bias"),
+                                                                               (s3_g, "g")))
+            saddr4 = delay(m, waddr, 4, "saddr4")
+            for p, ((_, swp), (_, sbwp)) in enumerate(zip(sports, sbports)):
+                m.d.comb += [swp.addr.eq(saddr4), swp.data.eq(Cat(*sum4[p])),
+                             swp.en.eq(Mux(upd4 & ~s4_bias, (1 << K) - 1, 0)),
+                             sbwp.addr.eq(s4_g), sbwp.data.eq(bsum4[p]), sbwp.en.eq(upd4 & s4_bias)]
+            xw, xb = [[v for v in row] for row in sum4], bsum4
+            rounds = self.batch_last     # only the batch's last sample updates the parameters
+        else:
+            xw, xb = [[prods[p].p[k] for k in range(K)] for p in range(P)], g3
+            rounds = 1
+        updR = delay(m, upd3, R - 3, "updR")
+        sR_bias = delay(m, s3_bias, R - 3, "sR_bias")
+        wR = [delay(m, w3[p], R - 3, f"wR_{p}") for p in range(P)]
+        bR = [delay(m, b3[p], R - 3, f"bR_{p}") for p in range(P)]
+        qw = [[None] * K for _ in range(P)]
+        upw = [[None] * K for _ in range(P)]
+        qb, upb = [None] * P, [None] * P
         for p in range(P):
-            for k in range(K):
-                prod = prods[p].p[k]
-                if stochastic:
+            nxt = []
+            if stochastic:   # one LFSR per multiplier, stepped once per rounded update (k = 0: the biases too)
+                for k in range(K):
                     state = Signal(LFSR_WIDTH, name=f"lfsr_{p}_{k}", init=self.plan.lfsr_seeds[(p, k)])
-                    nxt = Signal(LFSR_WIDTH, name=f"lfsr_next_{p}_{k}")
-                    m.d.comb += nxt.eq(lfsr_next(state))
-                    steps = upd3 & ~s3_bias if k else upd3
-                    with m.If(steps):
-                        m.d.sync += state.eq(nxt)
-                    m.d.sync += dw4[p][k].eq(stochastic_shift(prod, k_w, nxt))
-                    if k == 0:
-                        m.d.sync += db4[p].eq(stochastic_shift(g3[p], k_b, nxt))
+                    nxt.append(Signal(LFSR_WIDTH, name=f"lfsr_next_{p}_{k}"))
+                    m.d.comb += nxt[k].eq(lfsr_next(state))
+                    with m.If(updR & rounds & (~sR_bias if k else 1)):
+                        m.d.sync += state.eq(nxt[k])
+            for k in range(K + 1):      # k == K: the bias (on lane k = 0's LFSR)
+                x = xb[p] if k == K else xw[p][k]
+                kk = k_b if k == K else k_w
+                if stochastic:
+                    q_expr, up_expr = stochastic_shift(x, kk, nxt[k % K]), Const(0, 1)
                 else:
-                    m.d.sync += dw4[p][k].eq(round_shift(prod, k_w, mode))
-                    if k == 0:
-                        m.d.sync += db4[p].eq(round_shift(g3[p], k_b, mode))
-        w4 = [delay(m, w3[p], 1, f"w4_{p}") for p in range(P)]
-        b4 = [delay(m, b3[p], 1, f"b4_{p}") for p in range(P)]
-        upd4 = delay(m, upd3, 1, "upd4")
-        s4_bias, s4_fin, s4_g = (delay(m, s, 1, f"s4_{n}")
-                                 for s, n in ((s3_bias, "bias"), (s3_fin, "fin"), (s3_g, "g")))
-        # the UPD write address is the issue address four cycles ago
-        addr4 = delay(m, waddr, 1 + ProductStage.LATENCY + 1, "waddr4")
+                    q_expr, up_expr = round_parts(x, kk, mode)
+                q = Signal(q_expr.shape(), name=f"uq_{p}_{k}")
+                up = Signal(name=f"uup_{p}_{k}")
+                m.d.sync += [q.eq(q_expr), up.eq(up_expr)]
+                if k == K:
+                    qb[p], upb[p] = q, up
+                else:
+                    qw[p][k], upw[p][k] = q, up
+        wR1 = [delay(m, wR[p], 1, f"wR1_{p}") for p in range(P)]
+        bR1 = [delay(m, bR[p], 1, f"bR1_{p}") for p in range(P)]
 
-        # -- UPD write-back (stage 4), access writes while idle
+        def clamp_stages(old, q, up, fmt, name):
+            """d = old - q (R + 1); r = d - up and overflow()'s clamp decisions (R + 2); the value (comb)."""
+            d = Signal(signed(max(len(q), signed_width(fmt)) + 1), name=f"{name}_d")
+            m.d.sync += d.eq(as_signed(old, fmt) - q)
+            up2 = delay(m, up, 1, f"{name}_up")
+            r = Signal(signed(len(d) + 1), name=f"{name}_r")
+            m.d.sync += r.eq(d - up2)
+            if L.overflow == "wrap":
+                return overflow(r, fmt, "wrap")
+            lo, hi = fmt.min_int, fmt.max_int
+            if L.overflow == "symmetric" and fmt.signed:
+                lo = -hi
+            above, below = Signal(name=f"{name}_above"), Signal(name=f"{name}_below")
+            m.d.sync += [above.eq((d > hi) & ~((d == hi + 1) & up2)), below.eq((d < lo) | ((d == lo) & up2))]
+            return overflow(Mux(above, hi, Mux(below, lo, r)), fmt, "wrap")
+
+        new_w, new_b = [], []
+        for p in range(P):
+            old_w = data.View(data.ArrayLayout(shape_of(w_fmt), K), wR1[p])
+            new_w.append(Cat(*[clamp_stages(old_w[k], qw[p][k], upw[p][k], w_fmt, f"nw_{p}_{k}") for k in range(K)]))
+            new_b.append(clamp_stages(bR1[p], qb[p], upb[p], b_fmt, f"nb_{p}"))
+        upd_w = delay(m, upd3, upd_wr - 3, "upd_w")
+        sw_bias, sw_fin, sw_g = (delay(m, sig, upd_wr - 3, f"sw_{n}")
+                                 for sig, n in ((s3_bias, "bias"), (s3_fin, "fin"), (s3_g, "g")))
+        write = upd_w & rounds
+        # the UPD write address is the issue address upd_wr cycles ago
+        addr_w = delay(m, waddr, upd_wr, "waddr_w")
+
+        # -- UPD write-back, access writes while idle
         for p, ((_, wwp), (_, bwp)) in enumerate(zip(wports, bports)):
-            old_w = data.View(data.ArrayLayout(shape_of(w_fmt), K), w4[p])
-            new_w = Cat(*[overflow(as_signed(old_w[k], w_fmt) - dw4[p][k], w_fmt, L.overflow) for k in range(K)])
-            new_b = overflow(as_signed(b4[p], b_fmt) - db4[p], b_fmt, L.overflow)
             x_sel = x_we & (x_p == p) if P > 1 else x_we
-            with m.If(upd4 & ~s4_bias):
-                m.d.comb += [wwp.addr.eq(addr4), wwp.data.eq(new_w), wwp.en.eq((1 << K) - 1)]
+            with m.If(write & ~sw_bias):
+                m.d.comb += [wwp.addr.eq(addr_w), wwp.data.eq(new_w[p]), wwp.en.eq((1 << K) - 1)]
             with m.Elif(x_sel & ~x_bias):
                 m.d.comb += [wwp.addr.eq(x_word), wwp.data.eq(Cat(*[x_wdata[:ww]] * K)),
                              wwp.en.eq(Const(1, K) << x_k)]
-            with m.If(upd4 & s4_bias):
-                m.d.comb += [bwp.addr.eq(s4_g), bwp.data.eq(new_b), bwp.en.eq(1)]
+            with m.If(write & sw_bias):
+                m.d.comb += [bwp.addr.eq(sw_g), bwp.data.eq(new_b[p]), bwp.en.eq(1)]
             with m.Elif(x_sel & x_bias):
                 m.d.comb += [bwp.addr.eq(x_g), bwp.data.eq(x_wdata[:bw]), bwp.en.eq(1)]
         upd_done = Signal()
-        m.d.sync += upd_done.eq(upd4 & s4_fin)
+        m.d.sync += upd_done.eq(upd_w & sw_fin)
         m.d.comb += self.upd_done.eq(upd_done)
 
         # results of an accumulation, Accumulator.LATENCY + Rescale.LATENCY after its last term
@@ -427,7 +497,13 @@ class TrainLayer(wiring.Component):
         return m
 
     def _elaborate_delta(self, m, delta, gval, gw):
-        """The per-neuron unit: e, derivative, delta, g; one neuron per cycle, pipelined."""
+        """The per-neuron unit: e, derivative, delta, g; one neuron per cycle, pipelined (module doc).
+
+        Stages from the neuron's visit cycle ``t0`` (each one carry chain or one multiplier at most):
+        t0 select ``o``, ``t`` / ``e_in``; t1 ``o - t``, ``ONE - o``; t2 the derivative product,
+        ``e``'s rescale (t2-t4, last layer); t3-t4 its rounding; t5 ``d``; t6 ``e * d``; t7-t9 the
+        delta rescale; t10 store ``delta`` (and ``g = delta * eta_int``, stored at t11).
+        """
         L = self.layer
         o_fmt, e_fmt, d_fmt = L.out_fmt, self.fmts.err_fmt, self.fmts.delta_fmt
         fo = o_fmt.frac_bits
@@ -443,66 +519,67 @@ class TrainLayer(wiring.Component):
                 m.d.sync += [run.eq(0), i.eq(0)]
             with m.Else():
                 m.d.sync += [run.eq(1), i.eq(i + 1)]
-        # d0: select the neuron's output and error
-        o0 = Signal(shape_of(o_fmt))
-        m.d.comb += o0.eq(self.y[i])
-        ow = signed_width(o_fmt) + 1
+        # t0: select the neuron's output and target (or error)
+        ow = signed_width(o_fmt)
         o1 = Signal(signed(ow))
-        dw = max(ow, fo + 1) + 1          # holds ONE even when the output format cannot
-        om1 = Signal(signed(dw))
-        e1 = Signal(shape_of(e_fmt))
+        m.d.sync += o1.eq(as_signed(self.y[i], o_fmt))
+        e_ready = Signal(shape_of(e_fmt))        # the error, at the end of t4
         if self.last:
-            diff = as_signed(o0, o_fmt) - as_signed(self.t[i], self.target_fmt)
-            e0 = overflow(round_shift(diff, self.fmts.output_error_shift, L.rounding), e_fmt, L.overflow)
+            t1 = Signal(signed(signed_width(self.target_fmt)))
+            m.d.sync += t1.eq(as_signed(self.t[i], self.target_fmt))
+            diff2 = Signal(signed(max(ow, len(t1)) + 1))
+            m.d.sync += diff2.eq(o1 - t1)                        # t1
+            m.submodules.out_error = rs = Rescale(len(diff2), self.fmts.output_error_shift, L.rounding,
+                                                  L.overflow, e_fmt)   # t2-t4
+            m.d.comb += [rs.en.eq(1), rs.acc.eq(diff2), e_ready.eq(rs.z)]
         else:
-            e0 = self.e_in[i]
-        m.d.sync += [o1.eq(as_signed(o0, o_fmt)), e1.eq(e0)]
-        if kind == "sigmoid":
-            m.d.sync += om1.eq(one - as_signed(o0, o_fmt))
-        else:
-            m.d.sync += om1.eq(as_signed(o0, o_fmt))
-        v5, idx5 = delay(m, visit, 5, "delta_v"), delay(m, i, 5, "delta_i")
-        # d1: o * (ONE - o) or o * o
-        p2 = Signal(signed(ow + dw))
-        o2 = Signal(signed(ow))
-        e2 = Signal.like(e1)
-        m.d.sync += [o2.eq(o1), e2.eq(e1)]
+            e1 = Signal(shape_of(e_fmt))
+            m.d.sync += e1.eq(self.e_in[i])
+            m.d.comb += e_ready.eq(delay(m, e1, 4, "delta_e"))
+        # the derivative: LUT outputs lie within [-ONE, ONE] (sigmoid [0, ONE])
+        dw = fo + 2                      # holds -ONE .. ONE
+        d6 = Signal(signed(dw))
         if kind in ("sigmoid", "tanh"):
-            m.d.sync += p2.eq(o1 * om1)
-        # d2: derivative
-        d3 = Signal(signed(dw + 1))   # 0 <= d <= ONE: LUT outputs lie within [-1, 1]
-        e3 = Signal.like(e1)
-        m.d.sync += e3.eq(e2)
-        if kind == "sigmoid":
-            m.d.sync += d3.eq(round_shift(p2, fo, L.rounding))
-        elif kind == "tanh":
-            m.d.sync += d3.eq(one - round_shift(p2, fo, L.rounding))
-        elif kind == "relu":
-            m.d.sync += d3.eq(Mux(o2 > 0, one, 0))
+            a2 = Signal(signed(dw))
+            b2 = Signal(signed(dw))
+            m.d.sync += [a2.eq(o1), b2.eq(one - o1 if kind == "sigmoid" else o1)]   # t1
+            p3 = Signal(signed(2 * dw))
+            m.d.sync += p3.eq(a2 * b2)                                               # t2
+            q_expr, up_expr = round_parts(p3, fo, L.rounding)
+            q4 = Signal(q_expr.shape())
+            up4 = Signal()
+            m.d.sync += [q4.eq(q_expr), up4.eq(up_expr)]                             # t3
+            r5 = Signal(signed(dw + 1))
+            m.d.sync += r5.eq(q4 + up4)                                              # t4
+            m.d.sync += d6.eq(r5 if kind == "sigmoid" else one - r5)                 # t5
         else:
-            m.d.sync += d3.eq(one)
-        # d3: e * d
-        q4 = Signal(signed(e_fmt.width + dw + 2))
+            o5 = delay(m, o1, 4, "delta_o")
+            m.d.sync += d6.eq(Mux(o5 > 0, one, 0) if kind == "relu" else one)       # t5
+        e6 = delay(m, e_ready, 1, "delta_e6")
+        # t6: e * d (a shift for ReLU / identity)
+        q7 = Signal(signed(e_fmt.width + dw + 1))
         if kind in ("sigmoid", "tanh"):
-            m.d.sync += q4.eq(as_signed(e3, e_fmt) * d3)
+            m.d.sync += q7.eq(as_signed(e6, e_fmt) * d6)
         else:
-            m.d.sync += q4.eq(Mux(d3 != 0, as_signed(e3, e_fmt) << fo, 0))
-        # d4: delta
-        delta5 = Signal(signed(d_fmt.width))
-        m.d.sync += delta5.eq(overflow(round_shift(q4, self.fmts.delta_shift, L.rounding), d_fmt, L.overflow))
-        # d5: store delta (and g)
+            m.d.sync += q7.eq(Mux(d6 != 0, as_signed(e6, e_fmt) << fo, 0))
+        # t7-t9: delta = overflow(round_shift(e * d))
+        m.submodules.delta_rescale = drs = Rescale(len(q7), self.fmts.delta_shift, L.rounding, L.overflow, d_fmt)
+        m.d.comb += [drs.en.eq(1), drs.acc.eq(q7)]
+        v10 = delay(m, visit, DELTA_STORE, "delta_v")
+        idx10 = delay(m, i, DELTA_STORE, "delta_i")
+        # t10: store delta (and g)
         for j in range(n):
-            with m.If(v5 & (idx5 == j)):
-                m.d.sync += delta[j].eq(delta5)
+            with m.If(v10 & (idx10 == j)):
+                m.d.sync += delta[j].eq(drs.z)
         done = Signal()
         if self.eta_int == 1:
-            m.d.sync += done.eq(v5 & (idx5 == n - 1))
+            m.d.sync += done.eq(v10 & (idx10 == n - 1))
         else:
-            g6 = Signal(signed(gw))
-            m.d.sync += g6.eq(delta5 * self.eta_int)
-            v6, idx6 = delay(m, v5, 1, "delta_v6"), delay(m, idx5, 1, "delta_i6")
+            g11 = Signal(signed(gw))
+            m.d.sync += g11.eq(drs.z * self.eta_int)
+            v11, idx11 = delay(m, v10, 1, "delta_v11"), delay(m, idx10, 1, "delta_i11")
             for j in range(n):
-                with m.If(v6 & (idx6 == j)):
-                    m.d.sync += gval[j].eq(g6)
-            m.d.sync += done.eq(v6 & (idx6 == n - 1))
+                with m.If(v11 & (idx11 == j)):
+                    m.d.sync += gval[j].eq(g11)
+            m.d.sync += done.eq(v11 & (idx11 == n - 1))
         m.d.comb += self.delta_done.eq(done)

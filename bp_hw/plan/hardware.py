@@ -30,7 +30,7 @@ from ..fixed.trainer import LayerTrainFormats, TrainSpec, layer_formats, spec_di
 from .boards import Device, device as lookup_device
 
 __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
-           "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "TRAIN_DELTA_TAIL", "ACCESS_READ_LATENCY", "activation_latency",
+           "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "train_upd_tail", "TRAIN_DELTA_TAIL", "TRAIN_ISSUE_DELAY", "ACCESS_READ_LATENCY", "activation_latency",
            "parse_parallel", "train_spec_of", "INPUT_VECTOR_BITS", "INPUT_MODES", "input_mode_of", "WEIGHT_PLACEMENTS", "dsps_per_multiplier", "AUTO_LOGIC_BITS", "LoadedMemory", "LoadPlan", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
            "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
 
@@ -44,13 +44,23 @@ RESCALE_LATENCY = 3
 #: ROM read, the MAC lane, the rescale, slot.
 LAYER_PIPELINE = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
 #: Training layer, last issue to the done pulse of each pass (the FWD tail adds the activation);
-#: a pass issues its first word in the cycle of its start pulse. FWD and ERR: RAM read, the
+#: a pass issues its first word TRAIN_ISSUE_DELAY cycles after its start pulse. FWD and ERR: RAM read, the
 #: product stage and an accumulator (the MAC lane's), the rescale, result register; UPD: RAM
-#: read, the product stage, update rounding, write-back; the delta unit: its last neuron to done.
+#: read, the product stage, update rounding, subtract, saturate, write-back; the delta unit: its
+#: last neuron to done.
 TRAIN_FWD_TAIL = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
 TRAIN_ERR_TAIL = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
-TRAIN_UPD_TAIL = 1 + PRODUCT_LATENCY + 1 + 1
-TRAIN_DELTA_TAIL = 6          # + 1 when eta_int != 1
+
+
+def train_upd_tail(batch: int = 1) -> int:
+    """UPD, last issue to ``upd_done``: RAM read, the product stage, (mini-batch: the sum), the rounding
+    split, subtract, the second subtract with the clamp decisions, write-back."""
+    return 1 + PRODUCT_LATENCY + (batch > 1) + 1 + 1 + 1 + 1
+
+
+TRAIN_UPD_TAIL = train_upd_tail(1)
+TRAIN_DELTA_TAIL = 11         # + 1 when eta_int != 1
+TRAIN_ISSUE_DELAY = 1
 #: Training access port: address presented to read data.
 ACCESS_READ_LATENCY = 4
 
@@ -178,7 +188,7 @@ class MemoryPlan:
 
     name: str
     layer: int
-    kind: str                  # weights | biases | lut | slots
+    kind: str                  # weights | biases | lut | slots | buffer | grad_sums
     count: int
     depth: int
     width: int
@@ -453,19 +463,21 @@ class TrainLayerPlan:
 
     @property
     def fwd_cycles(self) -> int:
-        """FWD from its start pulse (its first issue) to its done pulse."""
-        return self.fold.cycles - 1 + TRAIN_FWD_TAIL + self.activation_latency
+        """FWD from its start pulse to its done pulse."""
+        return TRAIN_ISSUE_DELAY + self.fold.cycles - 1 + TRAIN_FWD_TAIL + self.activation_latency
 
     @property
     def err_cycles(self) -> int:
-        """ERR from ``bwd_start`` (its first issue) to ``err_done``."""
-        return self.fold.cycles - 1 + TRAIN_ERR_TAIL
+        """ERR from ``bwd_start`` to ``err_done``."""
+        return TRAIN_ISSUE_DELAY + self.fold.cycles - 1 + TRAIN_ERR_TAIL
 
     @property
     def upd_cycles(self) -> int:
-        """UPD from its first issue to its done pulse (UPD issues right after ERR's ``fold.cycles``
-        issue cycles for ``l > 0``, from ``bwd_start`` for layer 0): the weight words, then the biases."""
-        return self.fold.cycles + self.fold.groups - 1 + TRAIN_UPD_TAIL
+        """UPD from ``bwd_start`` to its done pulse: it issues right after ERR's ``fold.cycles`` issue
+        cycles for ``l > 0`` (first for layer 0), the weight words, then the biases."""
+        err_issue = self.fold.cycles if self.index > 0 else 0
+        return (TRAIN_ISSUE_DELAY + err_issue + self.fold.cycles + self.fold.groups - 1
+                + train_upd_tail(self.formats.batch))
 
     @property
     def delta_cycles(self) -> int:
@@ -516,8 +528,7 @@ class TrainPlan:
         ends = []
         for l in range(len(e) - 1, -1, -1):
             t += e[l].delta_cycles                    # bwd_start(l)
-            issue = e[l].fold.cycles if l > 0 else 0  # ERR's issue precedes UPD's
-            ends.append(t + issue + e[l].upd_cycles)
+            ends.append(t + e[l].upd_cycles)
             if l > 0:
                 t += e[l].err_cycles                  # err_done(l) = delta_start(l - 1)
         return max(ends) + 1
@@ -541,8 +552,6 @@ class TrainPlan:
 
 def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
     spec = train_spec_of(spec)
-    if spec.batch != 1:
-        raise BpHwError("the training hardware updates after every sample so far: use --batch 1")
     formats = layer_formats(qmodel, spec)   # the spec's formats, shifts and widths
     eta_int, eta_frac = spec.eta
     layers = qmodel.layers
@@ -555,6 +564,12 @@ def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
                            f.lanes_in * L.weight_fmt.width, "auto", True, f.lanes_in),
                 MemoryPlan(f"layer{l}.biases", l, "biases", f.lanes_out, max(f.groups, 2), L.bias_fmt.width,
                            "auto", True)]
+        fm = formats[l]
+        if fm.batch > 1:   # the mini-batch sums, one per weight and bias
+            mems += [MemoryPlan(f"layer{l}.weight_sums", l, "grad_sums", f.lanes_out, max(f.cycles, 2),
+                                f.lanes_in * fm.grad_width, "auto", True, f.lanes_in),
+                     MemoryPlan(f"layer{l}.bias_sums", l, "grad_sums", f.lanes_out, max(f.groups, 2),
+                                fm.bias_grad_width, "auto", True)]
         lut = _lut_plan(L)
         if lut is not None:
             mems.append(MemoryPlan(f"layer{l}.lut", l, "lut", f.lanes_out, lut.rom_depth, L.out_fmt.width, "auto"))
