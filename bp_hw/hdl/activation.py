@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -57,7 +57,9 @@ class ActivationUnit(wiring.Component):
         out_shape = shape_of(layer.out_fmt)
         if lut is None:
             with m.If(self.en):
-                value = Mux(self.z < 0, 0, self.z) if layer.activation == "relu" else self.z
+                # an unsigned z is never negative: ReLU passes it (a compare would be constant)
+                relu = layer.activation == "relu" and layer.z_fmt.signed
+                value = Mux(self.z < 0, 0, self.z) if relu else self.z
                 m.d.sync += [self.y.eq(value), self.y_valid.eq(self.valid)]
             return m
 
@@ -65,25 +67,31 @@ class ActivationUnit(wiring.Component):
         s = lut.index_shift
         word = unsigned(layer.out_fmt.width)
         z = self.z.as_signed()
-        m.submodules.rom = rom = Memory(shape=word, depth=lut.rom_depth, init=list(lut.rom_words))
         if not lut.interpolate:
             # idx = clamp(floor(z / 2^s) + index_offset, 0, index_max)
             t = (z >> s) if s >= 0 else (z << -s)
             t = t + lut.index_offset
             idx = Signal(unsigned(lut.addr_bits))
             m.d.comb += idx.eq(Mux(t < 0, 0, Mux(t > lut.index_max, lut.index_max, t)))
-            rd = rom.read_port(domain="sync")
             mirror = Signal()
             v1 = Signal()
             half = lut.index_offset
-            if lut.symmetric:   # the address rule of ActivationLUT.rom_address
-                m.d.comb += rd.addr.eq(Mux(idx >= half, idx - half, half - 1 - idx))
+            if lut.rom_depth == 1:
+                # a one-entry table (symmetric, 1 address bit) is a constant: a memory would need a
+                # zero-width address, which the Verilog back end writes as [-1:0]
+                word_value = Const(lut.rom_words[0], word)
             else:
-                m.d.comb += rd.addr.eq(idx)
-            m.d.comb += rd.en.eq(self.en)
+                m.submodules.rom = rom = Memory(shape=word, depth=lut.rom_depth, init=list(lut.rom_words))
+                rd = rom.read_port(domain="sync")
+                if lut.symmetric:   # the address rule of ActivationLUT.rom_address
+                    m.d.comb += rd.addr.eq(Mux(idx >= half, idx - half, half - 1 - idx))
+                else:
+                    m.d.comb += rd.addr.eq(idx)
+                m.d.comb += rd.en.eq(self.en)
+                word_value = rd.data
             with m.If(self.en):
                 m.d.sync += [mirror.eq(idx < half), v1.eq(self.valid)]
-                data = rd.data.as_signed() if layer.out_fmt.signed else rd.data
+                data = word_value.as_signed() if layer.out_fmt.signed else word_value
                 if lut.symmetric:
                     mirrored = lut.mirror_constant - data if lut.function == "sigmoid" else -data
                     m.d.sync += self.y.eq(Mux(mirror, mirrored, data))
@@ -93,6 +101,7 @@ class ActivationUnit(wiring.Component):
             return m
 
         # Interpolation on the effective table: y = T[k] + round_shift((T[k+1] - T[k]) * r, s)
+        m.submodules.rom = rom = Memory(shape=word, depth=lut.rom_depth, init=list(lut.rom_words))
         rd0 = rom.read_port(domain="sync")
         rd1 = rom.read_port(domain="sync")
         lo, hi = lut.interp_z_min, lut.interp_z_max
