@@ -333,6 +333,18 @@ def _ebr_blocks(mems: list[MemoryPlan], dev: Device) -> int:
                if m.placement == "block" or (m.placement == "auto" and m.depth * m.width > AUTO_LOGIC_BITS))
 
 
+def _check_spram(layers: list[QLayer], folds: list[Folding], spram_layers, dev: Device | None) -> None:
+    """Refuse SPRAM weights for ``spram_layers`` unless ``dev`` has SPRAM blocks enough for them."""
+    if dev is None or not dev.sprams:
+        raise BpHwError("--weights spram needs a device with SPRAM (iCE40UP5K: --board icebreaker)")
+    need = sum(folds[l].lanes_out * dev.spram_blocks(folds[l].cycles, folds[l].lanes_in * layers[l].weight_fmt.width)
+               for l in spram_layers if folds[l].cycles > 1)
+    if need > dev.sprams:
+        raise BpHwError(f"the weights need {need} SPRAM blocks ({dev.spram_shape[0]} x {dev.spram_shape[1]} "
+                        f"each, one lane memory per block or more), {dev.name} has {dev.sprams}: fewer output "
+                        f"lanes (P_out), narrower weights (8 bits: two per 16-bit word) or --weights auto")
+
+
 def _weight_placements(layers: list[QLayer], folds: list[Folding], luts, out_brams, weights: str,
                        dev: Device | None) -> list[str]:
     """Where each layer's weights go. ``auto``: ROMs in block RAM while they fit the device; on a
@@ -341,15 +353,8 @@ def _weight_placements(layers: list[QLayer], folds: list[Folding], luts, out_bra
     n = len(layers)
     if weights not in WEIGHT_PLACEMENTS:
         raise BpHwError(f"weight memory {weights!r}: use one of {', '.join(WEIGHT_PLACEMENTS)}")
-    if weights == "spram" and (dev is None or not dev.sprams):
-        raise BpHwError("--weights spram needs a device with SPRAM (iCE40UP5K: --board icebreaker)")
     if weights == "spram":
-        need = sum(f.lanes_out * dev.spram_blocks(f.cycles, f.lanes_in * L.weight_fmt.width)
-                   for L, f in zip(layers, folds) if f.cycles > 1)
-        if need > dev.sprams:
-            raise BpHwError(f"the weights need {need} SPRAM blocks ({dev.spram_shape[0]} x {dev.spram_shape[1]} "
-                            f"each, one lane memory per block or more), {dev.name} has {dev.sprams}: fewer output "
-                            f"lanes (P_out), narrower weights (8 bits: two per 16-bit word) or --weights auto")
+        _check_spram(layers, folds, range(n), dev)
     if weights != "auto":
         return [weights] * n
     places = ["rom"] * n
@@ -710,6 +715,8 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
         if len(weights) != len(folds) or any(w not in WEIGHT_PLACEMENTS[1:] for w in weights):
             raise BpHwError(f"weights per layer: {len(folds)} of {', '.join(WEIGHT_PLACEMENTS[1:])}, got {weights}")
         places = list(weights)
+        if "spram" in places:
+            _check_spram(qmodel.layers, folds, [l for l, w in enumerate(places) if w == "spram"], dev)
     else:
         places = _weight_placements(qmodel.layers, folds, luts, out_brams, weights, dev)
     if training is not None and any(w == "spram" for w in places):
