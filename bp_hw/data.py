@@ -91,13 +91,16 @@ def load_dataset(spec: str) -> Dataset:
     if suffix not in (".csv", ".npz"):
         raise BpHwError(f"unknown data set {spec!r}: use one of {', '.join(BUILTIN)} "
                         "or a path to a .csv or .npz file")
+    if path.is_dir():
+        raise BpHwError(f"data file {spec} is a folder; give a .csv or .npz file")
     if not path.is_file():
-        raise BpHwError(f"data file not found: {spec}")
+        raise BpHwError(f"data file not found: {spec}; give an existing .csv/.npz file or one of "
+                        f"{', '.join(BUILTIN)}")
     if suffix == ".csv":
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise BpHwError(f"cannot read data file {spec}: {exc}") from None
+            raise BpHwError(f"cannot read data file {spec} ({exc}); a CSV must be UTF-8 text") from None
         X, y = _parse_csv(text, spec)
     else:
         X, y = _read_npz(path)

@@ -235,10 +235,46 @@ class Flow:
         self.log(f"    {step} ok ({seconds:.1f} s)")
         return StepResult(step, "ok", seconds, summary)
 
+    def check_inputs(self) -> None:
+        """Refuse bad inputs before anything is written: a missing or unreadable data set or model, a
+        format that does not parse, an unknown board, layer sizes or a ``parallel`` that the network
+        cannot take. (A step that fails for another reason keeps the results before it.)"""
+        from .data import load_dataset
+        from .fixed.folding import Folding
+        from .fixed.qformat import QFormat
+        from .plan.boards import board
+        from .plan.hardware import parse_parallel
+        t = self.config.tables
+        model = t["train"].get("model")
+        if model and not Path(model).is_file():
+            raise BpHwError(f"--model {model} does not exist; give an .onnx file")
+        ds = load_dataset(str(t["train"].get("data", "iris")))
+        for key in ("format", "weight_format", "bias_format", "act_format", "input_format"):
+            value = t["quantize"].get(key)
+            if value is not None and not str(value).startswith("auto"):
+                QFormat.parse(str(value))
+        if self.config.enabled("synth"):
+            board(str(t["synth"].get("board", "icebreaker")))
+        if model:
+            return      # the layer sizes are the model's, known once it is imported
+        layers = t["train"].get("layers")
+        if isinstance(layers, str):
+            try:
+                layers = [int(v) for v in layers.split(",")]
+            except ValueError:
+                raise BpHwError(f"--layers must be comma-separated integers such as 4,8,3, got {layers!r}") from None
+        sizes = list(layers) if layers else [ds.n_features, 8, ds.n_classes]
+        if sizes[0] != ds.n_features:
+            raise BpHwError(f"--layers starts with {sizes[0]} inputs but the data has {ds.n_features} features")
+        parallel = parse_parallel(t["generate"].get("parallel", "1"), len(sizes) - 1)
+        for l, (n_in, n_out, p) in enumerate(zip(sizes, sizes[1:], parallel)):
+            Folding.of(n_in, n_out, p, l)
+
     def run(self) -> int:
         """Run every step; 0 on success, else the failing step's exit status."""
-        self.out.mkdir(parents=True, exist_ok=True)
         self.config.apply_data_defaults()
+        self.check_inputs()
+        self.out.mkdir(parents=True, exist_ok=True)
         write_text(self.out / "config.toml", self.config.to_toml())
         status = 0
         for index, step in enumerate(STEPS, 1):

@@ -143,7 +143,8 @@ class FloatModel:
                 raise BpHwError(f"model: biases of layer {l} have shape {self.biases[l].shape}, "
                                 f"expected ({self.layers[l + 1]},)")
             if not (np.all(np.isfinite(self.weights[l])) and np.all(np.isfinite(self.biases[l]))):
-                raise BpHwError(f"model: layer {l} has NaN or infinite weights")
+                raise BpHwError(f"model: layer {l} has NaN or infinite weights; the training diverged or the file "
+                                f"is damaged: train again (a lower --lr, --clip) or export the model again")
         for l, name in enumerate(self.activations):
             if name not in ACTIVATION_FUNCTIONS:
                 raise BpHwError(f"model: unknown activation {name!r} in layer {l}")

@@ -52,11 +52,15 @@ def test_flow_layout_config_and_report(tmp_path, capsys):
 
 
 def test_failing_step_stops_the_flow_and_keeps_earlier_results(tmp_path, capsys):
+    # a table too fine to interpolate at Q4.4 is only found by the quantize step (a format that does
+    # not parse is refused before anything runs: tests/test_bad_inputs.py)
+    config = tmp_path / "fine_lut.toml"
+    config.write_text("[quantize]\nlut_interpolate = true\nlut_bits = 10\n")
     out = tmp_path / "run"
-    rc, summary, err = run_flow(["--data", "xor", "--layers", "2,4,1", "--epochs", "20", "--format", "Q40.12",
-                                 "--no-simulate", "--no-synth", "--out", str(out)], capsys)
+    rc, summary, err = run_flow([str(config), "--data", "xor", "--layers", "2,4,1", "--epochs", "20", "--format",
+                                 "Q4.4", "--no-simulate", "--no-synth", "--out", str(out)], capsys)
     assert rc == 2
-    assert summary["failed_step"] == "quantize" and "width" in summary["reason"]
+    assert summary["failed_step"] == "quantize" and "coarser" in summary["reason"]
     assert "generate" not in summary["steps"]
     assert (out / "1_train/model.npz").exists()
     assert "step quantize failed" in err.strip().splitlines()[-1]

@@ -13,7 +13,9 @@ import numpy as np
 
 from ..errors import BpHwError
 from ..fileio import atomic_path, write_json
+from ..fixed.folding import Folding
 from ..plan.boards import Board, board as lookup_board
+from ..plan.hardware import parse_parallel
 from .cache import ResultCache, run_key, tool_versions
 from .engine import make_engine, make_task, run_point
 from .pareto import best_point, fold_runs, pareto_front
@@ -139,6 +141,13 @@ def explore(source, out_dir=None, data=None, formats=None, parallels=None, lut_b
     formats = formats or DEFAULT_FORMATS
     if not parallels:
         parallels = ["1", ",".join(str(n) for n in model.layers[1:])]
+    for p in parallels:   # a setting the network cannot take is a bad input, not a failed run
+        try:
+            for l, (n_in, n_out, lanes) in enumerate(zip(model.layers, model.layers[1:],
+                                                          parse_parallel(p, len(model.layers) - 1))):
+                Folding.of(n_in, n_out, lanes, l)
+        except BpHwError as exc:
+            raise BpHwError(f"--parallel {p}: {exc}") from None
     seeds = list(seeds) if seeds else [None]
     out = Path(out_dir)
     cache = ResultCache(cache_dir or out / "cache")

@@ -58,6 +58,16 @@ def signed_width(fmt: QFormat) -> int:
     return fmt.width if fmt.signed else fmt.width + 1
 
 
+def _check_integers(values, what: str) -> None:
+    """A quantized model stores integers only: refuse NaN, inf, fractions and strings (which the int64
+    conversion would reject obscurely or, for fractions, truncate silently)."""
+    flat = np.asarray(values, dtype=object).ravel()
+    bad = next((v for v in flat if isinstance(v, bool) or not isinstance(v, (int, np.integer))), None)
+    if bad is not None:
+        raise BpHwError(f"quantized model: {what} must be integers, found {bad!r}; a qmodel.json holds the "
+                        f"integer weights `bp-hw quantize` wrote: re-run it")
+
+
 def guard_bits(fan_in: int) -> int:
     """``ceil(log2(fan_in + 1))``: room for the sum of fan_in products plus the bias."""
     return max(1, math.ceil(math.log2(fan_in + 1)))
@@ -318,13 +328,16 @@ class QModel:
             raise BpHwError(f"quantized model version {d.get('version')} is not supported "
                             f"(this bp-hw reads version {QMODEL_VERSION}); re-run `bp-hw quantize`")
         try:
+            for k, ld in enumerate(d["layers"]):
+                for key in ("weights", "biases"):
+                    _check_integers(ld[key], f"layer {k} {key}")
             return cls(layers=[QLayer.from_dict(ld) for ld in d["layers"]],
                        input_fmt=QFormat.parse(d["input_format"]), norm_mean=d["norm_mean"],
                        norm_std=d["norm_std"], n_classes=int(d["n_classes"]),
                        input_rounding=d.get("input_rounding", "nearest-even"), source=d.get("source", {}),
                        norm_mode=d.get("norm_mode", "standard"), normalization=d.get("normalization", "host"))
         except (KeyError, TypeError, ValueError) as exc:
-            raise BpHwError(f"quantized model is malformed: {exc!r}") from None
+            raise BpHwError(f"quantized model is malformed ({exc!r}); re-run `bp-hw quantize`") from None
 
     def save(self, path) -> None:
         write_json(path, self.to_dict())

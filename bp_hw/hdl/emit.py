@@ -24,6 +24,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from ..errors import BpHwError
 from ..fileio import write_text
 from ..fixed import export
 from ..fixed.qmodel import QModel
@@ -80,6 +81,9 @@ def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "bui
     ``weights``: where the weight memories go (``auto``, ``rom``, ``block``, ``logic``, ``spram``); memories
     loaded at run time get their words in ``mem/load.hex`` and a ``load`` section in the manifest.
     """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BpHwError(f"--out {out_dir} is a file; give a folder for the build")
     if not isinstance(qmodel, QModel):
         default_name = Path(qmodel).stem
         qmodel = QModel.load(qmodel)
@@ -89,7 +93,6 @@ def generate(qmodel: QModel | str | Path, parallel=1, out_dir: str | Path = "bui
     plan = make_plan(qmodel, parallel, device=device, train=train, taps=taps, input_mode=input_mode,
                      weights=weights)
     net = build_network(plan)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / f"{name}.v", verilog.convert(net, name=name, emit_src=False))
     # a copy keeps the build folder self-contained: the checker finds its spec next to the Verilog

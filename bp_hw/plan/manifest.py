@@ -490,7 +490,13 @@ def read_manifest(build_dir: str | Path) -> Manifest:
     try:
         obj = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        if path.name != MANIFEST_NAME:
+            raise BpHwError(f"{given} is a file, not a build folder; give the folder `bp-hw generate` wrote "
+                            f"(the one with {MANIFEST_NAME})") from None
         raise BpHwError(f"{path} is not a readable JSON manifest ({exc})") from None
+    if path.name != MANIFEST_NAME and (not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT):
+        raise BpHwError(f"{given} is not a build folder or a manifest; give the folder `bp-hw generate` wrote "
+                        f"(the one with {MANIFEST_NAME})")
     return Manifest.from_json(obj, path.parent)
 
 
