@@ -1,30 +1,17 @@
 """Gateware that serves a network over a UART with the frames of :mod:`bp_hw.boards.frame` (protocol 2)."""
 
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import data, fifo, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bp_hw.hdl.uart import UARTRx, UARTTx
+from .frame import ACK, CRC_INIT, INFO, LOAD, LOAD_BLOCK, NAK, SYNC_REQUEST, SYNC_RESPONSE, FrameSpec
+from .link_core import TAG_DEPTH, LinkCore, check_idle_timeout
 
-from .frame import ACK, CRC_INIT, CRC_POLY, INFO, LOAD, LOAD_BLOCK, NAK, SYNC_REQUEST, SYNC_RESPONSE, FrameSpec
+__all__ = ["NetworkUART"]
 
-__all__ = ["NetworkUART", "crc16_update", "TAG_DEPTH"]
-
-#: Answers the deframer may queue for the framer (frames whose answer is not sent yet).
-TAG_DEPTH = 16
-_INFER, _ACK, _NAK, _INFO = range(4)
-_TAG = data.StructLayout({"kind": 2, "seq": 8, "ok": 1})
-
-
-def crc16_update(crc: Value, byte: Value) -> Value:
-    """Combinational CRC-16/CCITT-FALSE step: the CRC after feeding ``byte`` (unrolled over 8 bits)."""
-    c = crc ^ Cat(Const(0, 8), byte)
-    for _ in range(8):
-        shifted = Cat(Const(0, 1), c[:15])
-        c = Mux(c[15], shifted ^ CRC_POLY, shifted)
-    return c
+_INFER, _ACK, _INFO = range(3)
 
 
 class NetworkUART(wiring.Component):
@@ -42,7 +29,8 @@ class NetworkUART(wiring.Component):
     divisor : int
         Clock cycles per UART bit.
     idle_timeout : int
-        Cycles without a received byte after which a frame that stopped half way is given up
+        Cycles (rounded up to a multiple of ``2**link_core.IDLE_TICK_BITS``, give or take one such tick) without a
+        received byte after which a frame that stopped half way is given up
         (answered with NAK; an infer frame's missing bytes are fed to the network as zeros so its
         input stream stays aligned, and its output is dropped).
 
@@ -79,8 +67,7 @@ class NetworkUART(wiring.Component):
         self.network = network
         self.spec = spec
         self.divisor = divisor
-        if idle_timeout < 20 * divisor:
-            raise ValueError(f"idle timeout of {idle_timeout} cycles is shorter than two bytes ({20 * divisor})")
+        check_idle_timeout(idle_timeout, divisor)
         self.idle_timeout = idle_timeout
         members = network.signature.members
         beat = data.Layout.cast(members["i"].signature.members["payload"].shape).size
@@ -96,52 +83,12 @@ class NetworkUART(wiring.Component):
         spec = self.spec
         net = self.network
         m.submodules.network = net
-        m.submodules.rx = rx = UARTRx(self.divisor)
-        m.submodules.tx = tx = UARTTx(self.divisor)
-        m.submodules.rx_fifo = rxq = fifo.SyncFIFOBuffered(width=8, depth=spec.rx_fifo)
-        m.submodules.tags = tags = fifo.SyncFIFO(width=_TAG.size, depth=TAG_DEPTH)
-        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
-
-        # --- receive FIFO, the idle timer, error pulses
-        overflow = Signal()
-        m.d.comb += [rxq.w_data.eq(rx.o.payload), rxq.w_en.eq(rx.o.valid), rx.o.ready.eq(1),
-                     overflow.eq(rx.o.valid & ~rxq.w_rdy)]
-        idle = Signal(range(-1, self.idle_timeout))        # expired when the sign bit sets
-        with m.If(rx.o.valid):
-            m.d.sync += idle.eq(self.idle_timeout - 2)
-        with m.Elif(~idle[-1]):
-            m.d.sync += idle.eq(idle - 1)
-        stuck = Signal()
-        m.d.comb += stuck.eq(idle[-1] & ~rxq.r_rdy)
-        bad_frame = Signal()
-        m.d.sync += bad_frame.eq(0)
-        m.d.comb += self.frame_error.eq(rx.frame_error | rx.overrun | overflow | bad_frame)
-
-        # --- samples in flight: vectors handed to the network whose output is not taken yet
-        inflight = Signal(range(TAG_DEPTH + 2))
-        vec_in, vec_out = Signal(), Signal()
-        m.d.sync += inflight.eq(inflight + vec_in - vec_out)
-
-        # --- tags: one per frame to answer
-        tag_in = Signal(_TAG)
-        m.d.comb += tags.w_data.eq(tag_in)
-
-        def push(kind, ok=0):
-            m.d.comb += [tag_in.kind.eq(kind), tag_in.seq.eq(seq), tag_in.ok.eq(ok), tags.w_en.eq(1)]
-
-        # --- byte source: the FIFO, or zeros while a cut-off infer frame is completed
-        flush = Signal()
-        byte = Signal(8)
-        have = Signal()
-        take = Signal()
-        m.d.comb += [byte.eq(Mux(flush, 0, rxq.r_data)), have.eq(flush | rxq.r_rdy), rxq.r_en.eq(take & ~flush)]
-
-        seq = Signal(8)
-        crc = Signal(16)
-        crc_next = crc16_update(crc, byte)
-        crc_lo = Signal(8)
-        crc_ok = Signal()
-        m.d.comb += crc_ok.eq((Cat(crc_lo, byte) == crc) & ~flush)
+        core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx)
+        m.d.comb += self.frame_error.eq(core.error)
+        tags, have, take, byte, stuck, flush = core.tags, core.have, core.take, core.byte, core.stuck, core.flush
+        seq, crc, crc_next, crc_lo, crc_ok, bad_frame = (core.seq, core.crc, core.crc_next, core.crc_lo, core.crc_ok,
+                                                         core.bad_frame)
+        push = core.push
 
         # input beats
         beat_bytes = spec.in_beat * spec.in_bytes
@@ -196,8 +143,7 @@ class NetworkUART(wiring.Component):
                             m.d.sync += lbyte.eq(0)
                         m.next = after
                     with m.Elif(stuck & tags.w_rdy):
-                        push(_NAK)
-                        m.d.sync += bad_frame.eq(1)
+                        core.refuse()
                         m.next = "HUNT"
             with m.State("PAYLOAD"):
                 m.d.comb += take.eq(have & ~beat_full)
@@ -222,7 +168,7 @@ class NetworkUART(wiring.Component):
                 m.d.comb += take.eq(have & tags.w_rdy)
                 with m.If(take):
                     push(_INFER, crc_ok)
-                    m.d.comb += vec_in.eq(1)
+                    m.d.comb += core.vec_in.eq(1)
                     m.d.sync += [release.eq(1), flush.eq(0)]
                     with m.If(~crc_ok):
                         m.d.sync += bad_frame.eq(1)
@@ -233,8 +179,7 @@ class NetworkUART(wiring.Component):
                 # --- load frames: words into the buffer, then (good CRC, nothing in flight) onto ld
                 def give_up():
                     with m.Elif(stuck & tags.w_rdy):
-                        push(_NAK)
-                        m.d.sync += bad_frame.eq(1)
+                        core.refuse()
                         m.next = "HUNT"
 
                 with m.State("L_ADDR"):
@@ -250,8 +195,7 @@ class NetworkUART(wiring.Component):
                     with m.If(take):
                         m.d.sync += [lcount.eq(byte), crc.eq(crc_next), lindex.eq(0)]
                         with m.If((byte == 0) | (byte > LOAD_BLOCK)):
-                            push(_NAK)
-                            m.d.sync += bad_frame.eq(1)
+                            core.refuse()
                             m.next = "HUNT"
                         with m.Else():
                             m.next = "L_DATA"
@@ -278,13 +222,12 @@ class NetworkUART(wiring.Component):
                         with m.If(crc_ok):
                             m.next = "L_WAIT"
                         with m.Else():
-                            push(_NAK)
-                            m.d.sync += bad_frame.eq(1)
+                            core.refuse()
                             m.next = "HUNT"
                     give_up()
                 with m.State("L_WAIT"):
                     # The weight memories are single-port: write only while no sample is in flight.
-                    with m.If(inflight == 0):
+                    with m.If(core.inflight == 0):
                         m.d.sync += [lindex.eq(0), ld_addr.eq(laddr)]
                         m.next = "L_COMMIT"
                 with m.State("L_COMMIT"):
@@ -301,85 +244,30 @@ class NetworkUART(wiring.Component):
                         push(_ACK)
                         m.next = "HUNT"
 
-        m.d.comb += vec_out.eq(net.o.valid & net.o.ready)
-        self._framer(m, spec, tx, tags, net)
+        self._framer(m, core, spec, net)
         return m
 
-    def _framer(self, m, spec, tx, tags, net):
+    def _framer(self, m, core, spec, net):
         """Answers, in tag order: responses (or NAKs) for infer frames, ACK/NAK frames, info frames."""
-        tag = Signal(_TAG)
-        m.d.comb += tag.eq(tags.r_data)
         n_out_bytes = spec.n_out * spec.out_bytes
         oshreg = Signal(8 * n_out_bytes)
-        head = Signal(8)
-        oseq = Signal(8)
-        payload = Signal()       # the frame carries the output vector
-        ocrc = Signal(16)
-        ocount = Signal(range(max(n_out_bytes, 2)))
-        info = list(spec.info_response())
-        info_index = Signal(range(len(info)))
+        m.d.comb += core.vec_out.eq(net.o.valid & net.o.ready)
 
-        def send(value):
-            m.d.comb += [tx.i.payload.eq(value), tx.i.valid.eq(1)]
+        def start(tag, begin, begin_info):
+            with m.Switch(tag.kind):
+                with m.Case(_INFER):
+                    with m.If(net.o.valid):
+                        m.d.comb += net.o.ready.eq(1)
+                        for k in range(spec.n_out):
+                            base = 8 * spec.out_bytes * k
+                            # A signed element is sign-extended to whole bytes by the assignment.
+                            m.d.sync += oshreg[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
+                        begin(Mux(tag.ok, SYNC_RESPONSE, NAK), n_out_bytes)
+                with m.Case(_ACK):
+                    begin(ACK, 0)
+                with m.Case(_INFO):
+                    begin_info()
 
-        with m.FSM(name="frame"):
-            with m.State("IDLE"):
-                with m.If(tags.r_rdy):
-                    m.d.sync += [oseq.eq(tag.seq), ocrc.eq(CRC_INIT), ocount.eq(0)]
-                    with m.Switch(tag.kind):
-                        with m.Case(_INFER):
-                            with m.If(net.o.valid):
-                                m.d.comb += [net.o.ready.eq(1), tags.r_en.eq(1)]
-                                for k in range(spec.n_out):
-                                    base = 8 * spec.out_bytes * k
-                                    # A signed element is sign-extended to whole bytes by the assignment.
-                                    m.d.sync += oshreg[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
-                                m.d.sync += [head.eq(Mux(tag.ok, SYNC_RESPONSE, NAK)), payload.eq(1)]
-                                m.next = "HEAD"
-                        with m.Case(_ACK, _NAK):
-                            m.d.comb += tags.r_en.eq(1)
-                            m.d.sync += [head.eq(Mux(tag.kind == _ACK, ACK, NAK)), payload.eq(0)]
-                            m.next = "HEAD"
-                        with m.Case(_INFO):
-                            m.d.comb += tags.r_en.eq(1)
-                            m.d.sync += info_index.eq(0)
-                            m.next = "INFO"
-            with m.State("HEAD"):
-                send(head)
-                with m.If(tx.i.ready):
-                    m.next = "SEQ"
-            with m.State("SEQ"):
-                send(oseq)
-                with m.If(tx.i.ready):
-                    m.d.sync += ocrc.eq(crc16_update(ocrc, oseq))
-                    with m.If(head == NAK):
-                        m.next = "IDLE"
-                    with m.Elif(payload):
-                        m.next = "PAYLOAD"
-                    with m.Else():
-                        m.next = "CRC0"
-            with m.State("PAYLOAD"):
-                send(oshreg[:8])
-                with m.If(tx.i.ready):
-                    m.d.sync += [oshreg.eq(oshreg >> 8), ocrc.eq(crc16_update(ocrc, oshreg[:8])),
-                                 ocount.eq(ocount + 1)]
-                    with m.If(ocount == n_out_bytes - 1):
-                        m.next = "CRC0"
-            with m.State("CRC0"):
-                send(ocrc[:8])
-                with m.If(tx.i.ready):
-                    m.next = "CRC1"
-            with m.State("CRC1"):
-                send(ocrc[8:])
-                with m.If(tx.i.ready):
-                    m.next = "IDLE"
-            with m.State("INFO"):
-                m.d.comb += tx.i.valid.eq(1)
-                with m.Switch(info_index):
-                    for k, value in enumerate(info):
-                        with m.Case(k):
-                            m.d.comb += tx.i.payload.eq(value)
-                with m.If(tx.i.ready):
-                    m.d.sync += info_index.eq(info_index + 1)
-                    with m.If(info_index == len(info) - 1):
-                        m.next = "IDLE"
+        sent = core.framer(spec.info_response(), start, oshreg[:8])
+        with m.If(sent):
+            m.d.sync += oshreg.eq(oshreg >> 8)

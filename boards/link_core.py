@@ -1,0 +1,209 @@
+"""What every board link shares: the UART, the receive FIFO, the idle timer, the byte source, CRC-16,
+the queue of answers, and the framer that sends them (used by :mod:`bp_hw.boards.uart_wrapper` and
+:mod:`bp_hw.boards.train_wrapper`)."""
+
+import operator
+from functools import reduce
+
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.lib import data, fifo
+
+from bp_hw.hdl.uart import UARTRx, UARTTx
+
+from .frame import CRC_INIT, NAK, crc16_byte
+
+__all__ = ["IDLE_TICK_BITS", "TAG_DEPTH", "TAG", "crc16_update", "LinkCore"]
+
+#: The idle timer advances every 2**IDLE_TICK_BITS cycles.
+IDLE_TICK_BITS = 10
+#: Answers the deframer may queue for the framer (frames whose answer is not sent yet).
+TAG_DEPTH = 16
+#: One queued answer: what to send (the wrapper's own kinds), the request's seq, and whether its CRC was good.
+TAG = data.StructLayout({"kind": 3, "seq": 8, "ok": 1})
+
+
+def crc16_update(crc: Value, byte: Value) -> Value:
+    """Combinational CRC-16/CCITT-FALSE step: the CRC after feeding ``byte``.
+
+    One CRC step is linear over GF(2) in (crc, byte), so each output bit is the XOR of the input bits
+    whose unit vectors the spec's :func:`~bp_hw.boards.frame.crc16_byte` maps onto it: 16 XOR trees
+    of at most 24 inputs, derived from the spec rather than written out again.
+    """
+    columns = [crc16_byte(1 << j, 0) for j in range(16)] + [crc16_byte(0, 1 << j) for j in range(8)]
+    bits = Cat(crc, byte)
+    out = []
+    for i in range(16):
+        terms = [bits[j] for j, column in enumerate(columns) if column >> i & 1]
+        out.append(reduce(operator.xor, terms))
+    return Cat(*out)
+
+
+def check_idle_timeout(idle_timeout: int, divisor: int) -> None:
+    if idle_timeout < max(20 * divisor, 2 << IDLE_TICK_BITS):
+        raise ValueError(f"idle timeout of {idle_timeout} cycles is shorter than two bytes ({20 * divisor}) "
+                         f"or two timer ticks ({2 << IDLE_TICK_BITS})")
+
+
+class LinkCore:
+    """The shared part of a link, built into module ``m`` (not a component: its signals are the
+    wrapper's own state, read and driven by the wrapper's deframer and framer).
+
+    Receive side: ``rx_pin`` -> :class:`UARTRx` -> a FIFO of ``fifo_depth`` bytes. The deframer reads
+    :attr:`byte` when :attr:`have` and drives :attr:`take` to consume it; with :attr:`flush` set the
+    byte source gives zeros instead (to complete a cut-off frame). :attr:`stuck` is high when the FIFO
+    is empty and no byte has arrived for ``idle_timeout`` cycles (within one tick of
+    ``2**IDLE_TICK_BITS``). :attr:`crc` is the deframer's running CRC (:attr:`crc_next` after
+    :attr:`byte`); :attr:`crc_ok` compares ``crc_lo`` (the CRC's first byte, kept by the deframer)
+    and :attr:`byte` with it. :meth:`push` queues an answer tag with the current :attr:`seq`.
+    :attr:`inflight` counts samples handed to the network whose output is not taken (the wrapper
+    pulses :attr:`vec_in` / :attr:`vec_out`). :attr:`error` pulses on a UART framing error or overrun,
+    a full FIFO, or :attr:`bad_frame` (set by the deframer).
+
+    Send side: :meth:`framer` builds the framer FSM.
+    """
+
+    def __init__(self, m: Module, divisor: int, fifo_depth: int, idle_timeout: int, rx_pin, tx_pin):
+        check_idle_timeout(idle_timeout, divisor)
+        self.m = m
+        m.submodules.rx = rx = UARTRx(divisor)
+        m.submodules.tx = self.tx = UARTTx(divisor)
+        m.submodules.rx_fifo = rxq = fifo.SyncFIFOBuffered(width=8, depth=fifo_depth)
+        m.submodules.tags = self.tags = tags = fifo.SyncFIFO(width=TAG.size, depth=TAG_DEPTH)
+        m.d.comb += [rx.rx.eq(rx_pin), tx_pin.eq(self.tx.tx)]
+
+        overflow = Signal()
+        m.d.comb += [rxq.w_data.eq(rx.o.payload), rxq.w_en.eq(rx.o.valid), rx.o.ready.eq(1),
+                     overflow.eq(rx.o.valid & ~rxq.w_rdy)]
+        # The idle timer counts ticks of 2**IDLE_TICK_BITS cycles: two short counters, no long carry chain.
+        tick = Signal()
+        prescale = Signal(IDLE_TICK_BITS)
+        m.d.sync += [prescale.eq(prescale + 1), tick.eq(prescale == 0)]
+        ticks = -(-idle_timeout // (1 << IDLE_TICK_BITS))
+        idle = Signal(range(-1, ticks))      # expires (sign bit) ticks to ticks + 1 ticks after the last byte
+        with m.If(rx.o.valid):
+            m.d.sync += idle.eq(ticks - 1)
+        with m.Elif(tick & ~idle[-1]):
+            m.d.sync += idle.eq(idle - 1)
+        self.stuck = Signal()
+        m.d.comb += self.stuck.eq(idle[-1] & ~rxq.r_rdy)
+        self.bad_frame = Signal()
+        m.d.sync += self.bad_frame.eq(0)
+        self.error = Signal()
+        m.d.comb += self.error.eq(rx.frame_error | rx.overrun | overflow | self.bad_frame)
+
+        self.inflight = Signal(range(TAG_DEPTH + 2))
+        self.vec_in, self.vec_out = Signal(), Signal()
+        m.d.sync += self.inflight.eq(self.inflight + self.vec_in - self.vec_out)
+
+        self.tag_in = Signal(TAG)
+        self.tag = Signal(TAG)
+        m.d.comb += [tags.w_data.eq(self.tag_in), self.tag.eq(tags.r_data)]
+
+        self.flush = Signal()
+        self.byte = Signal(8)
+        self.have = Signal()
+        self.take = Signal()
+        m.d.comb += [self.byte.eq(Mux(self.flush, 0, rxq.r_data)), self.have.eq(self.flush | rxq.r_rdy),
+                     rxq.r_en.eq(self.take & ~self.flush)]
+
+        self.seq = Signal(8)
+        self.crc = Signal(16)
+        self.crc_next = crc16_update(self.crc, self.byte)
+        self.crc_lo = Signal(8)
+        self.crc_ok = Signal()
+        m.d.comb += self.crc_ok.eq((Cat(self.crc_lo, self.byte) == self.crc) & ~self.flush)
+
+    def push(self, kind, ok=0):
+        """Queue an answer (only where the deframer has checked ``tags.w_rdy``)."""
+        self.m.d.comb += [self.tag_in.kind.eq(kind), self.tag_in.seq.eq(self.seq), self.tag_in.ok.eq(ok),
+                          self.tags.w_en.eq(1)]
+
+    #: The tag kind that sends ``EE seq``.
+    NAK_KIND = 0b111
+
+    def refuse(self):
+        """Answer the current frame with NAK and count the error (where ``tags.w_rdy`` was checked;
+        the caller moves to its hunt state)."""
+        self.push(self.NAK_KIND)
+        self.m.d.sync += self.bad_frame.eq(1)
+
+    def framer(self, info: bytes, start, payload_byte: Value) -> Signal:
+        """The framer FSM: takes tags in order and sends their answers.
+
+        ``start(tag, begin, begin_info)`` is called inside the IDLE state while a tag of another kind than
+        :attr:`NAK_KIND` waits (a NAK tag sends ``EE seq``). It calls ``begin(head, nbytes)`` under the
+        condition that the answer can start: ``head`` the first byte, then ``seq``, then ``nbytes``
+        payload bytes (an int or a signal below 256; 0 for none) and the CRC; or ``begin_info()`` to
+        send ``info``. Either pops the tag. The payload bytes are ``payload_byte``, which the wrapper
+        drives; the returned signal pulses as each one is sent (the wrapper then moves to the next).
+        """
+        m, tx, tags, tag = self.m, self.tx, self.tags, self.tag
+        head = Signal(8)
+        oseq = Signal(8)
+        count = Signal(8)
+        ocrc = Signal(16)
+        sent = Signal()
+        info_index = Signal(range(len(info)))
+
+        def send(value):
+            m.d.comb += [tx.i.payload.eq(value), tx.i.valid.eq(1)]
+
+        with m.FSM(name="frame"):
+            with m.State("IDLE"):
+                with m.If(tags.r_rdy):
+                    m.d.sync += [oseq.eq(tag.seq), ocrc.eq(CRC_INIT)]
+                    with m.If(tag.kind == self.NAK_KIND):
+                        m.d.comb += tags.r_en.eq(1)
+                        m.d.sync += head.eq(NAK)
+                        m.next = "HEAD"
+                    with m.Else():
+                        def begin(h, nbytes):
+                            m.d.comb += tags.r_en.eq(1)
+                            m.d.sync += [head.eq(h), count.eq(nbytes)]
+                            m.next = "HEAD"
+
+                        def begin_info():
+                            m.d.comb += tags.r_en.eq(1)
+                            m.d.sync += info_index.eq(0)
+                            m.next = "INFO"
+                        start(tag, begin, begin_info)
+            with m.State("HEAD"):
+                send(head)
+                with m.If(tx.i.ready):
+                    m.next = "SEQ"
+            with m.State("SEQ"):
+                send(oseq)
+                with m.If(tx.i.ready):
+                    m.d.sync += ocrc.eq(crc16_update(ocrc, oseq))
+                    with m.If(head == NAK):
+                        m.next = "IDLE"
+                    with m.Elif(count != 0):
+                        m.next = "PAYLOAD"
+                    with m.Else():
+                        m.next = "CRC0"
+            with m.State("PAYLOAD"):
+                send(payload_byte)
+                with m.If(tx.i.ready):
+                    m.d.comb += sent.eq(1)
+                    m.d.sync += [ocrc.eq(crc16_update(ocrc, payload_byte)), count.eq(count - 1)]
+                    with m.If(count == 1):
+                        m.next = "CRC0"
+            with m.State("CRC0"):
+                send(ocrc[:8])
+                with m.If(tx.i.ready):
+                    m.next = "CRC1"
+            with m.State("CRC1"):
+                send(ocrc[8:])
+                with m.If(tx.i.ready):
+                    m.next = "IDLE"
+            with m.State("INFO"):
+                m.d.comb += tx.i.valid.eq(1)
+                with m.Switch(info_index):
+                    for k, value in enumerate(info):
+                        with m.Case(k):
+                            m.d.comb += tx.i.payload.eq(value)
+                with m.If(tx.i.ready):
+                    m.d.sync += info_index.eq(info_index + 1)
+                    with m.If(info_index == len(info) - 1):
+                        m.next = "IDLE"
+        return sent
