@@ -7,6 +7,8 @@ The boards are those of the registry (:data:`bp_hw.plan.boards.BOARDS`);
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
@@ -19,7 +21,7 @@ from .families import family
 from .frame import FrameSpec
 from .uart_wrapper import NetworkUART
 
-__all__ = ["BoardTop", "check_board_clock", "IDLE_TIMEOUT_S"]
+__all__ = ["BoardTop", "LinkClock", "link_clock", "check_board_clock", "IDLE_TIMEOUT_S"]
 
 #: A frame that stops for this long half way is given up (NAK): far above any gap a USB UART leaves
 #: inside one write, far below the host's timeout.
@@ -31,6 +33,28 @@ def check_board_clock(board: Board, platform) -> None:
     if platform.default_clk_frequency != board.board_clock_hz:
         raise BpHwError(f"board {board.name}: the registry says a {board.board_clock_hz / 1e6:g} MHz board clock, "
                         f"the platform {platform.default_clk_frequency / 1e6:g} MHz")
+
+
+@dataclass(frozen=True)
+class LinkClock:
+    """The clock and UART timing of a board top: the PLL's setting, the ``sync`` frequency it makes,
+    the UART divisor at ``baud`` and the link's idle timeout in cycles."""
+    pll: object
+    f_sync: float
+    baud: int
+    divisor: int
+    idle_timeout: int
+
+
+def link_clock(board: Board, clock_hz: float, baud: int | None = None) -> LinkClock:
+    """What :class:`BoardTop` makes of ``clock_hz`` and ``baud`` on ``board`` (one line on a bad rate)."""
+    baud = board.uart_baud if baud is None else int(baud)
+    pll = family(board.family).solve_pll(board.board_clock_hz, clock_hz)
+    try:
+        divisor = uart_divisor(pll.f_out, baud)
+    except ValueError as exc:
+        raise BpHwError(str(exc)) from None
+    return LinkClock(pll, pll.f_out, baud, divisor, max(20 * divisor, int(IDLE_TIMEOUT_S * pll.f_out)))
 
 
 class BoardTop(Elaboratable):
@@ -64,14 +88,9 @@ class BoardTop(Elaboratable):
         self.spec = spec
         self.board = board
         self.family = family(board.family)
-        self.baud = board.uart_baud if baud is None else int(baud)
-        self.pll = self.family.solve_pll(board.board_clock_hz, clock_hz)
-        self.f_sync = self.pll.f_out
-        try:
-            self.divisor = uart_divisor(self.f_sync, self.baud)
-        except ValueError as exc:
-            raise BpHwError(str(exc)) from None
-        self.idle_timeout = max(20 * self.divisor, int(IDLE_TIMEOUT_S * self.f_sync))
+        clock = link_clock(board, clock_hz, baud)
+        self.pll, self.f_sync, self.baud = clock.pll, clock.f_sync, clock.baud
+        self.divisor, self.idle_timeout = clock.divisor, clock.idle_timeout
 
     def elaborate(self, platform):
         check_board_clock(self.board, platform)

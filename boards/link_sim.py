@@ -1,0 +1,138 @@
+"""UART-level simulation of a board: the board top's link and network in Verilator, the host on a pty.
+
+:func:`build_link` emits the gateware between the board's UART pins and the network
+(:class:`~bp_hw.boards.uart_wrapper.NetworkUART` around the build's network, with the UART divisor
+and idle timeout the board top would use at its clock and baud rate) as Verilog and compiles it
+with the cocotb bench :mod:`bp_hw.boards.tb_link`. :func:`run_link` runs one session: the bench
+starts ``bp-hw run`` on a pseudo-terminal, carries its bytes bit by bit over the simulated serial
+lines (optionally with faults injected) and returns what both ends saw, including samples per second
+of simulated time against the bound the line sets.
+
+What is not simulated: the PLL and the power-on reset (the bench drives ``rst``), the I/O buffers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from bp_hw.errors import BpHwError
+from bp_hw.plan.boards import board as lookup_board
+from bp_hw.plan.manifest import read_manifest
+
+from .frame import FrameSpec
+from .tb_link import FAULTS
+from .top import link_clock
+from .uart_wrapper import NetworkUART
+
+__all__ = ["LinkBuild", "build_link", "run_link", "FAULTS"]
+
+TOPLEVEL = "link_top"
+#: The only signals the bench touches are the top's ports: make them (and nothing else) visible to VPI.
+VERILATOR_CONTROL = "`verilator_config\n" + "".join(
+    f'public_flat_rw -module "{TOPLEVEL}" -var "{name}"\n' for name in ("clk", "rst", "rx", "tx", "frame_error"))
+
+
+@dataclass(frozen=True)
+class LinkBuild:
+    build_dir: Path
+    sim_dir: Path
+    spec: FrameSpec
+    board: str
+    f_sync: float
+    baud: int
+    divisor: int
+    idle_timeout: int
+
+
+def build_link(build_dir: str | Path, board: str = "icebreaker", baud: int = 3_000_000,
+               clock_mhz: float | None = None) -> LinkBuild:
+    """Emit and compile the link of ``build_dir``'s network for ``board`` at ``baud`` (Verilator)."""
+    from bp_hw.cosim.primitives import primitive_models
+    from bp_hw.cosim.runner import block_build_args, cocotb_runner, quiet_runner_logs, log_tail
+    from bp_hw.cosim.tools import find_simulator
+    from bp_hw.synth import load_network
+
+    build_dir = Path(build_dir).resolve()
+    manifest = read_manifest(build_dir)
+    if manifest.is_training:
+        raise BpHwError(f"{build_dir} is a training build; the link simulation runs inference builds")
+    target = lookup_board(board)
+    spec = FrameSpec.from_manifest(manifest)
+    network = load_network(manifest, source="amaranth")
+    clock = link_clock(target, (target.default_mhz if clock_mhz is None else clock_mhz) * 1e6, baud)
+    link = NetworkUART(network, spec, clock.divisor, clock.idle_timeout)
+    sim_dir = build_dir / f"link_{board}_{baud}"
+    find_simulator("verilator")
+    text = verilog.convert(link, name=TOPLEVEL, emit_src=False)
+    if sim_dir.exists():
+        shutil.rmtree(sim_dir)
+    sim_dir.mkdir(parents=True)
+    (sim_dir / f"{TOPLEVEL}.vlt").write_text(VERILATOR_CONTROL)
+    (sim_dir / f"{TOPLEVEL}.v").write_text(text)
+    sources = [sim_dir / f"{TOPLEVEL}.vlt", sim_dir / f"{TOPLEVEL}.v"]
+    models = primitive_models(manifest)
+    if models:
+        (sim_dir / "primitives.v").write_text(models)
+        sources.append(sim_dir / "primitives.v")
+    quiet_runner_logs()
+    log_file = sim_dir / "build.log"
+    try:
+        cocotb_runner("verilator").build(
+            sources=sources, hdl_toplevel=TOPLEVEL, build_dir=sim_dir, timescale=("1ps", "1ps"),
+            build_args=block_build_args("verilator"), always=True, log_file=log_file)
+    except (RuntimeError, SystemExit) as exc:
+        raise BpHwError(f"verilator build of the link failed ({exc}); see {log_file}:\n{log_tail(log_file)}") from None
+    return LinkBuild(build_dir, sim_dir, spec, board, clock.f_sync, clock.baud, clock.divisor, clock.idle_timeout)
+
+
+def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str | None = None,
+             fault_every: int = 200, fault_count: int = 10, seed: int = 0, timeout: float = 5.0,
+             host_args: tuple[str, ...] = ()) -> dict:
+    """One session: ``bp-hw run --data DATA`` against the simulated board. Returns the bench's counts,
+    the host's summary (``host``), and ``samples_per_s`` / ``line_bound_samples_per_s`` in the board's
+    time (cycles at ``f_sync``), from the first request byte to the last response byte."""
+    from bp_hw.cosim.runner import cocotb_runner, quiet_runner_logs
+
+    if fault is not None and fault not in FAULTS:
+        raise BpHwError(f"unknown fault {fault!r}; use one of {', '.join(FAULTS)}")
+    run_dir = link.sim_dir / f"run_{fault or 'clean'}_{seed}"
+    run_dir.mkdir(exist_ok=True)
+    result = run_dir / "result.json"
+    result.unlink(missing_ok=True)
+    host = [sys.executable, "-m", "bp_hw.cli", "run", "--build", str(link.build_dir), "--data", data,
+            "--baud", str(link.baud), "--timeout", str(timeout), "--json", *host_args]
+    if limit is not None:
+        host += ["--limit", str(limit)]
+    config = {"divisor": link.divisor, "idle_timeout": link.idle_timeout, "window": link.spec.window,
+              "request_length": link.spec.request_length, "response_length": link.spec.response_length,
+              "load_bytes": link.spec.load_bytes, "host": host, "host_log": str(run_dir / "host.log"),
+              "result": str(result), "fault": fault, "fault_every": fault_every, "fault_count": fault_count,
+              "seed": seed}
+    (run_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    quiet_runner_logs()
+    start = time.perf_counter()
+    cocotb_runner("verilator").test(
+        test_module="bp_hw.boards.tb_link", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+        build_dir=link.sim_dir, test_dir=run_dir, timescale=("1ps", "1ps"), results_xml=str(run_dir / "results.xml"),
+        extra_env={"BP_HW_LINK_CONFIG": str(run_dir / "config.json"),
+                   "PYTHONPATH": os.pathsep.join(sys.path)}, log_file=run_dir / "sim.log")
+    if not result.is_file():
+        raise BpHwError(f"the link simulation wrote no result; see {run_dir / 'sim.log'}")
+    out = json.loads(result.read_text())
+    out["wall_seconds"] = round(time.perf_counter() - start, 1)
+    first, last = out["first_request_cycle"], out["last_response_cycle"]
+    host_summary = out.get("host") or {}
+    samples = host_summary.get("samples", 0)
+    if first is not None and last is not None and last > first and samples:
+        out["samples_per_s"] = round(samples * link.f_sync / (last - first), 1)
+    out["line_bound_samples_per_s"] = round(link.spec.line_bound(link.baud), 1)
+    out.update(board=link.board, baud=link.baud, f_sync=link.f_sync, divisor=link.divisor, fault=fault)
+    return out
