@@ -26,8 +26,9 @@ from integer weights and biases, and everything ``generate`` takes for it.
   :func:`bp_hw.cosim.train_verify.verify_training`): the same shapes (smaller
   on average), a random :class:`~bp_hw.fixed.trainer.TrainSpec` (learning
   rate a shift or a fixed-point factor, every update rounding including
-  stochastic, LFSR seed, delta and error formats) and a random data set of
-  integer inputs written next to the build.
+  stochastic, LFSR seed, delta and error formats, cost mse or cross-entropy,
+  mini-batch of 1-8) and a random data set of integer inputs written next to
+  the build.
 
 A draw a constructor rejects (a LUT too fine to interpolate, say) is redrawn
 from the same random stream, so a seed and a kind always name one design.
@@ -63,7 +64,7 @@ from .fixed.lut import LUT_FUNCTIONS, ActivationLUT
 from .fixed.qformat import QFormat
 from .fixed.qmodel import ACTIVATIONS, QLayer, QModel
 from .fixed.rounding import OVERFLOW_MODES, ROUNDING_MODES
-from .fixed.trainer import TrainSpec
+from .fixed.trainer import COSTS, TrainSpec
 
 __all__ = ["KINDS", "INFERENCE_ROUNDING", "MIN_BITS", "MAX_BITS", "MAX_FAN", "MAX_LAYERS", "MAX_LANES",
            "WEIGHT_CHOICES", "BOARD_CHOICES", "LINT_WAIVERS", "FuzzDesign", "legal_parallel", "legal_foldings",
@@ -99,7 +100,9 @@ LINT_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "PROCASSINIT", "UNUSEDSIGNAL", "DEC
 #: ``-O0`` compiles a design's own code several times faster than the default ``-Os``.
 FUZZ_CXX_OPT = "-O0"
 #: Changes whenever a seed would name another design than before (reproduce commands hold within one).
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
+#: Mini-batch sizes of training designs (1: a step per sample), drawn alike.
+TRAIN_BATCHES = (1, 1, 2, 4, 8)
 #: Draws a seed may take before the generator gives up (a bug in the generator, not bad luck).
 MAX_DRAWS = 200
 #: The run's share of training designs is decided from this stream, apart from the designs' own.
@@ -183,8 +186,8 @@ class FuzzDesign:
         q = self.qmodel
         if self.kind == "training":
             t = self.train
-            mode = f"lr {t.lr} {t.update_rounding}" + (" d" + t.delta_format if t.delta_format else "") + \
-                (" e" + t.error_format if t.error_format else "")
+            mode = f"{t.cost} B{t.batch} lr {t.lr} {t.update_rounding}" + \
+                (" d" + t.delta_format if t.delta_format else "") + (" e" + t.error_format if t.error_format else "")
             memory = f"{self.epochs}ep x {self.samples}" + (" every" if self.every_sample else "")
         else:
             mode = self.input_mode or "default"
@@ -347,7 +350,8 @@ def _train_spec(rng: np.random.Generator) -> TrainSpec:
     return TrainSpec(lr=lr, lr_bits=int(rng.integers(6, 15)), update_rounding=str(rng.choice(ROUNDING_MODES)),
                      seed=int(rng.integers(1, 1 << 16)),
                      delta_format=fmt() if rng.random() < 0.4 else None,
-                     error_format=fmt() if rng.random() < 0.4 else None)
+                     error_format=fmt() if rng.random() < 0.4 else None,
+                     cost=str(rng.choice(COSTS)), batch=int(rng.choice(TRAIN_BATCHES)))
 
 
 def _draw(rng: np.random.Generator, seed: int, kind: str) -> FuzzDesign:

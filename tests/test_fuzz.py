@@ -28,6 +28,7 @@ from bp_hw.errors import BpHwError
 from bp_hw.fixed.folding import Folding, divisors
 from bp_hw.fixed.qmodel import ACTIVATIONS, QModel
 from bp_hw.fixed.rounding import ROUNDING_MODES
+from bp_hw.fixed.trainer import COSTS
 from bp_hw.fuzz import (INFERENCE_ROUNDING, MAX_BITS, MAX_FAN, MAX_LANES, MAX_LAYERS, MIN_BITS, FuzzDesign,
                         check_design, kind_of, legal_foldings, legal_parallel, lint_build, random_design, run_fuzz)
 from bp_hw.plan.manifest import load_qmodel, read_manifest, write_manifest
@@ -117,6 +118,8 @@ def test_training_designs_are_deterministic_valid_and_cover_every_option():
         assert sorted(set(y.tolist())) == list(range(d.classes)) and d.classes <= max(2, d.qmodel.sizes[-1])
         t = d.train
         seen[t.update_rounding] += 1
+        seen[t.cost] += 1
+        seen[f"batch{t.batch}"] += 1
         seen["lr_shift" if t.lr.startswith("2^") else "lr_factor"] += 1
         seen["delta_format"] += t.delta_format is not None
         seen["error_format"] += t.error_format is not None
@@ -128,7 +131,7 @@ def test_training_designs_are_deterministic_valid_and_cover_every_option():
         seen["wide"] += max(d.qmodel.sizes) > 12
         for layer in d.qmodel.layers:
             seen[layer.activation] += 1
-    want = [*ROUNDING_MODES, *ACTIVATIONS, "lr_shift", "lr_factor", "delta_format", "error_format", "every_sample",
+    want = [*ROUNDING_MODES, *ACTIVATIONS, *COSTS, "batch1", "batch2", "batch4", "batch8", "lr_shift", "lr_factor", "delta_format", "error_format", "every_sample",
             "epochs1", "epochs2", "oxi", "unsigned_in", "deep", "wide"]
     assert not [w for w in want if not seen[w]], seen
 
