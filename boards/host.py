@@ -151,18 +151,29 @@ class BoardClient:
     resends = property(lambda self: self.stats.resends)
 
     def info(self) -> FrameSpec:
-        """Ask the board which network it carries."""
-        self.port.write(bytes([INFO]))
-        frame = self.port.read(INFO_BODY + 3)
+        """Ask the board which network it carries (asked again, up to ``retries`` times, after a damaged or
+        missing answer)."""
         where = getattr(self.port, "path", "the port")
-        if len(frame) < INFO_BODY + 3:
-            raise BpHwError(f"board did not answer the info request on {where} (got {len(frame)} of "
-                            f"{INFO_BODY + 3} bytes): is it programmed with a protocol-{PROTOCOL_VERSION} "
-                            f"bitstream and is the baud rate right?")
-        try:
-            return FrameSpec.decode_info(frame)
-        except ValueError as exc:
-            raise BpHwError(f"bad info frame from the board: {exc}") from None
+        problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.resends += 1
+                self.port.discard_input()
+            self.port.write(bytes([INFO]))
+            self.stats.sent += 1
+            frame = self.port.read(INFO_BODY + 3)
+            if len(frame) < INFO_BODY + 3:
+                self.stats.timeouts += 1
+                problem = (f"board did not answer the info request on {where} (got {len(frame)} of "
+                           f"{INFO_BODY + 3} bytes): is it programmed with a protocol-{PROTOCOL_VERSION} "
+                           f"bitstream and is the baud rate right?")
+                continue
+            try:
+                return FrameSpec.decode_info(frame)
+            except ValueError as exc:
+                self.stats.bad_frames += 1
+                problem = f"bad info frame from the board: {exc}"
+        raise BpHwError(problem)
 
     def check_shape(self) -> FrameSpec:
         """Raise a one-line error if the board's network is not the one ``spec`` describes."""

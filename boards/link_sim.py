@@ -95,10 +95,11 @@ def build_link(build_dir: str | Path, board: str = "icebreaker", baud: int = 3_0
 
 def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str | None = None,
              fault_every: int = 200, fault_count: int = 10, seed: int = 0, timeout: float = 5.0,
-             host_args: tuple[str, ...] = ()) -> dict:
+             host_args: tuple[str, ...] = (), host_build: str | Path | None = None) -> dict:
     """One session: ``bp-hw run --data DATA`` against the simulated board. Returns the bench's counts,
     the host's summary (``host``), and ``samples_per_s`` / ``line_bound_samples_per_s`` in the board's
-    time (cycles at ``f_sync``), from the first request byte to the last response byte."""
+    time (cycles at ``f_sync``), from the first request byte to the last response byte. ``host_build``
+    gives the host another build folder than the simulated one (to see a wrong model caught)."""
     from bp_hw.cosim.runner import cocotb_runner, quiet_runner_logs
 
     if fault is not None and fault not in FAULTS:
@@ -107,11 +108,12 @@ def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str
     run_dir.mkdir(exist_ok=True)
     result = run_dir / "result.json"
     result.unlink(missing_ok=True)
-    host = [sys.executable, "-m", "bp_hw.cli", "run", "--build", str(link.build_dir), "--data", data,
+    host_dir = Path(host_build).resolve() if host_build is not None else link.build_dir
+    host = [sys.executable, "-m", "bp_hw.cli", "run", "--build", str(host_dir), "--data", data,
             "--baud", str(link.baud), "--timeout", str(timeout), "--json", *host_args]
     if limit is not None:
         host += ["--limit", str(limit)]
-    config = {"divisor": link.divisor, "idle_timeout": link.idle_timeout, "window": link.spec.window,
+    config = {"divisor": link.divisor, "idle_timeout": link.idle_timeout, "rx_fifo": link.spec.rx_fifo,
               "request_length": link.spec.request_length, "response_length": link.spec.response_length,
               "load_bytes": link.spec.load_bytes, "host": host, "host_log": str(run_dir / "host.log"),
               "result": str(result), "fault": fault, "fault_every": fault_every, "fault_count": fault_count,

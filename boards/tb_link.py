@@ -10,8 +10,9 @@ Run by :func:`bp_hw.boards.link_sim.run_link`, which writes the session's config
   decodes the ``tx`` line the same way back into the pseudo-terminal;
 * injects the faults the configuration asks for into either direction (:data:`FAULTS`), at seeded
   positions, and counts them;
-* records the cycle of the first request byte and of the last response byte, the bytes each way and
-  the host's exit status and JSON summary.
+* records the cycle of the first request byte and of the last response byte, the bytes each way, the
+  board's error pulses (``frame_error``: framing, overrun, full FIFO, bad CRC, cut-off frame) and the
+  host's exit status and JSON summary.
 
 The line is driven half a clock period away from the clock edges, so no bit changes on an edge.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, Timer
+from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
 #: Fault kinds: what the bench does when one is due.
 FAULTS = {
@@ -36,7 +37,8 @@ FAULTS = {
     "drop": "drop one request byte",
     "garbage": "insert 1-8 random bytes between two request bytes",
     "cut": "drop the rest of the frame being sent, then keep the line idle for 3 idle timeouts",
-    "burst": "send the last 3 x window frames again, back to back (more than the receive FIFO holds)",
+    "burst": "send as many info requests as the receive FIFO holds, and 64 more, back to back: their answers "
+             "are longer than the requests, so the answer queue and then the FIFO fill and bytes are lost",
     "reply_flip": "flip one bit of a response byte",
 }
 
@@ -51,7 +53,6 @@ class HostStream:
         self.load_bytes = load_bytes
         self.pending = bytearray()
         self.frames: deque[bytes] = deque()
-        self.history: deque[bytes] = deque(maxlen=512)
 
     def feed(self, data: bytes) -> None:
         self.pending += data
@@ -82,7 +83,7 @@ async def link_session(dut):
     max_faults = int(cfg.get("fault_count", 0))
     rng = random.Random(int(cfg.get("seed", 0)))
     stats = {"injected": 0, "bytes_to_board": 0, "bytes_to_host": 0, "first_request_cycle": None,
-             "last_response_cycle": None, "responses": 0}
+             "last_response_cycle": None, "responses": 0, "board_errors": 0}
 
     def cycle() -> int:
         return int(cocotb.utils.get_sim_time("ps")) // PERIOD_PS
@@ -121,13 +122,11 @@ async def link_session(dut):
                 await Timer(bit, unit="ps")
                 continue
             frame = stream.frames.popleft()
-            stream.history.append(frame)
             if frame[0] == 0xA5 and stats["first_request_cycle"] is None:
                 stats["first_request_cycle"] = cycle()
             if fault == "burst" and due():
                 stats["injected"] += 1
-                replay = list(stream.history)[-3 * int(cfg["window"]):]
-                frame = b"".join(replay) + frame
+                frame = bytes([0x3F]) * (int(cfg["rx_fifo"]) + 64) + frame
             if fault == "cut" and len(frame) > 2 and due():
                 stats["injected"] += 1
                 for value in frame[:rng.randrange(1, len(frame))]:
@@ -174,8 +173,14 @@ async def link_session(dut):
             stats["bytes_to_host"] += 1
             os.write(master, bytes([value]))
 
+    async def board_errors():
+        while True:
+            await RisingEdge(dut.frame_error)
+            stats["board_errors"] += 1
+
     cocotb.start_soon(feeder())
     cocotb.start_soon(listener())
+    cocotb.start_soon(board_errors())
     while host.poll() is None:
         await Timer(2000 * PERIOD_PS, unit="ps")
     done = True
