@@ -52,10 +52,15 @@ DEFAULTS: dict = {
     "synth": {"enabled": True, "board": "icebreaker"},
 }
 
-#: [train] options that suit a built-in data set better than the general ones above (xor has four
-#: rows and needs thousands of epochs); options given in the configuration or on the command line win.
-DATA_TRAIN_DEFAULTS: dict = {
-    "xor": {"layers": "2,4,1", "lr": 0.5, "epochs": 3000},
+#: Options that suit a built-in data set better than the general ones above, per step: xor has four
+#: rows and needs thousands of epochs; MNIST 784-32-10 is the iCE40UP5K recipe of BENCHMARKS.md (8-bit
+#: weights, the pixels as UQ0.8 integers, 8 DSPs busy on the first layer, its weights in SPRAM). Options
+#: given in the configuration or on the command line win.
+DATA_DEFAULTS: dict = {
+    "xor": {"train": {"layers": "2,4,1", "lr": 0.5, "epochs": 3000}},
+    "mnist": {"train": {"layers": "784,32,10", "epochs": 20},
+              "quantize": {"format": "auto", "bits": 8, "input_format": "UQ0.8"},
+              "generate": {"parallel": "4x2,1"}},
 }
 
 #: A float test accuracy at most this far above chance counts as no better than chance.
@@ -101,10 +106,11 @@ class FlowConfig:
             self.given.add((step, key))
 
     def apply_data_defaults(self) -> None:
-        """Fill the [train] options nobody gave with those that suit the data set (:data:`DATA_TRAIN_DEFAULTS`)."""
-        for key, value in DATA_TRAIN_DEFAULTS.get(self.tables["train"].get("data"), {}).items():
-            if ("train", key) not in self.given:
-                self.tables["train"][key] = value
+        """Fill the options nobody gave with those that suit the data set (:data:`DATA_DEFAULTS`)."""
+        for step, table in DATA_DEFAULTS.get(self.tables["train"].get("data"), {}).items():
+            for key, value in table.items():
+                if (step, key) not in self.given:
+                    self.tables[step][key] = value
 
     def enabled(self, step: str) -> bool:
         return bool(self.tables[step].get("enabled", True))
@@ -193,7 +199,11 @@ class Flow:
             return ["quantize", str(self.folder("train") / "model.npz"), *_options(table),
                     "--out", str(d / "qmodel.json"), "--plot", str(d / "error.png"), "--hex-dir", str(d / "mem")]
         if step == "generate":
-            return ["generate", str(self.folder("quantize") / "qmodel.json"), *_options(t["generate"]),
+            table = dict(t["generate"])
+            if self.config.enabled("synth") and not table.get("train"):
+                # place the memories for the device the synth step builds for (SPRAM on the UP5K)
+                table.setdefault("board", t["synth"].get("board", "icebreaker"))
+            return ["generate", str(self.folder("quantize") / "qmodel.json"), *_options(table),
                     "--out", str(self.build_dir)]
         if step == "simulate":
             table = dict(t["simulate"])
