@@ -54,7 +54,7 @@ class LinkCore:
     is empty and no byte has arrived for ``idle_timeout`` cycles (within one tick of
     ``2**IDLE_TICK_BITS``). :attr:`crc` is the deframer's running CRC (:attr:`crc_next` after
     :attr:`byte`); :attr:`crc_ok` compares ``crc_lo`` (the CRC's first byte, kept by the deframer)
-    and :attr:`byte` with it. :meth:`push` queues an answer tag with the current :attr:`seq`.
+    and :attr:`byte` with it. :meth:`push` queues an answer tag with the current :attr:`seq` (where :attr:`room` is high).
     :attr:`inflight` counts samples handed to the network whose output is not taken (the wrapper
     pulses :attr:`vec_in` / :attr:`vec_out`). :attr:`error` pulses on a UART framing error or overrun,
     a full FIFO, or :attr:`bad_frame` (set by the deframer).
@@ -68,7 +68,8 @@ class LinkCore:
         m.submodules.rx = rx = UARTRx(divisor)
         m.submodules.tx = self.tx = UARTTx(divisor)
         m.submodules.rx_fifo = rxq = fifo.SyncFIFOBuffered(width=8, depth=fifo_depth)
-        m.submodules.tags = self.tags = tags = fifo.SyncFIFO(width=TAG.size, depth=TAG_DEPTH)
+        # Buffered: its r_rdy and r_data come from registers, so the framer does not start at pointer compares.
+        m.submodules.tags = self.tags = tags = fifo.SyncFIFOBuffered(width=TAG.size, depth=TAG_DEPTH)
         m.d.comb += [rx.rx.eq(rx_pin), tx_pin.eq(self.tx.tx)]
 
         overflow = Signal()
@@ -95,6 +96,10 @@ class LinkCore:
         self.vec_in, self.vec_out = Signal(), Signal()
         m.d.sync += self.inflight.eq(self.inflight + self.vec_in - self.vec_out)
 
+        # Registered "at least two free": one push a cycle at most, so a free slot is sure a cycle later
+        # (keeps the FIFO's level compare off the deframer's paths).
+        self.room = Signal()
+        m.d.sync += self.room.eq(tags.level < TAG_DEPTH - 1)
         self.tag_in = Signal(TAG)
         self.tag = Signal(TAG)
         m.d.comb += [tags.w_data.eq(self.tag_in), self.tag.eq(tags.r_data)]
@@ -114,7 +119,7 @@ class LinkCore:
         m.d.comb += self.crc_ok.eq((Cat(self.crc_lo, self.byte) == self.crc) & ~self.flush)
 
     def push(self, kind, ok=0):
-        """Queue an answer (only where the deframer has checked ``tags.w_rdy``)."""
+        """Queue an answer (only where the deframer has checked :attr:`room`)."""
         self.m.d.comb += [self.tag_in.kind.eq(kind), self.tag_in.seq.eq(self.seq), self.tag_in.ok.eq(ok),
                           self.tags.w_en.eq(1)]
 
@@ -122,7 +127,7 @@ class LinkCore:
     NAK_KIND = 0b111
 
     def refuse(self):
-        """Answer the current frame with NAK and count the error (where ``tags.w_rdy`` was checked;
+        """Answer the current frame with NAK and count the error (where :attr:`room` was checked;
         the caller moves to its hunt state)."""
         self.push(self.NAK_KIND)
         self.m.d.sync += self.bad_frame.eq(1)

@@ -307,6 +307,9 @@ class Manifest:
     device: str | None = None
     training: TrainingInfo | None = None
     load: LoadInfo | None = None
+    #: where the input normalisation is applied (the quantized model's ``normalization``: ``host`` or
+    #: ``folded`` into layer 0), or None for a manifest written before it was recorded
+    normalization: str | None = None
     bp_hw_version: str = __version__
     extra: dict = field(default_factory=dict, repr=False)   # keys a newer writer added; kept on rewrite
 
@@ -339,6 +342,7 @@ class Manifest:
             "qmodel": self.qmodel, "qmodel_sha256": self.qmodel_sha256,
             "training": self.training.to_json() if self.training else None,
             "load": self.load.to_json() if self.load else None,
+            "normalization": self.normalization,
         }
         return {**self.extra, **out}
 
@@ -395,6 +399,7 @@ class Manifest:
             memory_images=obj.get("memory_images"), board=obj.get("board"), device=obj.get("device"),
             training=TrainingInfo.from_json(training) if training else None,
             load=LoadInfo.from_json(obj["load"]) if obj.get("load") else None,
+            normalization=obj.get("normalization"),
             bp_hw_version=str(obj.get("bp_hw_version", "")),
             extra={k: v for k, v in obj.items() if k not in known},
         )
@@ -463,7 +468,8 @@ def manifest_from_plan(plan: HardwarePlan, name: str, build_dir: str | Path, *, 
         qmodel_sha256=qmodel_sha256, memory_images=memory_images, board=board,
         device=plan.device.name if plan.device else None,
         training=_training_info(plan) if training else None,
-        load=_load_info(plan.load) if plan.load is not None else None)
+        load=_load_info(plan.load) if plan.load is not None else None,
+        normalization=plan.qmodel.normalization)
 
 
 def _load_info(load) -> LoadInfo:
