@@ -45,12 +45,13 @@ def reference_run(q, spec, parallel, X, T, train=None, readback=()):
     return FixedTrainer(q, plan.training.spec, plan.parallel).run(X, T, train, readback)
 
 
-def check_against_spec(q, spec, parallel, X, T, train=None, readback="every", hw_spec=None, **kw):
+def check_against_spec(q, spec, parallel, X, T, train=None, readback="every", hw_spec=None, device=None, **kw):
     """Run the hardware and the spec on the same samples; assert outputs and read-back parameters agree.
-    ``hw_spec``: build the hardware from another spec (to show that the check fails)."""
+    ``hw_spec``: build the hardware from another spec (to show that the check fails); ``device``: plan
+    for that device (products past its DSP blocks in logic)."""
     n = len(X)
     points = range(n) if readback == "every" else readback
-    plan = make_plan(q, parallel, train=spec if hw_spec is None else hw_spec)
+    plan = make_plan(q, parallel, train=spec if hw_spec is None else hw_spec, device=device)
     run = run_training(TrainNetwork(plan), X, T, train, readback=points, **kw)
     outputs, snapshots = reference_run(q, spec, parallel, X, T, train, points)
     bad = np.argwhere(run.outputs != outputs)
@@ -124,6 +125,20 @@ def test_training_bit_exact_after_every_sample(xor_q, iris_q, data, parallel, ro
     idx = np.concatenate([epoch_order(len(X), 0, e) for e in range(3)])[:10]
     check_against_spec(q, TrainSpec(update_rounding=rounding, seed=7, **extra), parallel, X[idx], T[idx],
                        stall_in=stall, stall_out=stall, seed=5)
+
+
+def test_products_past_the_dsp_blocks_in_logic(iris_q):
+    """iris at P = 8,3 on the iCE40UP5K: 15 multipliers, 8 DSP blocks; the delta units and layer 1's lanes
+    compute in logic (the groups with the fewest DSPs first), the cycle counts stay, still bit-exact."""
+    q, X, T = iris_q[:3]
+    plan = make_plan(q, "8,3", device="iCE40UP5K", train=TrainSpec())
+    flags = [(x.logic_multipliers, x.delta_logic) for x in plan.training.layers]
+    assert flags == [(False, True), (True, True)]
+    assert sum(sum(x.dsps(plan.device)) for x in plan.training.layers) == 8
+    assert plan.training.train_cycles == make_plan(q, "8,3", train=TrainSpec()).training.train_cycles
+    assert all(not x.logic_multipliers for x in make_plan(q, "8,3", device="LFE5U-85F", train=True).training.layers)
+    check_against_spec(q, TrainSpec(update_rounding="stochastic"), "8,3", X[:6], T[:6], device="iCE40UP5K",
+                       stall_in=0.2)
 
 
 def test_mini_batch_with_inference_samples_between(iris_q):

@@ -295,7 +295,8 @@ class TrainLayer(wiring.Component):
         # -- stages 2-3: the shared multipliers (A x B through the operand multiplexers)
         prods = []
         for p in range(P):
-            m.submodules[f"products{p}"] = ps = ProductStage(signed(a_w), signed(b_w), K)
+            m.submodules[f"products{p}"] = ps = ProductStage(signed(a_w), signed(b_w), K,
+                                                             in_logic=self.plan.logic_multipliers)
             m.d.comb += ps.en.eq(1)
             for k in range(K):
                 m.d.comb += [ps.a[k].eq(Mux(s1_op == Pass.UPD, g_lane[p], w1[p][k])),
@@ -539,28 +540,28 @@ class TrainLayer(wiring.Component):
         # the derivative: LUT outputs lie within [-ONE, ONE] (sigmoid [0, ONE])
         dw = fo + 2                      # holds -ONE .. ONE
         d6 = Signal(signed(dw))
+        q7 = Signal(signed(e_fmt.width + dw + 1))
         if kind in ("sigmoid", "tanh"):
-            a2 = Signal(signed(dw))
-            b2 = Signal(signed(dw))
-            m.d.sync += [a2.eq(o1), b2.eq(one - o1 if kind == "sigmoid" else o1)]   # t1
-            p3 = Signal(signed(2 * dw))
-            m.d.sync += p3.eq(a2 * b2)                                               # t2
-            q_expr, up_expr = round_parts(p3, fo, L.rounding)
+            # t1-t2: o * (ONE - o) or o * o (operand and product registers)
+            m.submodules.deriv_product = dp = ProductStage(signed(dw), signed(dw), in_logic=self.plan.delta_logic)
+            m.d.comb += [dp.en.eq(1), dp.a[0].eq(o1), dp.b[0].eq(one - o1 if kind == "sigmoid" else o1)]
+            q_expr, up_expr = round_parts(dp.p[0], fo, L.rounding)
             q4 = Signal(q_expr.shape())
             up4 = Signal()
             m.d.sync += [q4.eq(q_expr), up4.eq(up_expr)]                             # t3
             r5 = Signal(signed(dw + 1))
             m.d.sync += r5.eq(q4 + up4)                                              # t4
-            m.d.sync += d6.eq(r5 if kind == "sigmoid" else one - r5)                 # t5
+            # t5-t6: e * d, the operands taken from r5 and the error as they become readable
+            m.submodules.error_product = ep = ProductStage(signed(e_fmt.width), signed(dw),
+                                                           in_logic=self.plan.delta_logic)
+            m.d.comb += [ep.en.eq(1), ep.a[0].eq(as_signed(e_ready, e_fmt)),
+                         ep.b[0].eq(r5 if kind == "sigmoid" else one - r5)]
+            m.d.comb += q7.eq(ep.p[0])
         else:
             o5 = delay(m, o1, 4, "delta_o")
             m.d.sync += d6.eq(Mux(o5 > 0, one, 0) if kind == "relu" else one)       # t5
-        e6 = delay(m, e_ready, 1, "delta_e6")
-        # t6: e * d (a shift for ReLU / identity)
-        q7 = Signal(signed(e_fmt.width + dw + 1))
-        if kind in ("sigmoid", "tanh"):
-            m.d.sync += q7.eq(as_signed(e6, e_fmt) * d6)
-        else:
+            e6 = delay(m, e_ready, 1, "delta_e6")
+            # t6: e * d is a shift for ReLU / identity
             m.d.sync += q7.eq(Mux(d6 != 0, as_signed(e6, e_fmt) << fo, 0))
         # t7-t9: delta = overflow(round_shift(e * d))
         m.submodules.delta_rescale = drs = Rescale(len(q7), self.fmts.delta_shift, L.rounding, L.overflow, d_fmt)

@@ -456,6 +456,24 @@ class TrainLayerPlan:
     eta_int: int
     access_base: int
     memories: list[MemoryPlan]
+    logic_multipliers: bool = False     # the lanes' products in LUTs: the device has no DSP blocks left
+    delta_logic: bool = False           # ... and the delta unit's
+
+    @property
+    def delta_products(self) -> list[tuple[int, int]]:
+        """Operand widths of the delta unit's multipliers: ``o * (ONE - o)`` (or ``o * o``) and
+        ``e * d`` for a sigmoid/tanh derivative (``d`` and ``o`` within ``[-ONE, ONE]``: ``f_o + 2`` bits)."""
+        if self.formats.derivative not in LUT_FUNCTIONS:
+            return []
+        dw = self.layer.out_fmt.frac_bits + 2
+        return [(dw, dw), (self.formats.err_fmt.width, dw)]
+
+    def dsps(self, dev: Device) -> tuple[int, int]:
+        """DSP blocks of the lanes and of the delta unit on ``dev`` (0 for those in logic)."""
+        lanes = 0 if self.logic_multipliers else self.fold.lanes * dsps_per_multiplier(
+            self.formats.operand_a_width, self.formats.operand_b_width, dev)
+        delta = 0 if self.delta_logic else sum(dsps_per_multiplier(a, b, dev) for a, b in self.delta_products)
+        return lanes, delta
 
     @property
     def last(self) -> bool:
@@ -493,7 +511,7 @@ class TrainLayerPlan:
     def multipliers(self) -> int:
         """The lanes, the delta unit's ``o * (1 - o)`` (or ``o * o``) and ``e * d`` for a sigmoid/tanh
         derivative (none in the output layer under cross-entropy), and ``delta * eta_int`` unless ``eta_int == 1``."""
-        return self.fold.lanes + 2 * (self.formats.derivative in LUT_FUNCTIONS) + (self.eta_int != 1)
+        return self.fold.lanes + len(self.delta_products) + (self.eta_int != 1)
 
     def weight_words(self, lane: int) -> list[int]:
         return lane_weight_words(self.layer, self.fold, lane)
@@ -555,7 +573,7 @@ class TrainPlan:
                  "bias_format": x.layer.bias_fmt.name} for x in self.layers]
 
 
-def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
+def _train_plan(qmodel: QModel, spec, folds: list[Folding], dev: Device | None = None) -> TrainPlan:
     spec = train_spec_of(spec)
     formats = layer_formats(qmodel, spec)   # the spec's formats, shifts and widths
     eta_int, eta_frac = spec.eta
@@ -582,6 +600,17 @@ def _train_plan(qmodel: QModel, spec, folds: list[Folding]) -> TrainPlan:
                                     target if l == len(layers) - 1 else None, seeds, lut, activation_latency(L),
                                     eta_int, base, mems))
         base += L.macs + L.fan_out
+    if dev is not None:
+        # past the device's DSP blocks, products move to logic: the groups with the fewest DSPs first
+        groups = sorted(((plans[l].dsps(dev)[kind], kind, l) for l in range(len(plans)) for kind in (1, 0)),
+                        key=lambda g: (g[0], -g[1]))
+        for dsps, kind, l in groups:
+            if sum(sum(x.dsps(dev)) for x in plans) <= dev.dsps:
+                break
+            if kind:
+                plans[l].delta_logic = True
+            else:
+                plans[l].logic_multipliers = True
     return TrainPlan(spec, spec_dict(spec, formats), eta_int, eta_frac, target, access_width, base, plans)
 
 
@@ -702,7 +731,7 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
     dev = lookup_device(device) if isinstance(device, str) else device
     folds = [Folding.of(L.fan_in, L.fan_out, p, l) for l, (L, p) in enumerate(zip(qmodel.layers, par))]
     par = [f.spec for f in folds]
-    training = _train_plan(qmodel, None if train is True else train, folds) if train is not None else None
+    training = _train_plan(qmodel, None if train is True else train, folds, dev) if train is not None else None
     if training is not None and input_mode == "beats":
         raise BpHwError("a training design takes whole input vectors; beats are for inference designs")
     beats = training is None and input_mode_of(qmodel, input_mode) == "beats"
@@ -717,6 +746,8 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
         places = list(weights)
         if "spram" in places:
             _check_spram(qmodel.layers, folds, [l for l, w in enumerate(places) if w == "spram"], dev)
+    elif training is not None and weights == "auto":
+        places = ["rom"] * len(folds)    # the training RAMs are the training plan's; nothing moves to SPRAM
     else:
         places = _weight_placements(qmodel.layers, folds, luts, out_brams, weights, dev)
     if training is not None and any(w == "spram" for w in places):
