@@ -34,7 +34,8 @@ import numpy as np
 from bp_hw.errors import BpHwError
 
 __all__ = ["SYNC_REQUEST", "SYNC_RESPONSE", "LOAD", "ACK", "INFO", "NAK", "PROTOCOL_VERSION", "LOAD_BLOCK",
-           "INFO_BODY", "CRC_INIT", "crc16", "crc16_byte", "FrameSpec", "rx_fifo_bytes", "design_id"]
+           "INFO_BODY", "CRC_INIT", "crc16", "crc16_byte", "FrameSpec", "rx_fifo_bytes", "design_id",
+           "TRAIN", "WRITE", "READ", "TRAINING_FLAG", "TRAIN_INFO_BODY", "TrainFrameSpec"]
 
 SYNC_REQUEST = 0xA5
 SYNC_RESPONSE = 0x5A
@@ -288,3 +289,137 @@ class FrameSpec:
         load = f", loads {self.load_words} words" if self.load_words else ""
         return (f"{self.n_in} inputs x {self.in_width} bits -> {self.n_out} outputs x {self.out_width} bits"
                 f"{load} (design {self.design:08x})")
+
+
+# -- the training board (protocol 2, training kind) -------------------------------------------------
+
+TRAIN = 0x54
+WRITE = 0x57
+READ = 0x52
+#: Info flags bit: the board carries a training design.
+TRAINING_FLAG = 0x04
+#: Bytes of a training board's info body.
+TRAIN_INFO_BODY = 20
+
+
+@dataclass(frozen=True)
+class TrainFrameSpec:
+    """The frames of a training board (``bp-hw synth --train``)::
+
+        infer   host -> board:  A5 seq x[0..n_in-1]                    crc16   -> response 5A seq y crc16
+        train   host -> board:  54 seq x[0..n_in-1] t[0..n_out-1]      crc16   -> response 5A seq y crc16
+        write   host -> board:  57 seq addr:u16 count:u8 v[0..count-1] crc16   -> ack 4B seq crc16
+        read    host -> board:  52 seq addr:u16 count:u8               crc16   -> 52 seq v[0..count-1] crc16
+        info    host -> board:  3F                                     -> 3F body crc16
+
+    A train frame's response carries the forward outputs before the update. ``v`` are parameters
+    (the flat address map of the manifest's ``training.address_map``), signed, ``param_width`` bits in
+    ``ceil(param_width / 8)`` bytes each; ``1 <= count <= LOAD_BLOCK``. Every frame is answered in
+    order; a bad CRC or a frame cut off is answered with ``EE seq`` and has no effect (no sample is
+    trained, no parameter written).
+    """
+
+    n_in: int
+    n_out: int
+    in_width: int
+    out_width: int
+    target_width: int
+    params: int
+    param_width: int
+    in_signed: bool = True
+    out_signed: bool = True
+    design: int = 0
+
+    @classmethod
+    def from_manifest(cls, manifest) -> "TrainFrameSpec":
+        if not manifest.is_training:
+            raise BpHwError(f"{manifest.build_dir} is an inference build; the training board needs `generate --train`")
+        inp, out = manifest.inp, manifest.out
+        x, t = inp.field("x"), inp.field("t")
+        acc = manifest.training.access
+        return cls(x.elements, out.elements, x.width, out.width, t.width, acc["depth"], acc["data_width"],
+                   x.signed, bool(out.signed), design_id(manifest))
+
+    in_bytes = property(lambda self: (self.in_width + 7) // 8)
+    out_bytes = property(lambda self: (self.out_width + 7) // 8)
+    target_bytes = property(lambda self: (self.target_width + 7) // 8)
+    param_bytes = property(lambda self: (self.param_width + 7) // 8)
+
+    @property
+    def request_length(self) -> int:
+        """The longest sample frame (a train frame)."""
+        return 4 + self.n_in * self.in_bytes + self.n_out * self.target_bytes
+
+    @property
+    def infer_length(self) -> int:
+        return 4 + self.n_in * self.in_bytes
+
+    @property
+    def response_length(self) -> int:
+        return 4 + self.n_out * self.out_bytes
+
+    def read_length(self, count: int) -> int:
+        return 4 + count * self.param_bytes
+
+    def write_length(self, count: int) -> int:
+        return 7 + count * self.param_bytes
+
+    rx_fifo = property(lambda self: rx_fifo_bytes(max(self.request_length, self.write_length(LOAD_BLOCK))))
+    window = property(lambda self: max(1, min(64, self.rx_fifo // self.request_length)))
+
+    def line_bound(self, baud: float) -> float:
+        return baud / (10 * max(self.request_length, self.response_length))
+
+    def encode_infer(self, x, seq: int = 0) -> bytes:
+        return _with_crc(SYNC_REQUEST, bytes([seq & 0xFF]) + _pack(x, self.n_in, self.in_width, self.in_signed))
+
+    def encode_train(self, x, t, seq: int = 0) -> bytes:
+        return _with_crc(TRAIN, bytes([seq & 0xFF]) + _pack(x, self.n_in, self.in_width, self.in_signed)
+                         + _pack(t, self.n_out, self.target_width, True))
+
+    def decode_response(self, frame: bytes) -> tuple[int, np.ndarray]:
+        body = FrameSpec._body(frame, SYNC_RESPONSE, self.response_length)
+        return body[0], _unpack(body[1:], self.n_out, self.out_width, self.out_signed)
+
+    def encode_write(self, addr: int, values, seq: int = 0) -> bytes:
+        values = list(values)
+        if not 1 <= len(values) <= LOAD_BLOCK or not 0 <= addr < (1 << 16):
+            raise ValueError(f"a write frame carries 1 to {LOAD_BLOCK} values at a 16-bit address")
+        return _with_crc(WRITE, bytes([seq & 0xFF]) + addr.to_bytes(2, "little") + bytes([len(values)])
+                         + _pack(values, len(values), self.param_width, True))
+
+    def encode_read(self, addr: int, count: int, seq: int = 0) -> bytes:
+        if not 1 <= count <= LOAD_BLOCK or not 0 <= addr < (1 << 16):
+            raise ValueError(f"a read frame asks for 1 to {LOAD_BLOCK} values at a 16-bit address")
+        return _with_crc(READ, bytes([seq & 0xFF]) + addr.to_bytes(2, "little") + bytes([count]))
+
+    def decode_read(self, frame: bytes, count: int) -> tuple[int, np.ndarray]:
+        body = FrameSpec._body(frame, READ, self.read_length(count))
+        return body[0], _unpack(body[1:], count, self.param_width, True)
+
+    def info_body(self) -> bytes:
+        flags = int(self.in_signed) | int(self.out_signed) << 1 | TRAINING_FLAG
+        return (bytes([PROTOCOL_VERSION]) + self.n_in.to_bytes(2, "little") + self.n_out.to_bytes(2, "little")
+                + bytes([self.in_width, self.out_width, flags, self.target_width]) + self.params.to_bytes(2, "little")
+                + bytes([self.param_width, self.rx_fifo.bit_length() - 1]) + self.design.to_bytes(4, "little")
+                + bytes([LOAD_BLOCK]) + bytes(2))
+
+    def info_response(self) -> bytes:
+        return _with_crc(INFO, self.info_body())
+
+    @classmethod
+    def decode_info(cls, frame: bytes) -> "TrainFrameSpec":
+        if len(frame) < 9 or frame[0] != INFO:
+            raise ValueError(f"not an info frame: {bytes(frame[:4]).hex()}")
+        if frame[1] != PROTOCOL_VERSION:
+            raise ValueError(f"board speaks frame protocol {frame[1]}, this host {PROTOCOL_VERSION}")
+        if not frame[8] & TRAINING_FLAG:
+            raise ValueError("the board carries an inference design, not a training one")
+        b = FrameSpec._body(frame, INFO, TRAIN_INFO_BODY + 3)
+        u16 = lambda k: int.from_bytes(b[k:k + 2], "little")  # noqa: E731
+        return cls(u16(1), u16(3), b[5], b[6], b[8], u16(9), b[11], bool(b[7] & 1), bool(b[7] & 2),
+                   int.from_bytes(b[13:17], "little"))
+
+    def describe(self) -> str:
+        return (f"a training network of {self.n_in} inputs x {self.in_width} bits -> {self.n_out} outputs x "
+                f"{self.out_width} bits, {self.params} parameters of {self.param_width} bits (design {self.design:08x})")

@@ -96,13 +96,16 @@ class LinkCore:
         self.vec_in, self.vec_out = Signal(), Signal()
         m.d.sync += self.inflight.eq(self.inflight + self.vec_in - self.vec_out)
 
-        # Registered "at least two free": one push a cycle at most, so a free slot is sure a cycle later
-        # (keeps the FIFO's level compare off the deframer's paths).
+        # A push is registered and written a cycle later (the deframer's decisions stay off the FIFO's
+        # write logic); "room" is registered too: at least three free when it is computed, so with one
+        # push a cycle and each written a cycle late, a push where room is high always finds a slot.
         self.room = Signal()
-        m.d.sync += self.room.eq(tags.level < TAG_DEPTH - 1)
+        m.d.sync += self.room.eq(tags.level < TAG_DEPTH - 2)
         self.tag_in = Signal(TAG)
+        self.tag_push = Signal()
+        m.d.sync += self.tag_push.eq(0)
         self.tag = Signal(TAG)
-        m.d.comb += [tags.w_data.eq(self.tag_in), self.tag.eq(tags.r_data)]
+        m.d.comb += [tags.w_data.eq(self.tag_in), tags.w_en.eq(self.tag_push), self.tag.eq(tags.r_data)]
 
         self.flush = Signal()
         self.byte = Signal(8)
@@ -120,8 +123,8 @@ class LinkCore:
 
     def push(self, kind, ok=0):
         """Queue an answer (only where the deframer has checked :attr:`room`)."""
-        self.m.d.comb += [self.tag_in.kind.eq(kind), self.tag_in.seq.eq(self.seq), self.tag_in.ok.eq(ok),
-                          self.tags.w_en.eq(1)]
+        self.m.d.sync += [self.tag_in.kind.eq(kind), self.tag_in.seq.eq(self.seq), self.tag_in.ok.eq(ok),
+                          self.tag_push.eq(1)]
 
     #: The tag kind that sends ``EE seq``.
     NAK_KIND = 0b111
@@ -135,14 +138,15 @@ class LinkCore:
     def framer(self, info: bytes, start, payload_byte: Value) -> Signal:
         """The framer FSM: takes tags in order and sends their answers.
 
-        ``start(tag, begin, begin_info)`` is called inside the IDLE state while a tag of another kind than
-        :attr:`NAK_KIND` waits (a NAK tag sends ``EE seq``). It calls ``begin(head, nbytes)`` under the
-        condition that the answer can start: ``head`` the first byte, then ``seq``, then ``nbytes``
+        ``start(tag, begin, begin_info)`` is called in the START state with the tag just taken from the
+        queue (a register), unless it is of :attr:`NAK_KIND` (which sends ``EE seq``). It calls
+        ``begin(head, nbytes)`` under the condition that the answer can start (START repeats until then): ``head`` the first byte, then ``seq``, then ``nbytes``
         payload bytes (an int or a signal below 256; 0 for none) and the CRC; or ``begin_info()`` to
-        send ``info``. Either pops the tag. The payload bytes are ``payload_byte``, which the wrapper
+        send ``info``. The payload bytes are ``payload_byte``, which the wrapper
         drives; the returned signal pulses as each one is sent (the wrapper then moves to the next).
         """
         m, tx, tags, tag = self.m, self.tx, self.tags, self.tag
+        cur = Signal(TAG)
         head = Signal(8)
         oseq = Signal(8)
         count = Signal(8)
@@ -155,23 +159,25 @@ class LinkCore:
 
         with m.FSM(name="frame"):
             with m.State("IDLE"):
+                # Pop the next tag into a register; the answer starts from it the next cycle (so the
+                # decisions below start at flip-flops, not at the queue's read logic).
+                m.d.comb += tags.r_en.eq(tags.r_rdy)
                 with m.If(tags.r_rdy):
-                    m.d.sync += [oseq.eq(tag.seq), ocrc.eq(CRC_INIT)]
-                    with m.If(tag.kind == self.NAK_KIND):
-                        m.d.comb += tags.r_en.eq(1)
-                        m.d.sync += head.eq(NAK)
+                    m.d.sync += [cur.eq(tag), oseq.eq(tag.seq), ocrc.eq(CRC_INIT)]
+                    m.next = "START"
+            with m.State("START"):
+                with m.If(cur.kind == self.NAK_KIND):
+                    m.d.sync += head.eq(NAK)
+                    m.next = "HEAD"
+                with m.Else():
+                    def begin(h, nbytes):
+                        m.d.sync += [head.eq(h), count.eq(nbytes)]
                         m.next = "HEAD"
-                    with m.Else():
-                        def begin(h, nbytes):
-                            m.d.comb += tags.r_en.eq(1)
-                            m.d.sync += [head.eq(h), count.eq(nbytes)]
-                            m.next = "HEAD"
 
-                        def begin_info():
-                            m.d.comb += tags.r_en.eq(1)
-                            m.d.sync += info_index.eq(0)
-                            m.next = "INFO"
-                        start(tag, begin, begin_info)
+                    def begin_info():
+                        m.d.sync += info_index.eq(0)
+                        m.next = "INFO"
+                    start(cur, begin, begin_info)
             with m.State("HEAD"):
                 send(head)
                 with m.If(tx.i.ready):

@@ -205,10 +205,13 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
 
 
 def _link_memories(design, dev: Device) -> list[dict]:
-    """The board link's block RAMs: the receive FIFO and, for a network with a load port, the load buffer."""
+    """The board link's block RAMs: the receive FIFO, the answer queue and, for a network with a load port,
+    the load buffer."""
     from .boards.frame import LOAD_BLOCK, rx_fifo_bytes
+    from .boards.link_core import TAG, TAG_DEPTH
     request = 4 + design.inp.beats * sum(f.elements * ((f.width + 7) // 8) for f in design.inp.fields)
-    out = [("link_rx_fifo", rx_fifo_bytes(request), 8)]
+    # yosys maps the answer queue (a buffered FIFO's memory) to a block RAM as well
+    out = [("link_rx_fifo", rx_fifo_bytes(request), 8), ("link_tags", TAG_DEPTH - 1, TAG.size)]
     load = design.load
     if load is not None:
         width = load.data_width if isinstance(design, HardwarePlan) else load.port.field("data").width
