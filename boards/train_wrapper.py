@@ -1,0 +1,301 @@
+"""Gateware that serves an on-chip training network over a UART (:class:`~bp_hw.boards.frame.TrainFrameSpec`)."""
+
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .frame import ACK, CRC_INIT, INFO, LOAD_BLOCK, READ, SYNC_REQUEST, SYNC_RESPONSE, TRAIN, WRITE, TrainFrameSpec
+from .link_core import LinkCore, check_idle_timeout
+
+__all__ = ["TrainUART"]
+
+_SAMPLE, _ACK, _READ, _INFO = range(4)
+
+
+class TrainUART(wiring.Component):
+    """Serves a :class:`~bp_hw.hdl.backprop.TrainNetwork` over a UART: infer and train samples, parameter
+    writes and reads, info (the frames of :class:`TrainFrameSpec`).
+
+    Parameters
+    ----------
+    network : TrainNetwork
+        Ports ``i`` (``x``, ``t``, ``train``), ``o``, ``wacc``, ``busy`` (its docstring). A submodule.
+    spec : TrainFrameSpec
+        The frames (:meth:`TrainFrameSpec.from_manifest` of the network's build).
+    divisor, idle_timeout : int
+        Cycles per UART bit; cycles of silence after which a frame stopped half way is refused.
+    read_latency : int
+        The access port's read latency (``training.access.read_latency``).
+
+    Ports
+    -----
+    rx : In(1), tx : Out(1)
+        The serial lines (8N1, idle high).
+    frame_error : Out(1)
+        Pulses on a framing error, overrun, full FIFO, bad CRC or cut-off frame.
+
+    Behaviour
+    ---------
+    A sample frame's bytes go into a register of ``x`` then ``t`` (an infer frame's ``t`` is zero); when
+    its CRC is good the sample is offered to ``network.i`` (``train`` = 1 for a train frame) and its answer
+    is the network's output vector; a bad CRC trains nothing and is answered with NAK. Write frames are
+    buffered (``LOAD_BLOCK`` values in block RAM) and written through ``wacc`` only after a good CRC, with
+    no sample in flight and ``busy`` low. Read frames read ``count`` parameters through ``wacc`` at the
+    same point of the stream (so they see every earlier frame's effect) into a read-back buffer the framer
+    sends from. Answers go out in the order of the frames.
+    """
+
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+    frame_error: Out(1)
+
+    def __init__(self, network, spec: TrainFrameSpec, divisor: int, idle_timeout: int, read_latency: int):
+        check_idle_timeout(idle_timeout, divisor)
+        self.network = network
+        self.spec = spec
+        self.divisor = divisor
+        self.idle_timeout = idle_timeout
+        self.read_latency = read_latency
+        if spec.n_out * spec.out_bytes > 255 or LOAD_BLOCK * spec.param_bytes > 255:
+            raise ValueError("a response or read-back frame of more than 255 payload bytes")
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        spec, net = self.spec, self.network
+        m.submodules.network = net
+        core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx)
+        m.d.comb += self.frame_error.eq(core.error)
+        have, take, byte, stuck = core.have, core.take, core.byte, core.stuck
+        seq, crc, crc_next, crc_lo, crc_ok = core.seq, core.crc, core.crc_next, core.crc_lo, core.crc_ok
+        acc = net.wacc
+        pb = spec.param_bytes
+
+        # --- the sample register: x bytes then t bytes, shifted in; offered until the network takes it
+        xb, tb = spec.n_in * spec.in_bytes, spec.n_out * spec.target_bytes
+        shreg = Signal(8 * (xb + tb))
+        nbyte = Signal(range(xb + tb + 1))
+        training = Signal()
+        offer = Signal()
+        for k in range(spec.n_in):
+            m.d.comb += net.i.payload.x[k].eq(shreg[8 * spec.in_bytes * k:][:spec.in_width])
+        for k in range(spec.n_out):
+            m.d.comb += net.i.payload.t[k].eq(shreg[8 * (xb + spec.target_bytes * k):][:spec.target_width])
+        m.d.comb += [net.i.payload.train.eq(training), net.i.valid.eq(offer)]
+        with m.If(net.i.valid & net.i.ready):
+            m.d.sync += offer.eq(0)
+        quiet = Signal()        # nothing in the network and nothing waiting for it
+        m.d.comb += quiet.eq((core.inflight == 0) & ~net.busy & ~offer)
+
+        # --- parameter frames: a write buffer and a read-back buffer
+        m.submodules.write_buffer = wbuf = Memory(shape=spec.param_width, depth=LOAD_BLOCK, init=[])
+        m.submodules.read_buffer = rbuf = Memory(shape=spec.param_width, depth=LOAD_BLOCK, init=[])
+        ww, wr = wbuf.write_port(), wbuf.read_port()
+        rw, rr = rbuf.write_port(), rbuf.read_port()
+        paddr = Signal(16)
+        pcount = Signal(8)
+        pword = Signal(8 * pb)
+        pbyte = Signal(range(max(pb, 2)))
+        pindex = Signal(range(LOAD_BLOCK + 1))
+        m.d.comb += [ww.addr.eq(pindex), ww.data.eq(Cat(pword[8:], byte)), wr.addr.eq(pindex)]
+        aaddr = Signal.like(acc.addr)
+        awrite = Signal()
+        m.d.comb += [acc.addr.eq(aaddr), acc.wdata.eq(wr.data), acc.we.eq(awrite)]
+        m.d.sync += awrite.eq(0)
+        # reads: an address is presented (aaddr, registered) the cycle after it is issued and its value is on
+        # rdata read_latency cycles later; the issue flag and index travel beside it to say where it goes
+        depth = self.read_latency + 1
+        rvalid = Signal(depth)
+        ridx = [Signal(range(LOAD_BLOCK), name=f"ridx{k}") for k in range(depth)]
+        issue = Signal()
+        m.d.sync += [rvalid.eq(Cat(issue, rvalid[:-1])), ridx[0].eq(pindex)]
+        m.d.sync += [ridx[k].eq(ridx[k - 1]) for k in range(1, depth)]
+        m.d.comb += [rw.addr.eq(ridx[-1]), rw.data.eq(acc.rdata), rw.en.eq(rvalid[-1])]
+        rb_pending = Signal()     # the read-back buffer holds values the framer has not sent yet
+        rb_count = Signal(8)
+        drain = Signal(range(depth + 1))
+
+        def give_up():
+            with m.Elif(stuck & core.room):
+                core.refuse()
+                m.next = "HUNT"
+
+        with m.FSM(name="deframe"):
+            with m.State("HUNT"):
+                m.d.comb += take.eq(have & core.room)
+                with m.If(take):
+                    m.d.sync += [crc.eq(CRC_INIT), nbyte.eq(0), pbyte.eq(0), pindex.eq(0)]
+                    with m.If((byte == SYNC_REQUEST) | (byte == TRAIN)):
+                        m.d.sync += training.eq(byte == TRAIN)
+                        m.next = "S_SEQ"
+                    with m.If(byte == WRITE):
+                        m.next = "W_SEQ"
+                    with m.If(byte == READ):
+                        m.next = "R_SEQ"
+                    with m.If(byte == INFO):
+                        core.push(_INFO)
+            for name, after in (("S_SEQ", "S_DATA"), ("W_SEQ", "P_ADDR"), ("R_SEQ", "R_ADDR")):
+                with m.State(name):
+                    m.d.comb += take.eq(have & (~offer if name == "S_SEQ" else 1))
+                    with m.If(take):
+                        m.d.sync += [seq.eq(byte), crc.eq(crc_next)]
+                        m.next = after
+                    give_up()
+            with m.State("S_DATA"):
+                m.d.comb += take.eq(have)
+                with m.If(take):
+                    m.d.sync += [shreg.eq(Cat(shreg[8:], byte)), crc.eq(crc_next), nbyte.eq(nbyte + 1)]
+                    with m.If(training & (nbyte == xb + tb - 1)):
+                        m.next = "S_CRC0"
+                    with m.If(~training & (nbyte == xb - 1)):
+                        m.next = "S_PAD"
+                give_up()
+            with m.State("S_PAD"):
+                # An infer frame has no target: shift zeros in its place, so x sits where a train frame's does.
+                m.d.sync += [shreg.eq(Cat(shreg[8:], 0)), nbyte.eq(nbyte + 1)]
+                with m.If(nbyte == xb + tb - 1):
+                    m.next = "S_CRC0"
+            with m.State("S_CRC0"):
+                m.d.comb += take.eq(have)
+                with m.If(take):
+                    m.d.sync += crc_lo.eq(byte)
+                    m.next = "S_CRC1"
+                give_up()
+            with m.State("S_CRC1"):
+                m.d.comb += take.eq(have & core.room)
+                with m.If(take):
+                    with m.If(crc_ok):
+                        core.push(_SAMPLE)
+                        m.d.comb += core.vec_in.eq(1)
+                        m.d.sync += offer.eq(1)
+                    with m.Else():
+                        core.refuse()
+                    m.next = "HUNT"
+                give_up()
+            # parameter frames: address (2 bytes), count
+            for name, after in (("P_ADDR", "P_COUNT"), ("R_ADDR", "R_COUNT")):
+                with m.State(name):
+                    m.d.comb += take.eq(have)
+                    with m.If(take):
+                        m.d.sync += [paddr.eq(Cat(paddr[8:], byte)), crc.eq(crc_next), pbyte.eq(pbyte + 1)]
+                        with m.If(pbyte == 1):
+                            m.d.sync += pbyte.eq(0)
+                            m.next = after
+                    give_up()
+            for name, after in (("P_COUNT", "W_DATA"), ("R_COUNT", "P_CRC0")):
+                with m.State(name):
+                    m.d.comb += take.eq(have & core.room)
+                    with m.If(take):
+                        m.d.sync += [pcount.eq(byte), crc.eq(crc_next), pindex.eq(0)]
+                        with m.If((byte == 0) | (byte > LOAD_BLOCK)):
+                            core.refuse()
+                            m.next = "HUNT"
+                        with m.Else():
+                            m.next = after
+                    give_up()
+            with m.State("W_DATA"):
+                m.d.comb += take.eq(have)
+                with m.If(take):
+                    m.d.sync += [pword.eq(Cat(pword[8:], byte)), crc.eq(crc_next), pbyte.eq(pbyte + 1)]
+                    with m.If(pbyte == pb - 1):
+                        m.d.comb += ww.en.eq(1)
+                        m.d.sync += [pbyte.eq(0), pindex.eq(pindex + 1)]
+                        with m.If(pindex == pcount - 1):
+                            m.next = "W_CRC0"
+                give_up()
+            for crc0, crc1, good in (("W_CRC0", "W_CRC1", "W_WAIT"), ("P_CRC0", "P_CRC1", "R_WAIT")):
+                with m.State(crc0):
+                    m.d.comb += take.eq(have)
+                    with m.If(take):
+                        m.d.sync += crc_lo.eq(byte)
+                        m.next = crc1
+                    give_up()
+                with m.State(crc1):
+                    m.d.comb += take.eq(have & core.room)
+                    with m.If(take):
+                        with m.If(crc_ok):
+                            m.next = good
+                        with m.Else():
+                            core.refuse()
+                            m.next = "HUNT"
+                    give_up()
+            with m.State("W_WAIT"):
+                with m.If(quiet):
+                    m.d.sync += pindex.eq(0)
+                    m.next = "W_READ"
+            with m.State("W_READ"):
+                # buffer word pindex is read now and written through the access port the next cycle
+                m.d.sync += [aaddr.eq(paddr + pindex), awrite.eq(1), pindex.eq(pindex + 1)]
+                with m.If(pindex == pcount - 1):
+                    m.next = "W_ACK"
+            with m.State("W_ACK"):
+                with m.If(core.room):
+                    core.push(_ACK)
+                    m.next = "HUNT"
+            with m.State("R_WAIT"):
+                with m.If(quiet & ~rb_pending):
+                    m.d.sync += pindex.eq(0)
+                    m.next = "R_ISSUE"
+            with m.State("R_ISSUE"):
+                m.d.comb += issue.eq(1)
+                m.d.sync += [aaddr.eq(paddr + pindex), pindex.eq(pindex + 1)]
+                with m.If(pindex == pcount - 1):
+                    m.d.sync += drain.eq(0)
+                    m.next = "R_DRAIN"
+            with m.State("R_DRAIN"):
+                m.d.sync += drain.eq(drain + 1)
+                with m.If((drain == depth) & core.room):
+                    core.push(_READ)
+                    m.d.sync += [rb_pending.eq(1), rb_count.eq(pcount)]
+                    m.next = "HUNT"
+
+        self._framer(m, core, spec, net, rr, rb_pending, rb_count)
+        return m
+
+    def _framer(self, m, core, spec, net, rr, rb_pending, rb_count):
+        n_out_bytes = spec.n_out * spec.out_bytes
+        pb = spec.param_bytes
+        oshreg = Signal(8 * n_out_bytes)
+        reading = Signal()
+        rb_elem = Signal(range(LOAD_BLOCK + 1))
+        rb_byte = Signal(range(max(pb, 2)))
+        rb_left = Signal(9)
+        m.d.comb += [core.vec_out.eq(net.o.valid & net.o.ready), rr.addr.eq(rb_elem)]
+        word = Signal(8 * pb)
+        m.d.comb += word.eq(rr.data)
+        byte_of_word = Signal(8)
+        with m.Switch(rb_byte):
+            for k in range(pb):
+                with m.Case(k):
+                    m.d.comb += byte_of_word.eq(word[8 * k:8 * k + 8])
+
+        def start(tag, begin, begin_info):
+            with m.Switch(tag.kind):
+                with m.Case(_SAMPLE):
+                    with m.If(net.o.valid):
+                        m.d.comb += net.o.ready.eq(1)
+                        for k in range(spec.n_out):
+                            base = 8 * spec.out_bytes * k
+                            m.d.sync += oshreg[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
+                        m.d.sync += reading.eq(0)
+                        begin(SYNC_RESPONSE, n_out_bytes)
+                with m.Case(_ACK):
+                    m.d.sync += reading.eq(0)
+                    begin(ACK, 0)
+                with m.Case(_READ):
+                    m.d.sync += [reading.eq(1), rb_elem.eq(0), rb_byte.eq(0), rb_left.eq(rb_count * pb)]
+                    begin(READ, rb_count * pb)
+                with m.Case(_INFO):
+                    begin_info()
+
+        sent = core.framer(spec.info_response(), start, Mux(reading, byte_of_word, oshreg[:8]))
+        with m.If(sent):
+            m.d.sync += oshreg.eq(oshreg >> 8)
+            with m.If(reading):
+                m.d.sync += [rb_byte.eq(rb_byte + 1), rb_left.eq(rb_left - 1)]
+                with m.If(rb_byte == pb - 1):
+                    m.d.sync += [rb_byte.eq(0), rb_elem.eq(rb_elem + 1)]
+                with m.If(rb_left == 1):
+                    m.d.sync += rb_pending.eq(0)
