@@ -20,7 +20,8 @@ import numpy as np
 from bp_hw.errors import BpHwError
 from bp_hw.plan.manifest import Manifest, load_qmodel
 
-from .frame import ACK, INFO, INFO_BODY, LOAD_BLOCK, NAK, PROTOCOL_VERSION, SYNC_RESPONSE, FrameSpec
+from .frame import (ACK, INFO, INFO_BODY, LOAD_BLOCK, NAK, PROTOCOL_VERSION, READ, SYNC_RESPONSE, TRAIN_INFO_BODY,
+                    FrameSpec, TrainFrameSpec)
 
 __all__ = ["SerialPort", "BoardClient", "LinkError", "LinkStats", "read_load_image", "compare_with_model",
            "IntegerModel", "integer_model_for"]
@@ -125,7 +126,8 @@ class LinkStats:
 
 
 class BoardClient:
-    """Speaks the frame protocol of :mod:`bp_hw.boards.frame` over a byte port.
+    """Speaks the frame protocol of :mod:`bp_hw.boards.frame` over a byte port, to an inference board
+    (``spec`` a :class:`FrameSpec`) or a training board (a :class:`TrainFrameSpec`).
 
     ``port`` has ``write(bytes)``, ``read(n)`` (up to ``n`` bytes, fewer after its timeout) and
     ``discard_input()``, as :class:`SerialPort`.
@@ -138,9 +140,11 @@ class BoardClient:
     the session with :class:`LinkError`. Answers are trusted only with a good CRC-16.
     """
 
-    def __init__(self, port, spec: FrameSpec, retries: int = 4, window: int | None = None):
+    def __init__(self, port, spec: FrameSpec | TrainFrameSpec, retries: int = 4, window: int | None = None):
         self.port = port
         self.spec = spec
+        self._info_length = 3 + (TRAIN_INFO_BODY if isinstance(spec, TrainFrameSpec) else INFO_BODY)
+        self._read_counts: dict[int, int] = {}      # seq of a read frame in flight -> values it asks for
         self.retries = retries
         self.window = spec.window if window is None else max(1, min(int(window), spec.window))
         self.stats = LinkStats()
@@ -161,15 +165,15 @@ class BoardClient:
                 self.port.discard_input()
             self.port.write(bytes([INFO]))
             self.stats.sent += 1
-            frame = self.port.read(INFO_BODY + 3)
-            if len(frame) < INFO_BODY + 3:
+            frame = self.port.read(self._info_length)
+            if len(frame) < self._info_length:
                 self.stats.timeouts += 1
                 problem = (f"board did not answer the info request on {where} (got {len(frame)} of "
-                           f"{INFO_BODY + 3} bytes): is it programmed with a protocol-{PROTOCOL_VERSION} "
-                           f"bitstream and is the baud rate right?")
+                           f"{self._info_length} bytes): is it programmed with a protocol-{PROTOCOL_VERSION} "
+                           f"bitstream of this kind of build (inference or training) and is the baud rate right?")
                 continue
             try:
-                return FrameSpec.decode_info(frame)
+                return type(self.spec).decode_info(frame)
             except ValueError as exc:
                 self.stats.bad_frames += 1
                 problem = f"bad info frame from the board: {exc}"
@@ -203,6 +207,18 @@ class BoardClient:
                 length = 4
             elif kind == NAK:
                 length = 2
+            elif kind == READ and self._read_counts:
+                seq = self.port.read(1)
+                count = self._read_counts.get(seq[0]) if seq else None
+                if count is None:
+                    self.stats.bad_frames += 1
+                    return ("bad",)
+                frame = head + seq + self.port.read(self.spec.read_length(count) - 2)
+                try:
+                    return ("read", *self.spec.decode_read(frame, count))
+                except ValueError:
+                    self.stats.bad_frames += 1
+                    return ("bad",)
             else:
                 self.stats.stray_bytes += 1
                 continue
@@ -222,9 +238,13 @@ class BoardClient:
                 self.stats.bad_frames += 1
                 return ("bad",)
 
-    def _exchange(self, frames: Callable[[int, int], bytes], n: int, answer: str, on_answer) -> None:
+    def _exchange(self, frames: Callable[[int, int], bytes], n: int, answer: str, on_answer,
+                  repeatable: bool = True) -> None:
         """Send request ``k`` (``frames(k, seq)``) for every ``k < n``, pipelined; ``on_answer(k, value)`` for each
-        good answer of kind ``answer`` (``value`` is the response vector, or None for an ack)."""
+        good answer of kind ``answer`` (``value`` is the response vector or values read, None for an ack).
+        ``repeatable=False`` (train frames: a lost answer may hide a sample the board trained on) resends
+        only after a NAK (a refused frame had no effect) and stops with :class:`LinkError` when an answer is
+        lost or damaged."""
         todo = deque(range(n))
         attempts = np.zeros(n, dtype=np.int64)
         pending: dict[int, int] = {}          # seq -> request, in the order sent
@@ -248,6 +268,11 @@ class BoardClient:
                 self.port.write(frames(k, seq))
                 self.stats.sent += 1
             got = self._read_answer()
+            if not repeatable and pending and (got is None or got[0] == "bad"):
+                k = next(iter(pending.values()))
+                raise LinkError(f"the answer to request {k} was lost or damaged ({self.stats.timeouts} timeouts, "
+                                f"{self.stats.bad_frames} bad frames): the board may have trained on it, so it is "
+                                f"not sent again; start the session again (it writes the parameters first)")
             if got is None:                               # silence: everything unanswered is lost
                 requeue(reversed(list(pending)))
                 continue
@@ -263,7 +288,7 @@ class BoardClient:
                 continue
             order = list(pending)
             requeue(reversed(order[:order.index(seq)]))    # answered in order: the earlier ones were lost
-            on_answer(pending.pop(seq), got[2] if answer == "response" else None)
+            on_answer(pending.pop(seq), got[2] if answer in ("response", "read") else None)
             done += 1
 
     def run(self, inputs, on_result=None) -> np.ndarray:
@@ -277,6 +302,55 @@ class BoardClient:
             if on_result:
                 on_result(k)
         self._exchange(lambda k, seq: self.spec.encode_request(inputs[k], seq), len(inputs), "response", store)
+        return out
+
+    def train(self, X, T, train: bool = True, on_result=None) -> np.ndarray:
+        """A training board's forward outputs for every row of ``X`` (with targets ``T``): train frames, or
+        with ``train=False`` infer frames; in order (the board trains on them in the order sent)."""
+        spec = self.spec
+        X = np.asarray(X, dtype=np.int64).reshape(-1, spec.n_in)
+        T = np.asarray(T, dtype=np.int64).reshape(-1, spec.n_out)
+        out = np.zeros((len(X), spec.n_out), dtype=np.int64)
+        # A resent train frame would train twice: one at a time, so nothing is ever in flight behind a loss.
+        window, self.window = self.window, 1 if train else self.window
+
+        def store(k, y):
+            out[k] = y
+            if on_result:
+                on_result(k)
+        try:
+            frame = (lambda k, seq: spec.encode_train(X[k], T[k], seq)) if train else \
+                (lambda k, seq: spec.encode_infer(X[k], seq))
+            self._exchange(frame, len(X), "response", store, repeatable=not train)
+        finally:
+            self.window = window
+        return out
+
+    def write_params(self, values, on_block=None) -> None:
+        """Write every parameter of a training board (flat, in address order) in blocks of ``LOAD_BLOCK``."""
+        values = np.asarray(values, dtype=np.int64)
+        starts = list(range(0, len(values), LOAD_BLOCK))
+        self._exchange(lambda k, seq: self.spec.encode_write(starts[k], values[starts[k]:starts[k] + LOAD_BLOCK],
+                                                             seq),
+                       len(starts), "ack", lambda k, _: on_block and on_block(k))
+
+    def read_params(self) -> np.ndarray:
+        """Every parameter of a training board, read in blocks of ``LOAD_BLOCK``."""
+        n = self.spec.params
+        starts = list(range(0, n, LOAD_BLOCK))
+        out = np.zeros(n, dtype=np.int64)
+
+        def frame(k, seq):
+            count = min(LOAD_BLOCK, n - starts[k])
+            self._read_counts[seq] = count
+            return self.spec.encode_read(starts[k], count, seq)
+
+        def store(k, values):
+            out[starts[k]:starts[k] + len(values)] = values
+        try:
+            self._exchange(frame, len(starts), "read", store)
+        finally:
+            self._read_counts.clear()
         return out
 
     def infer(self, x) -> np.ndarray:

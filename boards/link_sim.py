@@ -27,8 +27,9 @@ from bp_hw.errors import BpHwError
 from bp_hw.plan.boards import board as lookup_board
 from bp_hw.plan.manifest import read_manifest
 
-from .frame import FrameSpec
+from .frame import INFO, LOAD, READ, SYNC_REQUEST, TRAIN, WRITE, FrameSpec, TrainFrameSpec
 from .tb_link import FAULTS
+from .train_wrapper import TrainUART
 from .top import link_clock
 from .uart_wrapper import NetworkUART
 
@@ -44,7 +45,7 @@ VERILATOR_CONTROL = "`verilator_config\n" + "".join(
 class LinkBuild:
     build_dir: Path
     sim_dir: Path
-    spec: FrameSpec
+    spec: FrameSpec | TrainFrameSpec
     board: str
     f_sync: float
     baud: int
@@ -62,13 +63,15 @@ def build_link(build_dir: str | Path, board: str = "icebreaker", baud: int = 3_0
 
     build_dir = Path(build_dir).resolve()
     manifest = read_manifest(build_dir)
-    if manifest.is_training:
-        raise BpHwError(f"{build_dir} is a training build; the link simulation runs inference builds")
     target = lookup_board(board)
-    spec = FrameSpec.from_manifest(manifest)
     network = load_network(manifest, source="amaranth")
     clock = link_clock(target, (target.default_mhz if clock_mhz is None else clock_mhz) * 1e6, baud)
-    link = NetworkUART(network, spec, clock.divisor, clock.idle_timeout)
+    if manifest.is_training:
+        spec = TrainFrameSpec.from_manifest(manifest)
+        link = TrainUART(network, spec, clock.divisor, clock.idle_timeout, network.train_plan.read_latency)
+    else:
+        spec = FrameSpec.from_manifest(manifest)
+        link = NetworkUART(network, spec, clock.divisor, clock.idle_timeout)
     sim_dir = build_dir / f"link_{board}_{baud}"
     find_simulator("verilator")
     text = verilog.convert(link, name=TOPLEVEL, emit_src=False)
@@ -98,7 +101,8 @@ def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str
              host_args: tuple[str, ...] = (), host_build: str | Path | None = None) -> dict:
     """One session: ``bp-hw run --data DATA`` against the simulated board. Returns the bench's counts,
     the host's summary (``host``), and ``samples_per_s`` / ``line_bound_samples_per_s`` in the board's
-    time (cycles at ``f_sync``), from the first request byte to the last response byte. ``host_build``
+    time (cycles at ``f_sync``), from the first request byte to the last response byte. A training build
+    runs ``bp-hw run --train`` (give ``--epochs`` in ``host_args``). ``host_build``
     gives the host another build folder than the simulated one (to see a wrong model caught)."""
     from bp_hw.cosim.runner import cocotb_runner, quiet_runner_logs
 
@@ -113,9 +117,15 @@ def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str
             "--baud", str(link.baud), "--timeout", str(timeout), "--json", *host_args]
     if limit is not None:
         host += ["--limit", str(limit)]
-    config = {"divisor": link.divisor, "idle_timeout": link.idle_timeout, "rx_fifo": link.spec.rx_fifo,
-              "request_length": link.spec.request_length, "response_length": link.spec.response_length,
-              "load_bytes": link.spec.load_bytes, "host": host, "host_log": str(run_dir / "host.log"),
+    spec = link.spec
+    if isinstance(spec, TrainFrameSpec):
+        lengths = {SYNC_REQUEST: spec.infer_length, TRAIN: spec.request_length, READ: 7, INFO: 1}
+        counted = {WRITE: (4, 7, spec.param_bytes)}
+    else:
+        lengths = {SYNC_REQUEST: spec.request_length, INFO: 1}
+        counted = {LOAD: (5, 8, spec.load_bytes)}
+    config = {"divisor": link.divisor, "idle_timeout": link.idle_timeout, "rx_fifo": spec.rx_fifo,
+              "lengths": lengths, "counted": counted, "response_length": spec.response_length, "host": host, "host_log": str(run_dir / "host.log"),
               "result": str(result), "fault": fault, "fault_every": fault_every, "fault_count": fault_count,
               "seed": seed}
     (run_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n")

@@ -46,11 +46,15 @@ PERIOD_PS = 20_000          # the simulated clock; figures are converted with th
 
 
 class HostStream:
-    """The bytes the host wrote, split into frames (the bench needs frame boundaries to cut and replay)."""
+    """The bytes the host wrote, split into frames (the bench needs frame boundaries to cut frames).
 
-    def __init__(self, request_length: int, load_bytes: int):
-        self.request_length = request_length
-        self.load_bytes = load_bytes
+    ``lengths`` maps a frame's first byte to its length; ``counted`` maps it to ``(offset, fixed, per)``
+    for a frame whose length is ``fixed + per * byte[offset]``; any other byte is a frame of its own.
+    """
+
+    def __init__(self, lengths: dict[int, int], counted: dict[int, tuple[int, int, int]]):
+        self.lengths = lengths
+        self.counted = counted
         self.pending = bytearray()
         self.frames: deque[bytes] = deque()
 
@@ -58,14 +62,13 @@ class HostStream:
         self.pending += data
         while self.pending:
             head = self.pending[0]
-            if head == 0xA5:
-                n = self.request_length
-            elif head == 0x4C:
-                if len(self.pending) < 6:
+            if head in self.counted:
+                offset, fixed, per = self.counted[head]
+                if len(self.pending) <= offset:
                     return
-                n = 8 + self.pending[5] * self.load_bytes
+                n = fixed + per * self.pending[offset]
             else:
-                n = 1
+                n = self.lengths.get(head, 1)
             if len(self.pending) < n:
                 return
             frame = bytes(self.pending[:n])
@@ -104,7 +107,8 @@ async def link_session(dut):
     os.set_blocking(master, False)
     log = open(cfg["host_log"], "wb")
     host = subprocess.Popen([*cfg["host"], "--port", os.ttyname(slave)], stdout=subprocess.PIPE, stderr=log)
-    stream = HostStream(int(cfg["request_length"]), int(cfg["load_bytes"]))
+    stream = HostStream({int(k): int(v) for k, v in cfg["lengths"].items()},
+                        {int(k): tuple(v) for k, v in cfg["counted"].items()})
     done = False
 
     async def send_byte(value: int):
@@ -122,7 +126,7 @@ async def link_session(dut):
                 await Timer(bit, unit="ps")
                 continue
             frame = stream.frames.popleft()
-            if frame[0] == 0xA5 and stats["first_request_cycle"] is None:
+            if frame[0] in (0xA5, 0x54) and stats["first_request_cycle"] is None:
                 stats["first_request_cycle"] = cycle()
             if fault == "burst" and due():
                 stats["injected"] += 1

@@ -18,7 +18,8 @@ from bp_hw.hdl.uart import uart_divisor
 from bp_hw.plan.boards import Board
 
 from .families import family
-from .frame import FrameSpec
+from .frame import FrameSpec, TrainFrameSpec
+from .train_wrapper import TrainUART
 from .uart_wrapper import NetworkUART
 
 __all__ = ["BoardTop", "LinkClock", "link_clock", "check_board_clock", "IDLE_TIMEOUT_S"]
@@ -64,8 +65,10 @@ class BoardTop(Elaboratable):
     ----------
     network : wiring.Component
         The network (stream ports ``i``/``o``, and ``ld`` for a network with a load image; see DESIGN.md).
-    spec : FrameSpec
-        Its frames (:meth:`FrameSpec.from_manifest` of its build).
+    spec : FrameSpec or TrainFrameSpec
+        Its frames (``from_manifest`` of its build); a :class:`TrainFrameSpec` (a training build's
+        :class:`~bp_hw.hdl.backprop.TrainNetwork`) gets the training link :class:`TrainUART`, a
+        :class:`FrameSpec` the inference link :class:`NetworkUART`.
     board : bp_hw.plan.boards.Board
         The PLL starts from ``board.board_clock_hz``; ``board.family`` picks the PLL.
     clock_hz : float
@@ -123,7 +126,12 @@ class BoardTop(Elaboratable):
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = tx_buf = io.Buffer("o", uart.tx)
-        m.submodules.link = link = NetworkUART(self.network, self.spec, self.divisor, self.idle_timeout)
+        if isinstance(self.spec, TrainFrameSpec):
+            link = TrainUART(self.network, self.spec, self.divisor, self.idle_timeout,
+                             self.network.train_plan.read_latency)
+        else:
+            link = NetworkUART(self.network, self.spec, self.divisor, self.idle_timeout)
+        m.submodules.link = link
         m.d.comb += [link.rx.eq(rx_buf.i), tx_buf.o.eq(link.tx)]
 
         leds = []

@@ -259,20 +259,20 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
     """Synthesize the network of ``build_dir`` for ``board``; returns the summary (also in report.json).
 
     ``clock_mhz`` and ``baud`` default to the board's (:mod:`bp_hw.plan.boards`).
-    Raises :class:`BpHwError` before any tool runs for a training build, if the
-    estimate does not fit the device, and when a tool fails. A design that misses
+    A training build gets the training board top (:class:`~bp_hw.boards.train_wrapper.TrainUART`).
+    Raises :class:`BpHwError` before any tool runs if the estimate does not fit the device, and when
+    a tool fails. A design that misses
     the clock target still produces a bitstream; the summary says ``timing_met: false``.
     """
-    from .boards.frame import FrameSpec
+    from .boards.frame import FrameSpec, TrainFrameSpec
     from .boards.top import BoardTop
 
     build_dir = Path(build_dir)
     target = lookup_board(board)
     manifest = read_manifest(build_dir)
-    if manifest.is_training:
-        raise BpHwError(f"{build_dir} is a training build: synthesizing it needs the training board top, "
-                        f"which is not built yet (issue #13); generate without --train to synthesize the "
-                        f"inference design")
+    if manifest.is_training and source == "verilog":
+        raise BpHwError(f"{build_dir} is a training build: its board top is built from the quantized model "
+                        f"(--source amaranth or auto), not from the Verilog")
     estimate = estimate_resources(manifest, target.fpga)
     if fit_check:
         check_fit(estimate, design=plan_from_manifest(manifest) if manifest.qmodel else None)
@@ -284,7 +284,8 @@ def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = N
     # required_tools also lists programmers (openFPGALoader on ULX3S) that the build does not run.
     env = tool_environment([t for t in platform.required_tools if t in YOWASP_TOOLS])
     network = load_network(manifest, source=source)
-    top = BoardTop(network, FrameSpec.from_manifest(manifest), target, clock_mhz * 1e6, baud)
+    spec = TrainFrameSpec.from_manifest(manifest) if manifest.is_training else FrameSpec.from_manifest(manifest)
+    top = BoardTop(network, spec, target, clock_mhz * 1e6, baud)
     log(f"synth: {manifest.name} on {board} ({target.device}), clock {top.f_sync/1e6:.3f} MHz "
         f"(PLL), UART {top.baud} baud, estimate {estimate['luts']} LUTs {estimate['dsps']} DSPs "
         f"{estimate['brams']} BRAMs")

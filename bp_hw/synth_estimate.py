@@ -212,6 +212,10 @@ def _link_memories(design, dev: Device) -> list[dict]:
     request = 4 + design.inp.beats * sum(f.elements * ((f.width + 7) // 8) for f in design.inp.fields)
     # yosys maps the answer queue (a buffered FIFO's memory) to a block RAM as well
     out = [("link_rx_fifo", rx_fifo_bytes(request), 8), ("link_tags", TAG_DEPTH - 1, TAG.size)]
+    if design.training is not None:   # the training link buffers parameter writes and reads
+        width = design.training.access_width if isinstance(design, HardwarePlan) else \
+            design.training.access["data_width"]
+        out += [("link_write_buffer", LOAD_BLOCK, width), ("link_read_buffer", LOAD_BLOCK, width)]
     load = design.load
     if load is not None:
         width = load.data_width if isinstance(design, HardwarePlan) else load.port.field("data").width

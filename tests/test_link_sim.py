@@ -48,3 +48,31 @@ def test_link_session_catches_a_wrong_model(iris_link, tmp_path):
     generate(seeded_qmodel("iris", [4, 8, 3], seed=1)[0], 1, other, name="iris_link", taps=False)
     r = run_link(iris_link, "random:20", timeout=20, host_build=other, host_args=("--no-info",))
     assert r["host_status"] == 1 and not r["host"]["bit_exact"] and r["host"]["mismatched_samples"] > 0
+
+
+@pytest.fixture(scope="module")
+def xor_train_link(tmp_path_factory):
+    need("verilator")
+    out = tmp_path_factory.mktemp("link") / "xor_train"
+    generate(seeded_qmodel("xor", [2, 2, 1])[0], 1, out, name="xor_train", train=True)
+    return build_link(out, "icebreaker", 3_000_000)
+
+
+def test_training_board_trains_bit_exact_over_the_link(xor_train_link):
+    """`bp-hw run --train` against the simulated training board: parameters written, 3 epochs trained, every
+    parameter read back after each epoch equal to FixedTrainer's, the test split inferred."""
+    r = run_link(xor_train_link, "xor", timeout=20, host_args=("--train", "--epochs", "3"))
+    host = r["host"]
+    assert r["host_status"] == 0 and host["bit_exact"] and host["samples"] == 12 and len(host["epochs"]) == 3, r
+
+
+def test_training_session_catches_a_board_that_learns_otherwise(xor_train_link, tmp_path):
+    """The companion: the host's build has another learning rate than the board's (info check skipped). The
+    host writes its own starting parameters, so only the board's learning differs from the host's trainer:
+    the first epoch's check must fail and say where."""
+    from bp_hw.fixed.trainer import TrainSpec
+    other = tmp_path / "other"
+    generate(seeded_qmodel("xor", [2, 2, 1])[0], 1, other, name="xor_train", train=TrainSpec(lr="2^-3"))
+    r = run_link(xor_train_link, "xor", timeout=20, host_build=other,
+                 host_args=("--train", "--epochs", "2", "--no-info"))
+    assert r["host_status"] == 1 and not r["host"]["bit_exact"] and "epoch 1" in r["host"]["problem"], r
