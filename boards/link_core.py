@@ -51,9 +51,10 @@ class LinkCore:
     :attr:`byte` when :attr:`have` and drives :attr:`take` to consume it; with :attr:`flush` set the
     byte source gives zeros instead (to complete a cut-off frame). :attr:`stuck` is high when the FIFO
     is empty and no byte has arrived for ``idle_timeout`` cycles (within one tick of
-    ``2**IDLE_TICK_BITS``). :attr:`crc` is the deframer's running CRC (:attr:`crc_next` after
-    :attr:`byte`); :attr:`crc_ok` compares ``crc_lo`` (the CRC's first byte, kept by the deframer)
-    and :attr:`byte` with it. :meth:`push` queues an answer tag with the current :attr:`seq` (where :attr:`room` is high).
+    ``2**IDLE_TICK_BITS``). :attr:`crc` is the running CRC of the bytes taken (a cycle behind;
+    :meth:`restart_crc`, :meth:`skip_crc`); :attr:`crc_ok` compares ``crc_lo`` (the CRC's first byte,
+    kept by the deframer) and :attr:`byte` with it (a CRC's second byte comes at least four cycles after
+    the last byte it covers, so the CRC has caught up). :meth:`push` queues an answer tag with the current :attr:`seq` (where :attr:`room` is high).
     :attr:`inflight` counts samples handed to the network whose output is not taken (the wrapper
     pulses :attr:`vec_in` / :attr:`vec_out`). :attr:`error` pulses on a UART framing error or overrun,
     a full FIFO, or :attr:`bad_frame` (set by the deframer).
@@ -84,8 +85,11 @@ class LinkCore:
             m.d.sync += idle.eq(ticks - 1)
         with m.Elif(tick & ~idle[-1]):
             m.d.sync += idle.eq(idle - 1)
+        # The deframer reads a byte register filled from the FIFO (its read logic stays off the deframer's paths;
+        # a byte then takes at least two cycles, against 10 bit times on the line).
+        cur, cur_valid = Signal(8), Signal()
         self.stuck = Signal()
-        m.d.comb += self.stuck.eq(idle[-1] & ~rxq.r_rdy)
+        m.d.comb += self.stuck.eq(idle[-1] & ~rxq.r_rdy & ~cur_valid)
         self.bad_frame = Signal()
         m.d.sync += self.bad_frame.eq(0)
         self.error = Signal()
@@ -110,15 +114,36 @@ class LinkCore:
         self.byte = Signal(8)
         self.have = Signal()
         self.take = Signal()
-        m.d.comb += [self.byte.eq(Mux(self.flush, 0, rxq.r_data)), self.have.eq(self.flush | rxq.r_rdy),
-                     rxq.r_en.eq(self.take & ~self.flush)]
+        m.d.comb += [self.byte.eq(Mux(self.flush, 0, cur)), self.have.eq(self.flush | cur_valid),
+                     rxq.r_en.eq(rxq.r_rdy & ~cur_valid)]
+        with m.If(rxq.r_en):
+            m.d.sync += [cur.eq(rxq.r_data), cur_valid.eq(1)]
+        with m.Elif(self.take & ~self.flush):
+            m.d.sync += cur_valid.eq(0)
 
+        # The CRC runs a cycle behind the deframer: every byte it takes goes in (but where it drives
+        # crc_skip: a frame's first byte and its CRC bytes); crc_restart starts a frame's CRC.
         self.seq = Signal(8)
         self.crc = Signal(16)
-        self.crc_next = crc16_update(self.crc, self.byte)
+        self.crc_skip = Signal()
+        self.crc_restart = Signal()
+        feed, fed = Signal(), Signal(8)
+        m.d.sync += [feed.eq(self.take & ~self.crc_skip), fed.eq(self.byte)]
+        with m.If(self.crc_restart):
+            m.d.sync += self.crc.eq(CRC_INIT)
+        with m.Elif(feed):
+            m.d.sync += self.crc.eq(crc16_update(self.crc, fed))
         self.crc_lo = Signal(8)
         self.crc_ok = Signal()
         m.d.comb += self.crc_ok.eq((Cat(self.crc_lo, self.byte) == self.crc) & ~self.flush)
+
+    def restart_crc(self):
+        """Start a new frame's CRC (where the deframer takes a frame's first byte)."""
+        self.m.d.comb += [self.crc_restart.eq(1), self.crc_skip.eq(1)]
+
+    def skip_crc(self):
+        """The byte taken now is not part of the CRC (a CRC byte)."""
+        self.m.d.comb += self.crc_skip.eq(1)
 
     def push(self, kind, ok=0):
         """Queue an answer (only where the deframer has checked :attr:`room`)."""

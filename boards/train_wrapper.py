@@ -6,7 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .frame import ACK, CRC_INIT, INFO, LOAD_BLOCK, READ, SYNC_REQUEST, SYNC_RESPONSE, TRAIN, WRITE, TrainFrameSpec
+from .frame import ACK, INFO, LOAD_BLOCK, READ, SYNC_REQUEST, SYNC_RESPONSE, TRAIN, WRITE, TrainFrameSpec
 from .link_core import LinkCore, check_idle_timeout
 
 __all__ = ["TrainUART"]
@@ -69,7 +69,7 @@ class TrainUART(wiring.Component):
         core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx)
         m.d.comb += self.frame_error.eq(core.error)
         have, take, byte, stuck = core.have, core.take, core.byte, core.stuck
-        seq, crc, crc_next, crc_lo, crc_ok = core.seq, core.crc, core.crc_next, core.crc_lo, core.crc_ok
+        seq, crc_lo, crc_ok = core.seq, core.crc_lo, core.crc_ok
         acc = net.wacc
         pb = spec.param_bytes
 
@@ -126,7 +126,8 @@ class TrainUART(wiring.Component):
             with m.State("HUNT"):
                 m.d.comb += take.eq(have & core.room)
                 with m.If(take):
-                    m.d.sync += [crc.eq(CRC_INIT), nbyte.eq(0), pbyte.eq(0), pindex.eq(0)]
+                    core.restart_crc()
+                    m.d.sync += [nbyte.eq(0), pbyte.eq(0), pindex.eq(0)]
                     with m.If((byte == SYNC_REQUEST) | (byte == TRAIN)):
                         m.d.sync += training.eq(byte == TRAIN)
                         m.next = "S_SEQ"
@@ -140,13 +141,13 @@ class TrainUART(wiring.Component):
                 with m.State(name):
                     m.d.comb += take.eq(have & (~offer if name == "S_SEQ" else 1))
                     with m.If(take):
-                        m.d.sync += [seq.eq(byte), crc.eq(crc_next)]
+                        m.d.sync += [seq.eq(byte)]
                         m.next = after
                     give_up()
             with m.State("S_DATA"):
                 m.d.comb += take.eq(have)
                 with m.If(take):
-                    m.d.sync += [shreg.eq(Cat(shreg[8:], byte)), crc.eq(crc_next), nbyte.eq(nbyte + 1)]
+                    m.d.sync += [shreg.eq(Cat(shreg[8:], byte)), nbyte.eq(nbyte + 1)]
                     with m.If(training & (nbyte == xb + tb - 1)):
                         m.next = "S_CRC0"
                     with m.If(~training & (nbyte == xb - 1)):
@@ -158,12 +159,14 @@ class TrainUART(wiring.Component):
                 with m.If(nbyte == xb + tb - 1):
                     m.next = "S_CRC0"
             with m.State("S_CRC0"):
+                core.skip_crc()
                 m.d.comb += take.eq(have)
                 with m.If(take):
                     m.d.sync += crc_lo.eq(byte)
                     m.next = "S_CRC1"
                 give_up()
             with m.State("S_CRC1"):
+                core.skip_crc()
                 m.d.comb += take.eq(have & core.room)
                 with m.If(take):
                     with m.If(crc_ok):
@@ -179,7 +182,7 @@ class TrainUART(wiring.Component):
                 with m.State(name):
                     m.d.comb += take.eq(have)
                     with m.If(take):
-                        m.d.sync += [paddr.eq(Cat(paddr[8:], byte)), crc.eq(crc_next), pbyte.eq(pbyte + 1)]
+                        m.d.sync += [paddr.eq(Cat(paddr[8:], byte)), pbyte.eq(pbyte + 1)]
                         with m.If(pbyte == 1):
                             m.d.sync += pbyte.eq(0)
                             m.next = after
@@ -188,7 +191,7 @@ class TrainUART(wiring.Component):
                 with m.State(name):
                     m.d.comb += take.eq(have & core.room)
                     with m.If(take):
-                        m.d.sync += [pcount.eq(byte), crc.eq(crc_next), pindex.eq(0)]
+                        m.d.sync += [pcount.eq(byte), pindex.eq(0)]
                         with m.If((byte == 0) | (byte > LOAD_BLOCK)):
                             core.refuse()
                             m.next = "HUNT"
@@ -198,7 +201,7 @@ class TrainUART(wiring.Component):
             with m.State("W_DATA"):
                 m.d.comb += take.eq(have)
                 with m.If(take):
-                    m.d.sync += [pword.eq(Cat(pword[8:], byte)), crc.eq(crc_next), pbyte.eq(pbyte + 1)]
+                    m.d.sync += [pword.eq(Cat(pword[8:], byte)), pbyte.eq(pbyte + 1)]
                     with m.If(pbyte == pb - 1):
                         m.d.comb += ww.en.eq(1)
                         m.d.sync += [pbyte.eq(0), pindex.eq(pindex + 1)]
@@ -207,12 +210,14 @@ class TrainUART(wiring.Component):
                 give_up()
             for crc0, crc1, good in (("W_CRC0", "W_CRC1", "W_WAIT"), ("P_CRC0", "P_CRC1", "R_WAIT")):
                 with m.State(crc0):
+                    core.skip_crc()
                     m.d.comb += take.eq(have)
                     with m.If(take):
                         m.d.sync += crc_lo.eq(byte)
                         m.next = crc1
                     give_up()
                 with m.State(crc1):
+                    core.skip_crc()
                     m.d.comb += take.eq(have & core.room)
                     with m.If(take):
                         with m.If(crc_ok):

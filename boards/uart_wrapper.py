@@ -6,7 +6,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .frame import ACK, CRC_INIT, INFO, LOAD, LOAD_BLOCK, NAK, SYNC_REQUEST, SYNC_RESPONSE, FrameSpec
+from .frame import ACK, INFO, LOAD, LOAD_BLOCK, NAK, SYNC_REQUEST, SYNC_RESPONSE, FrameSpec
 from .link_core import TAG_DEPTH, LinkCore, check_idle_timeout
 
 __all__ = ["NetworkUART"]
@@ -85,9 +85,8 @@ class NetworkUART(wiring.Component):
         m.submodules.network = net
         core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx)
         m.d.comb += self.frame_error.eq(core.error)
-        tags, have, take, byte, stuck, flush = core.tags, core.have, core.take, core.byte, core.stuck, core.flush
-        seq, crc, crc_next, crc_lo, crc_ok, bad_frame = (core.seq, core.crc, core.crc_next, core.crc_lo, core.crc_ok,
-                                                         core.bad_frame)
+        have, take, byte, stuck, flush = core.have, core.take, core.byte, core.stuck, core.flush
+        seq, crc_lo, crc_ok, bad_frame = core.seq, core.crc_lo, core.crc_ok, core.bad_frame
         push = core.push
 
         # input beats
@@ -124,9 +123,9 @@ class NetworkUART(wiring.Component):
 
         with m.FSM(name="deframe"):
             with m.State("HUNT"):
-                m.d.comb += take.eq(have & tags.w_rdy)
+                m.d.comb += take.eq(have & core.room)
                 with m.If(take):
-                    m.d.sync += crc.eq(CRC_INIT)
+                    core.restart_crc()
                     with m.If(byte == SYNC_REQUEST):
                         m.next = "SEQ"
                     if loading:
@@ -138,17 +137,17 @@ class NetworkUART(wiring.Component):
                 with m.State(name):
                     m.d.comb += take.eq(have)
                     with m.If(take):
-                        m.d.sync += [seq.eq(byte), crc.eq(crc_next), beat_byte.eq(0), beat_index.eq(0)]
+                        m.d.sync += [seq.eq(byte), beat_byte.eq(0), beat_index.eq(0)]
                         if loading:
                             m.d.sync += lbyte.eq(0)
                         m.next = after
-                    with m.Elif(stuck & tags.w_rdy):
+                    with m.Elif(stuck & core.room):
                         core.refuse()
                         m.next = "HUNT"
             with m.State("PAYLOAD"):
                 m.d.comb += take.eq(have & ~beat_full)
                 with m.If(take):
-                    m.d.sync += [ishreg.eq(Cat(ishreg[8:], byte)), crc.eq(crc_next), beat_byte.eq(beat_byte + 1)]
+                    m.d.sync += [ishreg.eq(Cat(ishreg[8:], byte)), beat_byte.eq(beat_byte + 1)]
                     with m.If(beat_byte == beat_bytes - 1):
                         m.d.sync += [beat_byte.eq(0), beat_full.eq(1), beat_index.eq(beat_index + 1)]
                         with m.If(beat_index == spec.in_beats - 1):
@@ -158,6 +157,7 @@ class NetworkUART(wiring.Component):
                 with m.Elif(stuck):
                     m.d.sync += [flush.eq(1), bad_frame.eq(1)]
             with m.State("CRC0"):
+                core.skip_crc()
                 m.d.comb += take.eq(have)
                 with m.If(take):
                     m.d.sync += crc_lo.eq(byte)
@@ -165,7 +165,8 @@ class NetworkUART(wiring.Component):
                 with m.Elif(stuck):
                     m.d.sync += [flush.eq(1), bad_frame.eq(1)]
             with m.State("CRC1"):
-                m.d.comb += take.eq(have & tags.w_rdy)
+                core.skip_crc()
+                m.d.comb += take.eq(have & core.room)
                 with m.If(take):
                     push(_INFER, crc_ok)
                     m.d.comb += core.vec_in.eq(1)
@@ -178,22 +179,22 @@ class NetworkUART(wiring.Component):
             if loading:
                 # --- load frames: words into the buffer, then (good CRC, nothing in flight) onto ld
                 def give_up():
-                    with m.Elif(stuck & tags.w_rdy):
+                    with m.Elif(stuck & core.room):
                         core.refuse()
                         m.next = "HUNT"
 
                 with m.State("L_ADDR"):
                     m.d.comb += take.eq(have)
                     with m.If(take):
-                        m.d.sync += [laddr.eq(Cat(laddr[8:], byte)), crc.eq(crc_next), lbyte.eq(lbyte + 1)]
+                        m.d.sync += [laddr.eq(Cat(laddr[8:], byte)), lbyte.eq(lbyte + 1)]
                         with m.If(lbyte == 2):
                             m.d.sync += lbyte.eq(0)
                             m.next = "L_COUNT"
                     give_up()
                 with m.State("L_COUNT"):
-                    m.d.comb += take.eq(have & tags.w_rdy)
+                    m.d.comb += take.eq(have & core.room)
                     with m.If(take):
-                        m.d.sync += [lcount.eq(byte), crc.eq(crc_next), lindex.eq(0)]
+                        m.d.sync += [lcount.eq(byte), lindex.eq(0)]
                         with m.If((byte == 0) | (byte > LOAD_BLOCK)):
                             core.refuse()
                             m.next = "HUNT"
@@ -203,7 +204,7 @@ class NetworkUART(wiring.Component):
                 with m.State("L_DATA"):
                     m.d.comb += take.eq(have)
                     with m.If(take):
-                        m.d.sync += [lword.eq(Cat(lword[8:], byte)), crc.eq(crc_next), lbyte.eq(lbyte + 1)]
+                        m.d.sync += [lword.eq(Cat(lword[8:], byte)), lbyte.eq(lbyte + 1)]
                         with m.If(lbyte == lbytes - 1):
                             m.d.comb += lw.en.eq(1)
                             m.d.sync += [lbyte.eq(0), lindex.eq(lindex + 1)]
@@ -211,13 +212,15 @@ class NetworkUART(wiring.Component):
                                 m.next = "L_CRC0"
                     give_up()
                 with m.State("L_CRC0"):
+                    core.skip_crc()
                     m.d.comb += take.eq(have)
                     with m.If(take):
                         m.d.sync += crc_lo.eq(byte)
                         m.next = "L_CRC1"
                     give_up()
                 with m.State("L_CRC1"):
-                    m.d.comb += take.eq(have & tags.w_rdy)
+                    core.skip_crc()
+                    m.d.comb += take.eq(have & core.room)
                     with m.If(take):
                         with m.If(crc_ok):
                             m.next = "L_WAIT"
@@ -240,7 +243,7 @@ class NetworkUART(wiring.Component):
                 with m.State("L_ACK"):
                     with m.If(ld_valid):
                         m.d.sync += ld_addr.eq(ld_addr + 1)
-                    with m.If(tags.w_rdy):
+                    with m.If(core.room):
                         push(_ACK)
                         m.next = "HUNT"
 
