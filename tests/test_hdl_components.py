@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -151,15 +151,57 @@ def test_product_stage_and_accumulator_without_bias():
     np.testing.assert_array_equal(np.array(got_acc), (a * b).sum(axis=1).reshape(sums, terms).sum(axis=1))
 
 
-@pytest.mark.parametrize("lanes_in", [1, 3])
-def test_mac_lane_equals_accumulate(lanes_in):
+@pytest.mark.parametrize("a_shape,b_shape", [(signed(8), unsigned(8)), (unsigned(9), signed(16)),
+                                             (signed(12), signed(5)), (signed(16), signed(16))])
+def test_products_in_logic_are_exact_and_hold(a_shape, b_shape):
+    """The shift-add products (no DSP) for signed and unsigned operands: exact, ``latency`` (3)
+    enabled cycles after the operands, and frozen while the enable is low."""
+    rng = np.random.default_rng(4)
+    lanes, n = 2, 40
+
+    def draw(shape):
+        lo, hi = (-(1 << (shape.width - 1)), 1 << (shape.width - 1)) if shape.signed else (0, 1 << shape.width)
+        return rng.integers(lo, hi, (n, lanes))
+
+    a, b = draw(a_shape), draw(b_shape)
+    ps = ProductStage(a_shape, b_shape, lanes, in_logic=True)
+    assert ps.latency == 3
+    enables = (rng.random(4 * n) < 0.6).tolist()
+    got = {}
+
+    async def tb(ctx):
+        ticks = 0                  # enabled ticks so far; item k is on p after k + latency of them
+        while ticks < n - 1 + ps.latency:
+            if ticks < n:
+                ctx.set(ps.a, [int(v) for v in a[ticks]])
+                ctx.set(ps.b, [int(v) for v in b[ticks]])
+            en = enables.pop() if enables else True
+            before = [ctx.get(ps.p[k]) for k in range(lanes)]
+            ctx.set(ps.en, en)
+            await ctx.tick()
+            now = [ctx.get(ps.p[k]) for k in range(lanes)]
+            if not en:
+                assert now == before
+                continue
+            ticks += 1
+            if ticks >= ps.latency:
+                got[ticks - ps.latency] = now
+
+    run_clocked(ps, tb)
+    assert sorted(got) == list(range(n))
+    np.testing.assert_array_equal(np.array([got[k] for k in range(n)]), a * b)
+
+
+@pytest.mark.parametrize("lanes_in,in_logic", [(1, False), (3, False), (1, True), (3, True)])
+def test_mac_lane_equals_accumulate(lanes_in, in_logic):
     layer = quantized_layer(QuantConfig(format="Q4.12"), fan_in=6, fan_out=3, seed=1)
     rng = np.random.default_rng(2)
     a = rng.integers(layer.in_fmt.min_int, layer.in_fmt.max_int + 1, size=(5, layer.fan_in))
     expected = layer.accumulate(a)             # (5 samples, 3 neurons)
     chunks = layer.fan_in // lanes_in
     dut = MACLane(arith.shape_of(layer.weight_fmt), arith.shape_of(layer.in_fmt), arith.shape_of(layer.bias_fmt),
-                  layer.bias_shift, layer.acc_width, lanes_in)
+                  layer.bias_shift, layer.acc_width, lanes_in, in_logic=in_logic)
+    assert dut.latency == MACLane.LATENCY + in_logic + (lanes_in > 1)
     got = []
 
     async def tb(ctx):
@@ -167,7 +209,7 @@ def test_mac_lane_equals_accumulate(lanes_in):
         jobs = [(s, n) for s in range(a.shape[0]) for n in range(layer.fan_out)]
         feed = [(s, n, c) for s, n in jobs for c in range(chunks)]
         pending = len(jobs)
-        for step in range(len(feed) + MACLane.LATENCY + 2):
+        for step in range(len(feed) + dut.latency + 2):
             if step < len(feed):
                 s, n, c = feed[step]
                 cols = slice(c * lanes_in, (c + 1) * lanes_in)

@@ -279,3 +279,39 @@ def test_spram_placement_rules(iris_q412):
         make_plan(q, "8,3", device="iCE40UP5K", weights="spram")   # 11 lane memories
     # small networks keep their ROMs: auto only moves weights when block RAM runs out
     assert make_plan(q, 1, device="iCE40UP5K").load is None
+
+
+def test_products_in_logic_past_the_dsps(iris_q412):
+    """8 + 3 lanes on the UP5K's 8 DSP blocks: the second layer's products go to LUTs, one register
+    deeper; bit-exact, also under stalls, with the plan's latency and interval measured."""
+    q, X = iris_q412
+    plan = make_plan(q, "8,3", device="iCE40UP5K", weights="rom")
+    assert [x.logic_multipliers for x in plan.layers] == [False, True]
+    assert plan.layers[1].latency == plan.layers[0].latency + 1
+    run = run_stream(Network(plan), X)
+    np.testing.assert_array_equal(run.outputs, q.predict(X))
+    assert run.latency == plan.latency
+    assert run.interval == plan.interval
+    stalled = run_stream(Network(plan), X[:40], stall_in=0.3, stall_out=0.3, seed=5)
+    np.testing.assert_array_equal(stalled.outputs, q.predict(X[:40]))
+
+
+@pytest.mark.parametrize("parallel", ["4x2,1", "4x1,2x2"])
+def test_slots_in_bram_read_a_chunk_of_each_word(parallel):
+    """A producer's word of 4 neurons read as 4 chunks (or 2) by the next layer's 24 chunks: block
+    RAM slots; bit-exact, also under stalls, with the plan's latency and interval measured."""
+    model = random_float_model([12, 24, 6], ["sigmoid", "sigmoid"], seed=3, scale=1.0)
+    rng = np.random.default_rng(8)
+    X_raw = rng.normal(0, 1.5, (30, 12))
+    q, _ = quantize_model(model, QuantConfig(format="Q4.12"), X_raw)
+    X, _ = q.quantize_inputs(X_raw)
+    plan = make_plan(q, parallel, taps=True)
+    assert plan.mem_links == [True] and plan.layers[1].in_word_chunks > 1
+    run = run_stream(Network(plan), X, tap_names=("tap0", "tap1"))
+    expected, traces = q.predict(X, trace=True)
+    np.testing.assert_array_equal(run.taps["tap0"], traces[0]["out"])
+    np.testing.assert_array_equal(run.outputs, expected)
+    assert run.latency == plan.latency
+    assert run.interval == plan.interval
+    stalled = run_stream(Network(plan), X, stall_in=0.3, stall_out=0.3, seed=2)
+    np.testing.assert_array_equal(stalled.outputs, expected)

@@ -73,19 +73,30 @@ def test_inference_plan_figures(iris_q, parallel, interval, multipliers):
     assert plan.mac_ops == 4 * 8 + 8 * 3
     # latency: each layer's pipeline (ROM, MAC lane, rescale, slot + activation), chained
     direct_lut = 2
-    assert plan.layers[0].latency == LAYER_PIPELINE + direct_lut == 1 + MAC_LATENCY + 3 + 1 + direct_lut
+    lane_sum = plan.layers[0].fold.lanes_in > 1         # several products a lane: their sum is registered
+    assert plan.layers[0].latency == LAYER_PIPELINE + direct_lut + lane_sum == \
+        1 + MAC_LATENCY + lane_sum + 3 + 1 + direct_lut
     assert plan.latency == sum(x.latency - 1 for x in plan.layers) + 1 + plan.layers[1].interval
     assert plan.standalone_latency == plan.latency + plan.layers[0].interval
 
 
-def test_slots_in_bram_where_word_shapes_agree(iris_q):
+def test_slots_in_bram_where_a_word_holds_whole_chunks(iris_q):
     p1 = make_plan(iris_q, 1)
     assert p1.mem_links == [True]
     assert [x.input_source for x in p1.layers] == ["payload", "bram"]
+    assert p1.layers[1].in_word_chunks == 1 and p1.layers[1].in_groups == 8
     assert any(m.kind == "slots" and m.placement == "block" for m in p1.memories)
-    p83 = make_plan(iris_q, "8,3")
+    p83 = make_plan(iris_q, "8,3")      # 8 neurons a word, 8 chunks of 1: registers cost less
     assert p83.mem_links == [False]
     assert not any(m.kind == "slots" for m in p83.memories)
+    p12 = make_plan(iris_q, "1,1x2")    # a chunk of 2 inputs spans two words of 1 neuron: registers
+    assert p12.mem_links == [False]
+    wide = seeded_qmodel("iris", [4, 24, 3])[0]
+    p41 = make_plan(wide, "4x1,1")      # a word of 4 neurons is 4 of the 24 chunks of the next layer
+    assert p41.mem_links == [True]
+    assert p41.layers[1].in_word_chunks == 4 and p41.layers[1].in_groups == 6
+    slots = next(m for m in p41.memories if m.kind == "slots")
+    assert (slots.depth, slots.width) == (2 * 8, 4 * 16)   # two slots of 6 words, 8 words apart
 
 
 def test_memories_follow_the_folding(iris_q):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..plan.hardware import LayerPlan
+from ..plan.hardware import LayerPlan, slot_stride
 from .arith import shape_of
 from .layer import slot_signature
 
@@ -27,7 +27,8 @@ class InputBuffer(wiring.Component):
     ----------
     plan : LayerPlan
         The first layer's plan (``input_source == "buffer"``): its folding and input format, and the
-        ``buffer`` memory (``2 * chunks`` words of ``P_in`` elements).
+        ``buffer`` memory (two slots of ``chunks`` words of ``P_in`` elements, ``slot_stride(chunks)``
+        words apart).
 
     Ports
     -----
@@ -56,6 +57,7 @@ class InputBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         chunks = self.fold.chunks
+        stride_bits = (slot_stride(chunks) - 1).bit_length()    # slot k's word c is at k * stride + c
         ram = Memory(shape=unsigned(self.memory.width), depth=self.memory.depth, init=[],
                      attrs={"ram_style": self.memory.placement})
         m.submodules.ram = ram
@@ -66,27 +68,29 @@ class InputBuffer(wiring.Component):
         wr = Signal()             # the slot being filled
         rd = Signal()             # the slot presented on `o`
         beat = Signal(range(max(chunks, 2)))
-        last_beat = beat == chunks - 1
+        # "beat is the vector's last" and "slot wr is free" (i.ready) are kept in registers, so
+        # that the write decision is one gate from flip-flops
+        last_beat = Signal(init=int(chunks == 1))
+        ready = Signal(init=1)
 
-        write = self.i.valid & self.i.ready
-        m.d.comb += [self.i.ready.eq(~full.bit_select(wr, 1)),
-                     wp.addr.eq(wr * chunks + beat if chunks > 1 else wr),
+        write = self.i.valid & ready
+        m.d.comb += [self.i.ready.eq(ready),
+                     wp.addr.eq(Cat(beat[:stride_bits], wr)),
                      wp.data.eq(self.i.payload.as_value()), wp.en.eq(write)]
         fill = write & last_beat
         with m.If(write):
-            m.d.sync += beat.eq(Mux(last_beat, 0, beat + 1))
-        with m.If(fill):
-            m.d.sync += wr.eq(~wr)
+            m.d.sync += [beat.eq(Mux(last_beat, 0, beat + 1)),
+                         last_beat.eq(Mux(last_beat, chunks == 1, beat == chunks - 2))]
 
         release = self.o.valid & self.o.ready
+        full_next = Signal(2)
         for k in range(2):
-            with m.If(fill & (wr == k)):
-                m.d.sync += full[k].eq(1)
-            with m.Elif(release & (rd == k)):
-                m.d.sync += full[k].eq(0)
+            m.d.comb += full_next[k].eq((fill & (wr == k)) | (full[k] & ~(release & (rd == k))))
+        wr_next = wr ^ fill
+        m.d.sync += [full.eq(full_next), wr.eq(wr_next), ready.eq(~full_next.bit_select(wr_next, 1))]
         with m.If(release):
             m.d.sync += rd.eq(~rd)
         m.d.comb += [self.o.valid.eq(full.bit_select(rd, 1)),
-                     rp.addr.eq(rd * chunks + self.o.addr if chunks > 1 else rd), rp.en.eq(self.o.en),
+                     rp.addr.eq(Cat(self.o.addr[:stride_bits], rd)), rp.en.eq(self.o.en),
                      self.o.data.eq(rp.data)]
         return m

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..plan.hardware import LayerPlan
+from ..plan.hardware import LayerPlan, slot_stride
 from .activation import ActivationUnit
 from .arith import shape_of
 from .mac import MACLane
@@ -76,8 +76,9 @@ class LayerEngine(wiring.Component):
 
     Timing (when nothing stalls): ``plan.interval`` = ``groups * chunks``
     cycles between samples; the output transfer follows the input transfer by
-    ``plan.latency`` = ``LAYER_PIPELINE (9) + activation latency`` cycles (ROM read,
-    the MAC lane's 4, the rescale's 3, activation, output slot).
+    ``plan.latency`` cycles: ROM read, the MAC lane's ``plan.mac_latency`` (4 with one product
+    on a DSP block; one more with the products in logic, one more with ``P_in > 1``), the
+    rescale's 3, the activation, the output slot.
     """
 
     def __init__(self, plan: LayerPlan, primitives: bool = True):
@@ -96,7 +97,8 @@ class LayerEngine(wiring.Component):
         if self.loaded is not None:
             ports["wl"] = In(weight_load_signature(self.loaded.count, self.loaded.depth, self.loaded.width))
         if self.in_mem:
-            ports["im"] = In(slot_signature(self.fold.chunks, self.fold.lanes_in * layer.in_fmt.width))
+            r = plan.in_word_chunks
+            ports["im"] = In(slot_signature(self.fold.chunks // r, r * self.fold.lanes_in * layer.in_fmt.width))
         else:
             ports["i"] = In(stream.Signature(data.ArrayLayout(shape_of(layer.in_fmt), layer.fan_in)))
         if self.out_mem:
@@ -167,10 +169,12 @@ class LayerEngine(wiring.Component):
         last_chunk = c == f.chunks - 1
         last_group = g == f.groups - 1
         m.d.comb += inp.ready.eq(en & at_last)
+        # the weight word of (g, c) is g * chunks + c: counted, so the memory address is a flip-flop
+        w_addr = Signal(range(max(f.cycles, 2)))
         with m.If(issue):
             next_c = Mux(last_chunk, 0, c + 1)
             next_g = Mux(last_chunk, Mux(last_group, 0, g + 1), g)
-            m.d.sync += [c.eq(next_c), g.eq(next_g),
+            m.d.sync += [c.eq(next_c), g.eq(next_g), w_addr.eq(Mux(at_last, 0, w_addr + 1)),
                          at_last.eq((next_c == f.chunks - 1) & (next_g == f.groups - 1))]
         if not self.in_mem:
             chunks = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), f.chunks),
@@ -181,8 +185,24 @@ class LayerEngine(wiring.Component):
         s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
         s1_g = Signal.like(g)
         s1_sample_last = Signal()
-        if self.in_mem:  # the producer's slot RAM: chunk c is its word c, read like a ROM (one cycle)
-            m.d.comb += [self.im.addr.eq(c), self.im.en.eq(en), a1.as_value().eq(self.im.data)]
+        if self.in_mem:
+            # the producer's slot RAM, read like a ROM (one cycle): chunk c is part c % r of its
+            # word c // r (r = in_word_chunks), both counted
+            r = self.plan.in_word_chunks
+            if r == 1:
+                m.d.comb += [self.im.addr.eq(c), a1.as_value().eq(self.im.data)]
+            else:
+                word = Signal(range(max(f.chunks // r, 2)))
+                part = Signal(range(r))
+                part1 = Signal.like(part)     # the part of the word now on im.data
+                with m.If(issue):
+                    m.d.sync += [part.eq(Mux(last_chunk | (part == r - 1), 0, part + 1)),
+                                 word.eq(Mux(last_chunk, 0, word + (part == r - 1)))]
+                with m.If(en):
+                    m.d.sync += part1.eq(part)
+                parts = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), r), self.im.data)
+                m.d.comb += [self.im.addr.eq(word), a1.as_value().eq(parts[part1].as_value())]
+            m.d.comb += self.im.en.eq(en)
         with m.If(en):
             if not self.in_mem:
                 chunk = chunks[c] if f.chunks > 1 else chunks[0]
@@ -192,7 +212,6 @@ class LayerEngine(wiring.Component):
 
         lanes = []
         for lane in range(f.lanes_out):
-            w_addr = g * f.chunks + c if f.cycles > 1 else None
             if self.loaded is not None:
                 w_data = self._loaded_ram(m, lane, en, w_addr)
             else:
@@ -209,7 +228,8 @@ class LayerEngine(wiring.Component):
             lanes.append(mac)
 
         # sideband (result-valid, group, sample-last) follows the data through the pipeline
-        side = delay(m, Cat(s1_valid & s1_last, s1_g, s1_sample_last), MACLane.LATENCY, "side", en=en)
+        assert lanes[0].latency == self.plan.mac_latency
+        side = delay(m, Cat(s1_valid & s1_last, s1_g, s1_sample_last), self.plan.mac_latency, "side", en=en)
 
         # -- rescale (rounding decision, add, saturate), then the activation
         z_valid = delay(m, lanes[0].done, Rescale.LATENCY, "z_valid", en=en)
@@ -230,14 +250,16 @@ class LayerEngine(wiring.Component):
         out = self.om if self.out_mem else self.o
         group_word = Cat(*[act.y for act in acts])
         if self.out_mem:
-            ram = Memory(shape=unsigned(len(group_word)), depth=2 * f.groups, init=[],
+            slots_mem = next(mem for mem in self.plan.memories if mem.kind == "slots")
+            stride_bits = (slot_stride(f.groups) - 1).bit_length()   # slot k's word g is at k * stride + g
+            ram = Memory(shape=unsigned(len(group_word)), depth=slots_mem.depth, init=[],
                          attrs={"ram_style": "block"})
             m.submodules.slots = ram
             wp = ram.write_port()
             rp = ram.read_port(domain="sync")
-            m.d.comb += [wp.addr.eq(wr * f.groups + res_g if f.groups > 1 else wr), wp.data.eq(group_word),
+            m.d.comb += [wp.addr.eq(Cat(res_g[:stride_bits], wr)), wp.data.eq(group_word),
                          wp.en.eq(en & res_valid),
-                         rp.addr.eq(rd * f.groups + self.om.addr if f.groups > 1 else rd),
+                         rp.addr.eq(Cat(self.om.addr[:stride_bits], rd)),
                          rp.en.eq(self.om.en), self.om.data.eq(rp.data)]
         else:
             for neuron in range(layer.fan_out):

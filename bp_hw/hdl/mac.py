@@ -13,7 +13,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigne
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..plan.hardware import MAC_LATENCY, PRODUCT_LATENCY
+from ..plan.hardware import MAC_LATENCY, PRODUCT_LATENCY, mac_latency, product_latency
 from .pipeline import delay
 
 __all__ = ["ProductStage", "Accumulator", "MACLane"]
@@ -42,8 +42,10 @@ class ProductStage(wiring.Component):
         Build each product from shifted partial products (an adder tree in LUTs) instead of a
         ``*`` that synthesis maps onto a DSP block: for layers the device has no DSPs left for.
 
-    Latency: :attr:`LATENCY` = 2 enabled cycles, operand registers and product
-    registers: together they map onto a DSP block with its input and output registers.
+    Latency: :attr:`latency` enabled cycles. On a DSP block (:attr:`LATENCY` = 2) the operand
+    registers and the product registers, reset-less so that synthesis folds them into the block's
+    own input and output registers (their enable becomes the block's hold inputs). In logic, 3: the
+    operand registers, a register halfway down the adder tree, the product registers.
     """
 
     LATENCY = PRODUCT_LATENCY
@@ -52,6 +54,7 @@ class ProductStage(wiring.Component):
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         self.lanes = lanes
         self.in_logic = in_logic
+        self.latency = product_latency(in_logic)
         #: the shape of an exact product of the two operand shapes
         self.prod_shape = (Const(0, self.a_shape) * Const(0, self.b_shape)).shape()
         super().__init__({
@@ -64,17 +67,35 @@ class ProductStage(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         for k in range(self.lanes):
-            a = Signal(self.a_shape, name=f"a{k}")
-            b = Signal(self.b_shape, name=f"b{k}")
-            product = _shift_add_product(a, b, self.prod_shape) if self.in_logic else a * b
+            # no reset: yosys folds reset-less registers (with their enable) into a DSP block's
+            # operand and output registers; a register with a synchronous reset stays in logic
+            a = Signal(self.a_shape, name=f"a{k}", reset_less=True)
+            b = Signal(self.b_shape, name=f"b{k}", reset_less=True)
+            p = Signal(self.prod_shape, name=f"p{k}", reset_less=True)
             with m.If(self.en):
-                m.d.sync += [a.eq(self.a[k]), b.eq(self.b[k]), self.p[k].eq(product)]
+                m.d.sync += [a.eq(self.a[k]), b.eq(self.b[k])]
+            if self.in_logic:
+                terms = _partial_products(a, b)
+                levels = (len(terms) - 1).bit_length()       # adder levels of the balanced tree
+                half = []
+                for j, term in enumerate(_add_levels(terms, levels // 2)):
+                    reg = Signal(term.shape(), name=f"sum{k}_{j}", reset_less=True)
+                    with m.If(self.en):
+                        m.d.sync += reg.eq(term)
+                    half.append(reg)
+                product = _add_levels(half, levels - levels // 2)[0]
+            else:
+                product = a * b
+            with m.If(self.en):
+                m.d.sync += p.eq(product)
+            m.d.comb += self.p[k].eq(p)
         return m
 
 
-def _shift_add_product(a: Signal, b: Signal, shape: Shape):
-    """``a * b`` as a balanced sum of ``a << j`` for the set bits of ``b`` (the sign bit of a signed
-    ``b`` weighs ``-2**(n-1)``): no multiplication operator, so synthesis keeps it out of DSPs."""
+def _partial_products(a: Signal, b: Signal) -> list:
+    """``a << j`` for the set bits ``j`` of ``b`` (the sign bit of a signed ``b`` weighs
+    ``-2**(n-1)``), 0 for the others: their sum is ``a * b`` with no multiplication operator, so
+    synthesis keeps it out of DSP blocks."""
     n = len(b)
     terms = []
     for j in range(n):
@@ -83,9 +104,14 @@ def _shift_add_product(a: Signal, b: Signal, shape: Shape):
         if j == n - 1 and b.shape().signed:
             term = -term
         terms.append(term)
-    while len(terms) > 1:
+    return terms
+
+
+def _add_levels(terms: list, levels: int) -> list:
+    """``levels`` levels of a balanced adder tree: neighbours summed pairwise, level by level."""
+    for _ in range(levels):
         terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
-    return terms[0]
+    return terms
 
 
 class Accumulator(wiring.Component):
@@ -210,9 +236,11 @@ class MACLane(wiring.Component):
     acc : Out(signed(acc_width)), done : Out(1)
         ``done`` is high for one enabled cycle when ``acc`` holds a complete sum.
 
-    Latency: :attr:`LATENCY` = 4 enabled cycles from operands to ``acc``/``done``:
-    the product stage's 2 (operand and product registers), the accumulator's 2
-    (split accumulation, carry resolution).
+    Latency: :attr:`latency` enabled cycles from operands to ``acc``/``done``
+    (:func:`~bp_hw.plan.hardware.mac_latency`): the product stage's (:attr:`LATENCY` = 2 on DSP
+    blocks, 3 in logic), with ``P_in > 1`` one more for the registered sum of the products (so
+    that the accumulator's carry chains do not follow the products' adder in the same cycle), the
+    accumulator's 2 (split accumulation, carry resolution).
     """
 
     LATENCY = MAC_LATENCY
@@ -220,6 +248,7 @@ class MACLane(wiring.Component):
     def __init__(self, w_shape, a_shape, bias_shape, bias_shift: int, acc_width: int, lanes_in: int = 1,
                  in_logic: bool = False):
         self.in_logic = in_logic
+        self.latency = mac_latency(in_logic, lanes_in)
         self.w_shape = Shape.cast(w_shape)
         self.a_shape = Shape.cast(a_shape)
         self.bias_shape = Shape.cast(bias_shape)
@@ -237,13 +266,25 @@ class MACLane(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.products = prods = ProductStage(self.w_shape, self.a_shape, self.lanes_in, self.in_logic)
-        m.submodules.acc = acc = Accumulator(prods.prod_shape, self.lanes_in, self.acc_width, self.bias_shape,
-                                             self.bias_shift)
-        m.d.comb += [prods.en.eq(self.en), prods.a.eq(self.w), prods.b.eq(self.a),
-                     acc.en.eq(self.en), acc.p.eq(prods.p), self.acc.eq(acc.acc), self.done.eq(acc.done)]
-        # the sideband follows the operands through the product stage
-        side = delay(m, Cat(self.valid, self.first, self.last, self.bias), ProductStage.LATENCY, "side",
-                     en=self.en)
+        m.d.comb += [prods.en.eq(self.en), prods.a.eq(self.w), prods.b.eq(self.a)]
+        if self.lanes_in == 1:
+            acc = Accumulator(prods.prod_shape, 1, self.acc_width, self.bias_shape, self.bias_shift)
+            m.d.comb += acc.p.eq(prods.p)
+            ahead = prods.latency
+        else:
+            total = prods.p[0]
+            for k in range(1, self.lanes_in):
+                total = total + prods.p[k]
+            terms = Signal(total.shape(), name="terms", reset_less=True)
+            with m.If(self.en):
+                m.d.sync += terms.eq(total)
+            acc = Accumulator(terms.shape(), 1, self.acc_width, self.bias_shape, self.bias_shift)
+            m.d.comb += acc.p[0].eq(terms)
+            ahead = prods.latency + 1
+        m.submodules.acc = acc
+        m.d.comb += [acc.en.eq(self.en), self.acc.eq(acc.acc), self.done.eq(acc.done)]
+        # the sideband follows the operands through the product stage (and the sum)
+        side = delay(m, Cat(self.valid, self.first, self.last, self.bias), ahead, "side", en=self.en)
         m.d.comb += [acc.valid.eq(side[0]), acc.first.eq(side[1]), acc.last.eq(side[2]),
                      acc.bias.eq(side[3:])]
         return m

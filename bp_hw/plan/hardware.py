@@ -29,7 +29,8 @@ from ..fixed.qmodel import QLayer, QModel, signed_width
 from ..fixed.trainer import LayerTrainFormats, TrainSpec, layer_formats, spec_dict, target_format
 from .boards import Device, device as lookup_device
 
-__all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
+__all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "LOGIC_PRODUCT_LATENCY", "LANE_SUM_LATENCY",
+           "product_latency", "mac_latency", "slot_stride", "REGISTER_SLOT_CHUNKS", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
            "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "train_upd_tail", "TRAIN_DELTA_TAIL", "TRAIN_ISSUE_DELAY", "ACCESS_READ_LATENCY", "activation_latency",
            "parse_parallel", "train_spec_of", "INPUT_VECTOR_BITS", "INPUT_MODES", "input_mode_of", "WEIGHT_PLACEMENTS", "dsps_per_multiplier", "AUTO_LOGIC_BITS", "LoadedMemory", "LoadPlan", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
            "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
@@ -38,6 +39,10 @@ __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "RESCALE_LATENCY", "LAYER_PIPELINE"
 #: accumulator (split accumulation, carry resolution): a MAC lane is the two in a row.
 PRODUCT_LATENCY = 2
 MAC_LATENCY = PRODUCT_LATENCY + 2
+#: A product built in LUTs (a shift-add tree) has one more register, halfway down its adder tree.
+LOGIC_PRODUCT_LATENCY = PRODUCT_LATENCY + 1
+#: An inference MAC lane with ``P_in > 1`` products registers their sum before the accumulator.
+LANE_SUM_LATENCY = 1
 #: The rescale stage: rounding decision, add, saturate.
 RESCALE_LATENCY = 3
 #: Inference layer pipeline from the last issue to the output slot, activation excluded:
@@ -63,6 +68,18 @@ TRAIN_DELTA_TAIL = 11         # + 1 when eta_int != 1
 TRAIN_ISSUE_DELAY = 1
 #: Training access port: address presented to read data.
 ACCESS_READ_LATENCY = 4
+
+
+def product_latency(in_logic: bool) -> int:
+    """Enabled cycles of a product stage: :data:`PRODUCT_LATENCY` on DSP blocks,
+    :data:`LOGIC_PRODUCT_LATENCY` with the products in LUTs."""
+    return LOGIC_PRODUCT_LATENCY if in_logic else PRODUCT_LATENCY
+
+
+def mac_latency(in_logic: bool, lanes_in: int) -> int:
+    """Enabled cycles of an inference MAC lane (:class:`~bp_hw.hdl.mac.MACLane`): its product stage,
+    the registered sum of its products when there are several, the accumulator's 2."""
+    return product_latency(in_logic) + (LANE_SUM_LATENCY if lanes_in > 1 else 0) + MAC_LATENCY - PRODUCT_LATENCY
 
 
 def activation_latency(layer: QLayer) -> int:
@@ -253,6 +270,7 @@ class LayerPlan:
     memories: list[MemoryPlan]
     monitor: bool = False      # a verification-only copy of the output vector (taps of BRAM slots)
     logic_multipliers: bool = False   # products in LUTs: the device has no DSP blocks left for this layer
+    in_word_chunks: int = 1    # "bram": input chunks per word of the producer's slots (its P_out / this P_in)
 
     @property
     def fan_in(self) -> int:
@@ -268,9 +286,17 @@ class LayerPlan:
         return self.fold.cycles
 
     @property
+    def mac_latency(self) -> int:
+        """The MAC lane's enabled cycles (:func:`mac_latency`)."""
+        return mac_latency(self.logic_multipliers, self.fold.lanes_in)
+
+    @property
     def latency(self) -> int:
-        """This layer's input transfer (its last chunk) to its output transfer."""
-        return LAYER_PIPELINE + self.activation_latency
+        """This layer's input transfer (its last chunk) to its output transfer: ROM read, the MAC
+        lane, the rescale, the activation, the output slot (:data:`LAYER_PIPELINE` + the activation's
+        cycles with one product per lane on a DSP block; one more with the products in logic, one
+        more with several products per lane)."""
+        return 1 + self.mac_latency + RESCALE_LATENCY + 1 + self.activation_latency
 
     @property
     def multipliers(self) -> int:
@@ -285,8 +311,9 @@ class LayerPlan:
 
     @property
     def in_groups(self) -> int | None:
-        """Words of the input slots (the producer's neuron groups = this layer's chunks) when read from BRAM."""
-        return self.fold.chunks if self.input_source != "payload" else None
+        """Words of the input slots when read from BRAM (the producer's neuron groups = this layer's
+        chunks / :attr:`in_word_chunks`), or of the input buffer (its chunks)."""
+        return self.fold.chunks // self.in_word_chunks if self.input_source != "payload" else None
 
     def weight_words(self, lane: int) -> list[int]:
         return lane_weight_words(self.layer, self.fold, lane)
@@ -296,6 +323,29 @@ class LayerPlan:
 
 
 WEIGHT_PLACEMENTS = ("auto", "rom", "block", "logic", "spram")
+
+
+#: A layer reads register slots through a ``chunks``:1 multiplexer; past this many chunks the
+#: multiplexer is too slow and too big, so the slots go to block RAM where the word shapes allow.
+REGISTER_SLOT_CHUNKS = 8
+
+
+def _slots_in_bram(up: Folding, down: Folding) -> bool:
+    """Whether the slots between two layers live in block RAM (read a word per cycle) rather than in
+    registers (read through a multiplexer). Where the producer's word (``P_out`` neurons) is the
+    consumer's chunk (``P_in`` inputs), e.g. every P = 1 boundary; and where a word is several whole
+    chunks (the consumer reads a word and picks its chunk, e.g. 4x2 -> 1) if the consumer reads more
+    than :data:`REGISTER_SLOT_CHUNKS` chunks (fewer: a few registers cost less than block RAMs)."""
+    if up.lanes_out == down.lanes_in:
+        return True
+    return up.lanes_out % down.lanes_in == 0 and down.chunks > REGISTER_SLOT_CHUNKS
+
+
+def slot_stride(words: int) -> int:
+    """Words from one ping-pong slot to the next in a slot RAM or the input buffer: ``words``
+    rounded up to a power of two, so that a word's address is the slot bit above the word index
+    (no adder in front of the RAM)."""
+    return 1 << max(words - 1, 0).bit_length()
 
 
 def _inference_memories(index: int, layer: QLayer, fold: Folding, lut: LutPlan | None, out_bram: bool,
@@ -313,7 +363,7 @@ def _inference_memories(index: int, layer: QLayer, fold: Folding, lut: LutPlan |
                    "logic" if fold.groups > 1 else "const"),
     ]
     if out_bram:
-        mems.append(MemoryPlan(f"layer{index}.slots", index, "slots", 1, 2 * fold.groups,
+        mems.append(MemoryPlan(f"layer{index}.slots", index, "slots", 1, 2 * slot_stride(fold.groups),
                                fold.lanes_out * layer.out_fmt.width, "block", True, fold.lanes_out))
     if lut is not None:
         mems.append(MemoryPlan(f"layer{index}.lut", index, "lut", fold.lanes_out, lut.rom_depth,
@@ -735,9 +785,7 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
     if training is not None and input_mode == "beats":
         raise BpHwError("a training design takes whole input vectors; beats are for inference designs")
     beats = training is None and input_mode_of(qmodel, input_mode) == "beats"
-    # Between two layers whose word shapes agree (the producer's P_out is the consumer's P_in,
-    # e.g. every P = 1 boundary) the output slots live in block RAM instead of registers.
-    links = [up.lanes_out == down.lanes_in for up, down in zip(folds, folds[1:])]
+    links = [_slots_in_bram(up, down) for up, down in zip(folds, folds[1:])]
     luts = [_lut_plan(L) for L in qmodel.layers]
     out_brams = [l < len(folds) - 1 and links[l] for l in range(len(folds))]
     if isinstance(weights, (list, tuple)):
@@ -759,11 +807,13 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
         lut = luts[l]
         mems = _inference_memories(l, L, f, lut, out_bram, places[l])
         if l == 0 and beats:
-            mems.insert(0, MemoryPlan("input.buffer", 0, "buffer", 1, 2 * f.chunks, f.lanes_in * L.in_fmt.width,
+            mems.insert(0, MemoryPlan("input.buffer", 0, "buffer", 1, 2 * slot_stride(f.chunks),
+                                      f.lanes_in * L.in_fmt.width,
                                       "block", True, f.lanes_in))
         source = "buffer" if l == 0 and beats else "bram" if in_bram else "payload"
         layers.append(LayerPlan(l, L, f, source, "bram" if out_bram else "registers",
-                                lut, activation_latency(L), mems, monitor=taps and out_bram))
+                                lut, activation_latency(L), mems, monitor=taps and out_bram,
+                                in_word_chunks=folds[l - 1].lanes_out // f.lanes_in if in_bram else 1))
     if dev is not None and training is None:
         # past the device's DSP blocks, the layers with the fewest multipliers compute in logic
         for x in sorted(layers, key=lambda x: x.multipliers):
