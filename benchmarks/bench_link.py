@@ -6,7 +6,7 @@ the host. Samples/s are in the board's time (cycles at the PLL's frequency), fro
 byte to the last response byte, next to what the line allows with requests back to back.
 
     python benchmarks/bench_link.py --what speed  [--samples 10000] [--mnist-samples 200]
-    python benchmarks/bench_link.py --what faults [--samples 600] [--faults 20]
+    python benchmarks/bench_link.py --what faults [--samples 400] [--faults 10]
 
 Builds are made in ``--work`` (default build/bench_link) with the CLI: iris 4-8-3 Q4.12 P=1, and
 (with ``pip install -e ".[mnist]"``) MNIST 784-32-10 with 8-bit weights, UQ0.8 pixels, ``--parallel
@@ -54,19 +54,21 @@ def _row(name: str, r: dict) -> dict:
     host = r.get("host") or {}
     link = host.get("link", {})
     return {"design": name, "baud": r["baud"], "fault": r["fault"] or "-", "injected": r["injected"],
+            "board_errors": r["board_errors"],
             "samples": host.get("samples"), "bit_exact": host.get("bit_exact"), "host_status": r["host_status"],
             "samples_per_s": r.get("samples_per_s"), "line_bound": r["line_bound_samples_per_s"],
             "naks": link.get("naks"), "resends": link.get("resends"), "timeouts": link.get("timeouts"),
-            "bad_frames": link.get("bad_frames"), "late": link.get("late"), "wall_s": r["wall_seconds"]}
+            "bad_frames": link.get("bad_frames"), "late": link.get("late"), "stray_bytes": link.get("stray_bytes"),
+            "wall_s": r["wall_seconds"]}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--what", choices=("speed", "faults", "all"), default="all")
     ap.add_argument("--work", default="build/bench_link")
-    ap.add_argument("--samples", type=int, default=None, help="iris samples per session (speed 10000, faults 600)")
+    ap.add_argument("--samples", type=int, default=None, help="iris samples per session (speed 10000, faults 400)")
     ap.add_argument("--mnist-samples", type=int, default=200)
-    ap.add_argument("--faults", type=int, default=20, help="faults injected per fault session")
+    ap.add_argument("--faults", type=int, default=10, help="faults injected per fault session")
     ap.add_argument("--board", default="icebreaker")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -95,11 +97,10 @@ def main(argv=None) -> int:
             report(_row("mnist 784-32-10 8-bit 4x2,1 SPRAM", run_link(link, "mnist", limit=args.mnist_samples,
                                                                         timeout=30)))
     if args.what in ("faults", "all"):
-        n = args.samples or 600
+        n = args.samples or 400
         link = build_link(iris, args.board, 3_000_000)
         for k, fault in enumerate(FAULTS):
-            every = 40 if fault != "burst" else 60
-            report(_row("iris 4-8-3 Q4.12 P=1", run_link(link, f"random:{n}", fault=fault, fault_every=every,
+            report(_row("iris 4-8-3 Q4.12 P=1", run_link(link, f"random:{n}", fault=fault, fault_every=40,
                                                          fault_count=args.faults, seed=k, timeout=10)))
     (work / "results.json").write_text(json.dumps({"time": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}, indent=1))
     return 0 if all(r["bit_exact"] and r["host_status"] == 0 for r in rows) else 1
