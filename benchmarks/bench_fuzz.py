@@ -2,6 +2,7 @@
 Verilator co-simulation and ``verilator --lint-only -Wall``.
 
     nice -n 10 python benchmarks/bench_fuzz.py --inference 300 --training 50 --seed 500000 --out /tmp/bench_fuzz
+    nice -n 10 python benchmarks/bench_fuzz.py --long 2164 --out /tmp/bench_fuzz_long     # 10^6 vectors
 
 Inference designs have seeds ``SEED .. SEED + N - 1`` (each with ``--vectors`` random vectors at
 ``--stall``), training designs ``TRAIN_SEED .. TRAIN_SEED + M - 1`` (default ``TRAIN_SEED = SEED``; a
@@ -11,6 +12,9 @@ data set and checked against the fixed-point trainer. Every design is also linte
 finishes (the two kinds interleaved); a rerun with the same ``--out`` skips the designs already there, so a run that is cut short
 can be resumed. The summary (counts, mismatches, lint, time, what the designs covered) is printed and
 written to ``OUT/summary.json``; every failing design is listed with the command that reruns it.
+
+``--long SEED`` is the long run instead: ``--long-vectors`` (10^6) random vectors at ``--stall``
+through the one inference design ``SEED``, built once with Verilator's default optimisation.
 """
 
 from __future__ import annotations
@@ -106,6 +110,24 @@ def summarise(results: list[dict], seconds: float) -> dict:
     return out
 
 
+def long_run(seed: int, vectors: int, stall: float, out: Path) -> dict:
+    """``vectors`` random vectors through inference design ``seed`` (one build, batches of ~5 s)."""
+    from bp_hw.cosim.verify import random_vectors, verify
+    d = random_design(seed, "inference")
+    build = out / f"long_{seed}"
+    d.generate(build)
+    q = d.qmodel
+    x = random_vectors(q.input_fmt, vectors, q.sizes[0], seed)
+    t0 = time.perf_counter()
+    v = verify(build, x, "verilator", stall=stall, seed=seed)
+    return {"seed": seed, **d.describe(), "vectors": v.vectors, "mismatches": v.mismatches, "missing": v.missing,
+            "extra": v.extra, "tap_mismatches": v.tap_mismatches, "timed_out": v.timed_out, "ok": v.ok,
+            "cycles": v.cycles, "cycles_per_inference": v.cycles_per_inference, "batches": v.batches,
+            "build_seconds": round(v.build_seconds, 1), "verify_seconds": round(v.verify_seconds, 1),
+            "verified_per_second": v.verified_per_second, "sim_cycles_per_second": v.sim_cycles_per_second,
+            "stall": stall, "wall_seconds": round(time.perf_counter() - t0, 1)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--inference", type=int, default=300)
@@ -116,9 +138,17 @@ def main(argv=None) -> int:
     ap.add_argument("--stall", type=float, default=0.3)
     ap.add_argument("--out", required=True)
     ap.add_argument("--keep-builds", action="store_true", help="keep each design's build folder (large)")
+    ap.add_argument("--long", type=int, metavar="SEED",
+                    help="instead: the long run, --long-vectors random vectors through inference design SEED")
+    ap.add_argument("--long-vectors", type=int, default=1_000_000)
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.long is not None:
+        r = long_run(args.long, args.long_vectors, args.stall, out)
+        (out / f"long_{args.long}.json").write_text(json.dumps(r, indent=1) + "\n")
+        print(json.dumps(r, indent=1))
+        return 0 if r["ok"] else 1
     log_path = out / "results.jsonl"
     done = _load(log_path)
     train_seed = args.seed if args.train_seed is None else args.train_seed
