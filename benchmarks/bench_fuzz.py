@@ -110,8 +110,9 @@ def summarise(results: list[dict], seconds: float) -> dict:
     return out
 
 
-def long_run(seed: int, vectors: int, stall: float, out: Path) -> dict:
-    """``vectors`` random vectors through inference design ``seed`` (one build, batches of ~5 s)."""
+def long_run(seed: int, vectors: int, stall: float, out: Path, batch: int) -> dict:
+    """``vectors`` random vectors through inference design ``seed`` (one build, simulator runs of ``batch``
+    vectors: on a loaded machine verify's 5-second batches shrink until start-up dominates)."""
     from bp_hw.cosim.verify import random_vectors, verify
     d = random_design(seed, "inference")
     build = out / f"long_{seed}"
@@ -119,7 +120,8 @@ def long_run(seed: int, vectors: int, stall: float, out: Path) -> dict:
     q = d.qmodel
     x = random_vectors(q.input_fmt, vectors, q.sizes[0], seed)
     t0 = time.perf_counter()
-    v = verify(build, x, "verilator", stall=stall, seed=seed)
+    v = verify(build, x, "verilator", stall=stall, seed=seed, batch=batch,
+               on_progress=lambda done, n: print(f"long run: {done}/{n} vectors", file=sys.stderr, flush=True))
     return {"seed": seed, **d.describe(), "vectors": v.vectors, "mismatches": v.mismatches, "missing": v.missing,
             "extra": v.extra, "tap_mismatches": v.tap_mismatches, "timed_out": v.timed_out, "ok": v.ok,
             "cycles": v.cycles, "cycles_per_inference": v.cycles_per_inference, "batches": v.batches,
@@ -141,11 +143,12 @@ def main(argv=None) -> int:
     ap.add_argument("--long", type=int, metavar="SEED",
                     help="instead: the long run, --long-vectors random vectors through inference design SEED")
     ap.add_argument("--long-vectors", type=int, default=1_000_000)
+    ap.add_argument("--long-batch", type=int, default=100_000, help="vectors per simulator run of the long run")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.long is not None:
-        r = long_run(args.long, args.long_vectors, args.stall, out)
+        r = long_run(args.long, args.long_vectors, args.stall, out, args.long_batch)
         (out / f"long_{args.long}.json").write_text(json.dumps(r, indent=1) + "\n")
         print(json.dumps(r, indent=1))
         return 0 if r["ok"] else 1
