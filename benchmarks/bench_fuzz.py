@@ -139,6 +139,8 @@ def main(argv=None) -> int:
     ap.add_argument("--vectors", type=int, default=200)
     ap.add_argument("--stall", type=float, default=0.3)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--summary-only", action="store_true",
+                    help="summarise the designs already in OUT/results.jsonl (of those asked for); run none")
     ap.add_argument("--keep-builds", action="store_true", help="keep each design's build folder (large)")
     ap.add_argument("--long", type=int, metavar="SEED",
                     help="instead: the long run, --long-vectors random vectors through inference design SEED")
@@ -160,7 +162,7 @@ def main(argv=None) -> int:
     # interleaved, so that a run cut short has both kinds in proportion
     todo = sorted(inference + training, key=lambda t: (t[0] - (args.seed if t[1] == "inference" else train_seed))
                   / (args.inference if t[1] == "inference" else args.training))
-    pending = [t for t in todo if t not in done]
+    pending = [] if args.summary_only else [t for t in todo if t not in done]
     print(f"{len(todo)} designs, {len(todo) - len(pending)} already in {log_path}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
 
