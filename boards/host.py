@@ -242,12 +242,13 @@ class BoardClient:
                   repeatable: bool = True) -> None:
         """Send request ``k`` (``frames(k, seq)``) for every ``k < n``, pipelined; ``on_answer(k, value)`` for each
         good answer of kind ``answer`` (``value`` is the response vector or values read, None for an ack).
-        ``repeatable=False`` (train frames: a lost answer may hide a sample the board trained on) resends
-        only after a NAK (a refused frame had no effect) and stops with :class:`LinkError` when an answer is
-        lost or damaged."""
+        ``repeatable=False`` (train frames: a lost answer may hide a sample the board trained on) resends a
+        request with its first seq, which the training board recognises (it answers again from the outputs it
+        kept instead of training twice)."""
         todo = deque(range(n))
         attempts = np.zeros(n, dtype=np.int64)
         pending: dict[int, int] = {}          # seq -> request, in the order sent
+        first_seq: dict[int, int] = {}        # request -> its seq, kept when requests are not repeatable
         done = 0
 
         def requeue(seqs):
@@ -263,16 +264,11 @@ class BoardClient:
                                     f"{self.stats.bad_frames} bad frames so far): check the cable and the baud rate")
                 self.stats.resends += attempts[k] > 0
                 attempts[k] += 1
-                seq = self._next_seq()
+                seq = first_seq.setdefault(k, self._next_seq()) if not repeatable else self._next_seq()
                 pending[seq] = k
                 self.port.write(frames(k, seq))
                 self.stats.sent += 1
             got = self._read_answer()
-            if not repeatable and pending and (got is None or got[0] == "bad"):
-                k = next(iter(pending.values()))
-                raise LinkError(f"the answer to request {k} was lost or damaged ({self.stats.timeouts} timeouts, "
-                                f"{self.stats.bad_frames} bad frames): the board may have trained on it, so it is "
-                                f"not sent again; start the session again (it writes the parameters first)")
             if got is None:                               # silence: everything unanswered is lost
                 requeue(reversed(list(pending)))
                 continue
@@ -311,7 +307,7 @@ class BoardClient:
         X = np.asarray(X, dtype=np.int64).reshape(-1, spec.n_in)
         T = np.asarray(T, dtype=np.int64).reshape(-1, spec.n_out)
         out = np.zeros((len(X), spec.n_out), dtype=np.int64)
-        # A resent train frame would train twice: one at a time, so nothing is ever in flight behind a loss.
+        # One train frame at a time: the board recognises only the last one when it comes again.
         window, self.window = self.window, 1 if train else self.window
 
         def store(k, y):

@@ -11,7 +11,7 @@ from .link_core import LinkCore, check_idle_timeout
 
 __all__ = ["TrainUART"]
 
-_SAMPLE, _ACK, _READ, _INFO = range(4)
+_SAMPLE, _ACK, _READ, _INFO, _REPLAY = range(5)
 
 
 class TrainUART(wiring.Component):
@@ -44,7 +44,9 @@ class TrainUART(wiring.Component):
     buffered (``LOAD_BLOCK`` values in block RAM) and written through ``wacc`` only after a good CRC, with
     no sample in flight and ``busy`` low. Read frames read ``count`` parameters through ``wacc`` at the
     same point of the stream (so they see every earlier frame's effect) into a read-back buffer the framer
-    sends from. Answers go out in the order of the frames.
+    sends from. Answers go out in the order of the frames. A train frame that comes again with the seq of
+    the last one trained (the host resends it when the answer was lost) is not trained again: it is
+    answered with that sample's outputs, kept for the purpose.
     """
 
     rx: In(1, init=1)
@@ -86,6 +88,9 @@ class TrainUART(wiring.Component):
         m.d.comb += [net.i.payload.train.eq(training), net.i.valid.eq(offer)]
         with m.If(net.i.valid & net.i.ready):
             m.d.sync += offer.eq(0)
+        # The last train frame's seq: the same frame sent again (its answer was lost) is answered from the
+        # outputs kept, not trained a second time.
+        last_seq, last_valid = Signal(8), Signal()
         quiet = Signal()        # nothing in the network and nothing waiting for it
         m.d.comb += quiet.eq((core.inflight == 0) & ~net.busy & ~offer)
 
@@ -169,10 +174,14 @@ class TrainUART(wiring.Component):
                 core.skip_crc()
                 m.d.comb += take.eq(have & core.room)
                 with m.If(take):
-                    with m.If(crc_ok):
-                        core.push(_SAMPLE)
+                    with m.If(crc_ok & training & last_valid & (seq == last_seq)):
+                        core.push(_REPLAY)          # sent again: it trained once already; answer again
+                    with m.Elif(crc_ok):
+                        core.push(_SAMPLE, training)
                         m.d.comb += core.vec_in.eq(1)
                         m.d.sync += offer.eq(1)
+                        with m.If(training):
+                            m.d.sync += [last_seq.eq(seq), last_valid.eq(1)]
                     with m.Else():
                         core.refuse()
                     m.next = "HUNT"
@@ -232,7 +241,7 @@ class TrainUART(wiring.Component):
                     m.next = "W_READ"
             with m.State("W_READ"):
                 # buffer word pindex is read now and written through the access port the next cycle
-                m.d.sync += [aaddr.eq(paddr + pindex), awrite.eq(1), pindex.eq(pindex + 1)]
+                m.d.sync += [aaddr.eq(paddr + pindex), awrite.eq(1), pindex.eq(pindex + 1), last_valid.eq(0)]
                 with m.If(pindex == pcount - 1):
                     m.next = "W_ACK"
             with m.State("W_ACK"):
@@ -263,6 +272,7 @@ class TrainUART(wiring.Component):
         n_out_bytes = spec.n_out * spec.out_bytes
         pb = spec.param_bytes
         oshreg = Signal(8 * n_out_bytes)
+        last_out = Signal(8 * n_out_bytes)      # the outputs of the last train sample, for a replay
         reading = Signal()
         rb_elem = Signal(range(LOAD_BLOCK + 1))
         rb_byte = Signal(range(max(pb, 2)))
@@ -284,8 +294,13 @@ class TrainUART(wiring.Component):
                         for k in range(spec.n_out):
                             base = 8 * spec.out_bytes * k
                             m.d.sync += oshreg[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
+                            with m.If(tag.ok):         # a train sample
+                                m.d.sync += last_out[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
                         m.d.sync += reading.eq(0)
                         begin(SYNC_RESPONSE, n_out_bytes)
+                with m.Case(_REPLAY):
+                    m.d.sync += [oshreg.eq(last_out), reading.eq(0)]
+                    begin(SYNC_RESPONSE, n_out_bytes)
                 with m.Case(_ACK):
                     m.d.sync += reading.eq(0)
                     begin(ACK, 0)

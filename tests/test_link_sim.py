@@ -76,3 +76,14 @@ def test_training_session_catches_a_board_that_learns_otherwise(xor_train_link, 
     r = run_link(xor_train_link, "xor", timeout=20, host_build=other,
                  host_args=("--train", "--epochs", "2", "--no-info"))
     assert r["host_status"] == 1 and not r["host"]["bit_exact"] and "epoch 1" in r["host"]["problem"], r
+
+
+@pytest.mark.parametrize("fault", ["flip", "reply_flip", "cut"])
+def test_training_session_with_link_faults_ends_bit_exact(xor_train_link, fault):
+    """Damaged requests (NAK, sent again), damaged answers (sent again with the same seq: the board answers
+    from the outputs it kept instead of training twice), frames cut off: still bit-exact after every epoch."""
+    r = run_link(xor_train_link, "xor", fault=fault, fault_every=6, fault_count=3, seed=5, timeout=10,
+                 host_args=("--train", "--epochs", "4"))
+    host = r["host"]
+    assert r["injected"] == 3 and r["host_status"] == 0 and host["bit_exact"] and host["samples"] == 16, r
+    assert host["link"]["resends"] >= 1

@@ -1,5 +1,6 @@
 """The training board's link (TrainUART around TrainNetwork) in Amaranth's simulator, bit by bit:
-parameter writes and reads, train and infer frames back to back, a bad CRC that must train nothing;
+parameter writes and reads, train and infer frames back to back, a train frame sent again (answered,
+not trained twice), a bad CRC that must train nothing;
 every answer against FixedTrainer, the spec of on-chip training."""
 
 import copy
@@ -67,8 +68,10 @@ def test_training_board_answers_as_the_fixed_point_trainer(xor_plan):
     bad[4] ^= 0x10
     data = bytes([INFO]) + spec.encode_write(0, start, seq=1)
     data += b"".join(spec.encode_train(X[k], T[k], seq=10 + i) for i, k in enumerate(order))
+    last = len(order) - 1
+    data += spec.encode_train(X[order[last]], T[order[last]], seq=10 + last)   # sent again: not trained twice
     data += bytes(bad) + spec.encode_infer(X[3], seq=20) + spec.encode_read(0, spec.params, seq=21)
-    n = len(spec.info_response()) + 4 + (len(order) + 1) * spec.response_length + 2 + spec.read_length(spec.params)
+    n = len(spec.info_response()) + 4 + (len(order) + 2) * spec.response_length + 2 + spec.read_length(spec.params)
     r = _session(plan, data, n)
 
     ref = copy.deepcopy(q)
@@ -83,7 +86,7 @@ def test_training_board_answers_as_the_fixed_point_trainer(xor_plan):
     at = len(spec.info_response())
     assert FrameSpec.decode_ack(r[at:at + 4]) == 1
     at += 4
-    for i in range(len(order)):
+    for i in [*range(len(order)), last]:
         seq, y = spec.decode_response(r[at:at + spec.response_length])
         assert seq == 10 + i
         np.testing.assert_array_equal(y, want[i])
