@@ -277,9 +277,12 @@ def test_iris_two_epochs_bit_exact(iris_q):
 
 # -- generation ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("parallel,rounding", [("1", "stochastic"), ("8,3", "nearest-even"), ("16,6", "stochastic")])
-def test_training_verilog_passes_lint(iris_q, tmp_path, parallel, rounding):
-    manifest = generate(iris_q[0], parallel, tmp_path, name="iris_train", train=TrainSpec(update_rounding=rounding))
+@pytest.mark.parametrize("parallel,rounding,extra", [("1", "stochastic", {}), ("8,3", "nearest-even", {}),
+                                                     ("16,6", "stochastic", {}),
+                                                     ("4,3", "stochastic", {"batch": 8, "cost": "cross-entropy"})])
+def test_training_verilog_passes_lint(iris_q, tmp_path, parallel, rounding, extra):
+    manifest = generate(iris_q[0], parallel, tmp_path, name="iris_train",
+                        train=TrainSpec(update_rounding=rounding, **extra))
     result = _lint(tmp_path / "iris_train.v", "iris_train", AMARANTH_WAIVERS)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not set(re.findall(r"%Warning-([A-Z]+)", result.stderr))

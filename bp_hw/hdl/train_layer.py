@@ -104,10 +104,14 @@ class TrainLayer(wiring.Component):
       a Rescale brings it into ``e_out[j]``. Last issue to ``err_done``: 9.
     * UPD: same order as ERR (the spec's stochastic visiting order), then the
       ``groups`` biases; ``W -= round(g * a)``, ``b -= round(g)`` from the
-      products, written back four cycles after the read (each word once per
-      pass: no hazard). Last issue to ``upd_done``: 5 (RAM read, product
-      stage, rounding, write-back). UPD starts at ``bwd_start`` for layer 0, right
-      after ERR's issue otherwise.
+      products (with mini-batches, B > 1: the sum so far plus the product goes
+      to the sums RAM four cycles after the read, and only the batch's last
+      sample rounds and writes ``W``, ``b``), written back seven cycles after the
+      read (eight with B > 1; each word once per pass: no hazard). Last issue to
+      ``upd_done``: :func:`~bp_hw.plan.hardware.train_upd_tail` (RAM read,
+      product stage, [sum,] rounding split, subtract, subtract with the clamp
+      decisions, write request, write-back). UPD starts at ``bwd_start`` for
+      layer 0, right after ERR's issue otherwise.
 
     ``bwd_start`` runs ERR then UPD back to back (UPD alone for layer 0);
     ``err_done`` and ``upd_done`` pulse when each finishes. The delta unit
@@ -253,7 +257,6 @@ class TrainLayer(wiring.Component):
         x_word = Signal(range(words))
         x_g = Signal(range(max(G, 2)))
         x_k = Signal(range(max(K, 2)))
-        x_we = Signal()
         x_wdata = Signal(signed(self.access_width))
         off = self.acc_off
         is_b = off >= L.macs
@@ -264,7 +267,13 @@ class TrainLayer(wiring.Component):
         ng, np_ = const_divmod(m, neuron, P, G, "neu")
         cc, kk = const_divmod(m, col, K, C, "col")
         m.d.sync += [x_bias.eq(is_b), x_p.eq(np_), x_g.eq(ng), x_word.eq(ng * C + cc if C > 1 else ng),
-                     x_k.eq(kk), x_we.eq(self.acc_hit & self.acc_we), x_wdata.eq(self.acc_wdata)]
+                     x_k.eq(kk), x_wdata.eq(self.acc_wdata)]
+        # per lane: an access write to its weight RAM (byte-enable mask) or bias RAM, decoded here
+        x_wmask = [Signal(K, name=f"x_wmask_{p}") for p in range(P)]
+        x_bwe = [Signal(name=f"x_bwe_{p}") for p in range(P)]
+        for p in range(P):
+            hit = self.acc_hit & self.acc_we & (np_ == p)
+            m.d.sync += [x_wmask[p].eq(Mux(hit & ~is_b, Const(1, K) << kk, 0)), x_bwe[p].eq(hit & is_b)]
 
         for p, ((wr, ww_), (br, bw_)) in enumerate(zip(wports, bports)):
             m.d.comb += [wr.en.eq(1), br.en.eq(1),
@@ -331,7 +340,7 @@ class TrainLayer(wiring.Component):
         mode = self.update_rounding
         k_w, k_b = self.fmts.weight_update_shift, self.fmts.bias_update_shift
         batched = self.fmts.batch > 1
-        upd_wr = train_upd_tail(self.fmts.batch) - 1    # issue to write-back
+        upd_wr = train_upd_tail(self.fmts.batch) - 2    # issue to the cycle the write request is formed
         R = upd_wr - 3                      # the cycle in which x is readable
         if batched:
             # stage 3: the sums so far (the batch's first sample starts from 0), written back at stage 4
@@ -417,20 +426,24 @@ class TrainLayer(wiring.Component):
         # the UPD write address is the issue address upd_wr cycles ago
         addr_w = delay(m, waddr, upd_wr, "waddr_w")
 
-        # -- UPD write-back, access writes while idle
+        # -- UPD write-back: the request registered (so that the RAM's write inputs come from registers
+        # through one multiplexer: the access port's decoded writes while idle), written a cycle later
+        wreq = Signal(name="upd_wreq")
+        breq = Signal(name="upd_breq")
+        wreq_addr = Signal.like(waddr, name="upd_wreq_addr")
+        breq_addr = Signal.like(g, name="upd_breq_addr")
+        m.d.sync += [wreq.eq(write & ~sw_bias), breq.eq(write & sw_bias), wreq_addr.eq(addr_w), breq_addr.eq(sw_g)]
         for p, ((_, wwp), (_, bwp)) in enumerate(zip(wports, bports)):
-            x_sel = x_we & (x_p == p) if P > 1 else x_we
-            with m.If(write & ~sw_bias):
-                m.d.comb += [wwp.addr.eq(addr_w), wwp.data.eq(new_w[p]), wwp.en.eq((1 << K) - 1)]
-            with m.Elif(x_sel & ~x_bias):
-                m.d.comb += [wwp.addr.eq(x_word), wwp.data.eq(Cat(*[x_wdata[:ww]] * K)),
-                             wwp.en.eq(Const(1, K) << x_k)]
-            with m.If(write & sw_bias):
-                m.d.comb += [bwp.addr.eq(sw_g), bwp.data.eq(new_b[p]), bwp.en.eq(1)]
-            with m.Elif(x_sel & x_bias):
-                m.d.comb += [bwp.addr.eq(x_g), bwp.data.eq(x_wdata[:bw]), bwp.en.eq(1)]
+            wreq_data = Signal(ww * K, name=f"upd_wreq_data_{p}")
+            breq_data = Signal(bw, name=f"upd_breq_data_{p}")
+            m.d.sync += [wreq_data.eq(new_w[p]), breq_data.eq(new_b[p])]
+            m.d.comb += [wwp.addr.eq(Mux(wreq, wreq_addr, x_word)),
+                         wwp.data.eq(Mux(wreq, wreq_data, Cat(*[x_wdata[:ww]] * K))),
+                         wwp.en.eq(Mux(wreq, (1 << K) - 1, x_wmask[p])),
+                         bwp.addr.eq(Mux(breq, breq_addr, x_g)), bwp.data.eq(Mux(breq, breq_data, x_wdata[:bw])),
+                         bwp.en.eq(breq | x_bwe[p])]
         upd_done = Signal()
-        m.d.sync += upd_done.eq(upd_w & sw_fin)
+        m.d.sync += upd_done.eq(delay(m, upd_w & sw_fin, 1, "upd_fin"))
         m.d.comb += self.upd_done.eq(upd_done)
 
         # results of an accumulation, Accumulator.LATENCY + Rescale.LATENCY after its last term

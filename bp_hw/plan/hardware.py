@@ -59,8 +59,8 @@ TRAIN_ERR_TAIL = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
 
 def train_upd_tail(batch: int = 1) -> int:
     """UPD, last issue to ``upd_done``: RAM read, the product stage, (mini-batch: the sum), the rounding
-    split, subtract, the second subtract with the clamp decisions, write-back."""
-    return 1 + PRODUCT_LATENCY + (batch > 1) + 1 + 1 + 1 + 1
+    split, subtract, the second subtract with the clamp decisions, the write request, write-back."""
+    return 1 + PRODUCT_LATENCY + (batch > 1) + 1 + 1 + 1 + 1 + 1
 
 
 TRAIN_UPD_TAIL = train_upd_tail(1)
