@@ -38,6 +38,44 @@ def as_signed(v, fmt: QFormat):
     return v.as_signed() if fmt.signed else Cat(v, Const(0, 1)).as_signed()
 
 
+class OneWord(wiring.Component):
+    """A memory of one word in flip-flops, with a memory's synchronous read port and write port.
+
+    ``read.data`` is the word as it was in the cycle before (a write in that cycle not yet
+    seen, as a non-transparent read port); ``write.en`` has one bit per ``granularity`` bits.
+    The addresses are there for the ports' shape and ignored. (A block RAM or LUT RAM for one
+    word wastes a block and gave yosys' ECP5 LUT-RAM mapping trouble.)
+    """
+
+    def __init__(self, width: int, init: int = 0, granularity: int | None = None):
+        self.width, self.init = width, init
+        self.granularity = granularity or width
+        super().__init__({
+            "read": In(wiring.Signature({"addr": Out(1), "en": Out(1), "data": In(width)})),
+            "write": In(wiring.Signature({"addr": Out(1), "data": Out(width),
+                                          "en": Out(width // self.granularity)})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        word = Signal(self.width, init=self.init)
+        m.d.sync += self.read.data.eq(word)
+        gr = self.granularity
+        for i in range(self.width // gr):
+            with m.If(self.write.en[i]):
+                m.d.sync += word[i * gr:(i + 1) * gr].eq(self.write.data[i * gr:(i + 1) * gr])
+        return m
+
+
+def ram(m, name: str, width: int, depth: int, init: list, granularity: int | None = None):
+    """``(read port, write port)`` of a RAM of ``depth`` words (a :class:`OneWord` for one word)."""
+    if depth == 1:
+        m.submodules[name] = word = OneWord(width, init[0] if init else 0, granularity)
+        return word.read, word.write
+    m.submodules[name] = mem = Memory(shape=unsigned(width), depth=depth, init=init)
+    return mem.read_port(domain="sync"), mem.write_port(granularity=granularity) if granularity else mem.write_port()
+
+
 def lfsr_next(state):
     """The Galois LFSR of :mod:`bp_hw.fixed.lfsr`, one step."""
     return Cat(state[1:], Const(0, 1)) ^ Mux(state[0], Const(TAPS, LFSR_WIDTH), Const(0, LFSR_WIDTH))
@@ -185,20 +223,12 @@ class TrainLayer(wiring.Component):
         # -- RAMs
         wports, bports, sports, sbports = [], [], [], []
         for p in range(P):
-            words_init = self.plan.weight_words(p)
-            wmem = Memory(shape=unsigned(ww * K), depth=words, init=words_init + [0] * (words - len(words_init)))
-            bmem = Memory(shape=unsigned(bw), depth=max(G, 2), init=self.plan.bias_words(p) + [0] * (G < 2))
-            m.submodules[f"wram{p}"] = wmem
-            m.submodules[f"bram{p}"] = bmem
-            wports.append((wmem.read_port(domain="sync"), wmem.write_port(granularity=ww)))
-            bports.append((bmem.read_port(domain="sync"), bmem.write_port()))
+            wports.append(ram(m, f"wram{p}", ww * K, G * C, self.plan.weight_words(p), ww))
+            bports.append(ram(m, f"bram{p}", bw, G, self.plan.bias_words(p)))
             if self.fmts.batch > 1:   # the mini-batch sums, laid out as the weights (no initial contents needed)
-                smem = Memory(shape=unsigned(self.fmts.grad_width * K), depth=words, init=[])
-                sbmem = Memory(shape=unsigned(self.fmts.bias_grad_width), depth=max(G, 2), init=[])
-                m.submodules[f"sram{p}"] = smem
-                m.submodules[f"sbram{p}"] = sbmem
-                sports.append((smem.read_port(domain="sync"), smem.write_port(granularity=self.fmts.grad_width)))
-                sbports.append((sbmem.read_port(domain="sync"), sbmem.write_port()))
+                gw_ = self.fmts.grad_width
+                sports.append(ram(m, f"sram{p}", gw_ * K, G * C, [], gw_))
+                sbports.append(ram(m, f"sbram{p}", self.fmts.bias_grad_width, G, []))
 
         # -- sequencer (issue stage): one RAM word per cycle, the first in the cycle after the start
         # pulse (g, c, waddr and bias_phase are back at 0 whenever no pass runs)

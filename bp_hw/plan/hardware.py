@@ -633,16 +633,18 @@ def _train_plan(qmodel: QModel, spec, folds: list[Folding], dev: Device | None =
     plans, base = [], 0
     for l, (L, f) in enumerate(zip(layers, folds)):
         seeds = {(po, pi): lane_seed(spec.seed, l, po, pi) for po in range(f.lanes_out) for pi in range(f.lanes_in)}
-        mems = [MemoryPlan(f"layer{l}.weights", l, "weights", f.lanes_out, max(f.cycles, 2),
-                           f.lanes_in * L.weight_fmt.width, "auto", True, f.lanes_in),
-                MemoryPlan(f"layer{l}.biases", l, "biases", f.lanes_out, max(f.groups, 2), L.bias_fmt.width,
-                           "auto", True)]
+        def place(depth):    # a single word lives in flip-flops (TrainLayer's OneWord)
+            return "logic" if depth == 1 else "auto"
+        mems = [MemoryPlan(f"layer{l}.weights", l, "weights", f.lanes_out, f.cycles,
+                           f.lanes_in * L.weight_fmt.width, place(f.cycles), True, f.lanes_in),
+                MemoryPlan(f"layer{l}.biases", l, "biases", f.lanes_out, f.groups, L.bias_fmt.width,
+                           place(f.groups), True)]
         fm = formats[l]
         if fm.batch > 1:   # the mini-batch sums, one per weight and bias
-            mems += [MemoryPlan(f"layer{l}.weight_sums", l, "grad_sums", f.lanes_out, max(f.cycles, 2),
-                                f.lanes_in * fm.grad_width, "auto", True, f.lanes_in),
-                     MemoryPlan(f"layer{l}.bias_sums", l, "grad_sums", f.lanes_out, max(f.groups, 2),
-                                fm.bias_grad_width, "auto", True)]
+            mems += [MemoryPlan(f"layer{l}.weight_sums", l, "grad_sums", f.lanes_out, f.cycles,
+                                f.lanes_in * fm.grad_width, place(f.cycles), True, f.lanes_in),
+                     MemoryPlan(f"layer{l}.bias_sums", l, "grad_sums", f.lanes_out, f.groups,
+                                fm.bias_grad_width, place(f.groups), True)]
         lut = _lut_plan(L)
         if lut is not None:
             mems.append(MemoryPlan(f"layer{l}.lut", l, "lut", f.lanes_out, lut.rom_depth, L.out_fmt.width, "auto"))
