@@ -8,7 +8,7 @@ bit for bit against it. No state, no latency: callers register the result.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Value, signed, unsigned
 
 from ..errors import BpHwError
 from ..fixed.qformat import QFormat
@@ -25,6 +25,8 @@ def round_parts(x: Value, k: int, mode: str) -> tuple[Value, Value]:
     the add. ``x`` must be signed; ``k <= 0`` gives ``(x << -k, 0)``."""
     if k <= 0:
         return x << (-k), Const(0, 1)
+    if len(x) <= k:     # a shift past the top: sign-extend so that bit k - 1 (and the sign above it) exist
+        x = Cat(x, x[-1].replicate(k + 1 - len(x))).as_signed()
     q = x >> k
     half_bit = x.as_unsigned()[k - 1]
     below_half = x.as_unsigned()[:k - 1].any() if k > 1 else Const(0, 1)
