@@ -103,9 +103,10 @@ def summarise(results: list[dict], seconds: float) -> dict:
         }
         if kind == "training":
             out[kind]["samples"] = sum(r["samples"] for r in rs)
-            out[kind]["weight_mismatches"] = sum(r["weight_mismatches"] for r in rs)
+            out[kind]["weight_mismatches"] = sum(r.get("weight_mismatches", 0) for r in rs)
     out["failures"] = [{"seed": r["seed"], "kind": r["kind"], "sizes": r["sizes"], "lint": r["lint"][:2],
-                        "first": r.get("first"), "reproduce": r.get("reproduce")} for r in results if not r["ok"]]
+                        "error": r.get("error"), "first": r.get("first"), "reproduce": r.get("reproduce")}
+                       for r in results if not r["ok"]]
     out["coverage"] = coverage(results)
     return out
 
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
         done[(r["seed"], r["kind"])] = r
         print(f"[{n}/{len(todo)}] {r['kind']} seed {r['seed']} {r['sizes']} P={r['parallel']} {r['io']} "
               f"{r['memory']}: {'ok' if r['ok'] else 'FAILED'} ({r['seconds']:.1f} s)"
-              + ("" if r["ok"] else f" -> {r['reproduce']}"), file=sys.stderr, flush=True)
+              + ("" if r["ok"] else f" {r.get('error') or ''} -> {r['reproduce']}"), file=sys.stderr, flush=True)
 
     # one design at a time, in seed order; each result is on disk before the next starts
     for s, kind in pending:

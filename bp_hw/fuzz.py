@@ -53,6 +53,7 @@ import re
 import subprocess
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -471,7 +472,8 @@ def run_fuzz(n: int, seed: int, simulator: str = "verilator", stall: float = 0.3
     Each dict has the design's seed, kind and table columns, ``vectors`` (inference: input vectors; training: outputs received),
     ``mismatches`` (inference: output vectors that differ or are extra, plus tap mismatches;
     training: outputs and parameter values that differ), ``lint`` (the warnings, with ``lint``),
-    ``ok``, ``seconds``, the first mismatch (``first``) and, when it failed, ``reproduce``.
+    ``ok``, ``seconds``, the first mismatch (``first``) and, when it failed, ``reproduce``. A design
+    whose generation or check raises is a failure too, with ``error`` saying what and where.
 
     ``cxx_opt``: how Verilator's C++ of each design is optimised for this run
     (:data:`~bp_hw.cosim.runner.OPT_VARIABLE`; None: as for any build), unless the environment
@@ -485,6 +487,8 @@ def run_fuzz(n: int, seed: int, simulator: str = "verilator", stall: float = 0.3
         raise BpHwError(f"--train-fraction must be in [0, 1], got {train_fraction}")
     if not 0.0 <= stall < 1.0:
         raise BpHwError(f"--stall must be in [0, 1), got {stall}")
+    from .cosim.tools import find_simulator  # noqa: PLC0415
+    find_simulator(simulator)   # a missing simulator is the user's to fix, not a finding about a design
     out_dir = Path(out_dir)
     with _cxx_opt(cxx_opt):
         todo = designs if designs is not None else [(s, kind_of(s, train_fraction)) for s in range(seed, seed + n)]
@@ -522,10 +526,24 @@ def check_design(d: FuzzDesign, build: str | Path, simulator: str = "verilator",
     return r
 
 
+def _crash(d: FuzzDesign, build: Path, exc: Exception, seconds: float) -> dict:
+    """The row of a design whose generation or check raised: a failure like a mismatch, with where."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return {"seed": d.seed, **d.describe(), "size_class": d.size_class, "vectors": 0, "samples": 0,
+            "mismatches": 0, "ok": False, "lint": [], "first": None, "build": str(build),
+            "error": f"{type(exc).__name__}: {exc} ({Path(frame.filename).name}:{frame.lineno} in {frame.name})",
+            "seconds": round(seconds, 2)}
+
+
 def _run(todo, simulator, stall, vectors, out_dir, lint, on_result) -> list[dict]:
     results = []
     for s, kind in todo:
-        r = check_design(random_design(s, kind), out_dir / f"design_{s}", simulator, stall, vectors, lint)
+        d = random_design(s, kind)
+        t0 = time.perf_counter()
+        try:
+            r = check_design(d, out_dir / f"design_{s}", simulator, stall, vectors, lint)
+        except Exception as exc:  # noqa: BLE001 - a design that crashes the flow is a finding: report it
+            r = _crash(d, out_dir / f"design_{s}", exc, time.perf_counter() - t0)
         if not r["ok"]:
             r["reproduce"] = reproduce_command(s, kind, simulator, stall, vectors, out_dir, lint)
         results.append(r)

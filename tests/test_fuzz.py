@@ -386,3 +386,53 @@ def test_per_layer_spram_weights_are_checked_like_spram_for_all(tmp_path):
     lanes = [f"{L.fan_out}x1" for L in big.layers]
     with pytest.raises(BpHwError, match="SPRAM blocks"):
         make_plan(big, lanes, device="iCE40UP5K", weights=["spram"] * len(big.layers))
+
+
+@pytest.mark.parametrize("mode", INFERENCE_ROUNDING)
+@pytest.mark.parametrize("shift", [5, 6, 7, 9])
+def test_seed_500006_round_shift_past_the_top_matches_spec(mode, shift):
+    """Training seed 500006 (6-5-3, 1x3,1x5, B4, lr 0.226 = 29/2^7) needs a rounding shift as wide as its
+    value or wider; ``arith.round_parts`` indexed bit ``k - 1`` of the value and raised IndexError while
+    building the design. A 6-bit value shifted by 5-9 now rounds as the spec does."""
+    from amaranth.sim import Simulator
+    from test_hdl_components import _Rescale
+    from bp_hw.fixed.rounding import overflow, round_shift
+    from bp_hw.fixed.qformat import QFormat
+    fmt = QFormat(8, 0)
+    dut = _Rescale(6, shift, mode, fmt, "saturate")
+    xs = np.arange(-32, 32, dtype=np.int64)
+    expected, _ = overflow(round_shift(xs, shift, mode), fmt, "saturate")
+    got = []
+
+    async def tb(ctx):
+        for x in xs:
+            ctx.set(dut.x, int(x))
+            got.append(ctx.get(dut.y))
+
+    sim = Simulator(dut)
+    sim.add_testbench(tb)
+    sim.run()
+    np.testing.assert_array_equal(np.array(got), expected)
+
+
+@pytest.mark.slow
+def test_seed_500006_training_design_builds_and_matches_the_trainer(tmp_path):
+    need("verilator")
+    d = _fixture("seed_500006_training")
+    assert d.kind == "training" and d.train.batch == 4
+    r = check_design(d, tmp_path / "b", lint=True)
+    assert r["ok"] and r["weight_mismatches"] == 0 and r["lint"] == [], r
+
+
+def test_a_design_that_crashes_is_a_failure_with_its_reproducer(tmp_path, monkeypatch, capsys):
+    """A design whose generation raises (as seed 500006 did) is a row of the table, not the end of the run."""
+    need("verilator")
+
+    def broken(q, parallel, out_dir, **kw):
+        raise IndexError("Index 18 is out of bounds for a 18-bit value")
+    monkeypatch.setattr(emit, "generate", broken)
+    rc = cli.main(["fuzz", "--designs", "2", "--seed", "5", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1 and out.count("ERROR") == 2
+    assert "seed 5 error: IndexError: Index 18 is out of bounds" in out and "in broken)" in out
+    assert "reproduce with: bp-hw fuzz --designs 1 --seed 6 --train-fraction 0" in out

@@ -50,7 +50,8 @@ def add_parser(sub, name):
 
 def _row(r: dict) -> list[str]:
     checked = f"{r['samples']} samples" if r["kind"] == "training" else f"{r['vectors']} vectors"
-    verdict = "ok" if r["ok"] else ("LINT" if r.get("lint") and r["mismatches"] == 0 else "MISMATCH")
+    verdict = "ok" if r["ok"] else "ERROR" if r.get("error") else \
+        ("LINT" if r.get("lint") and r["mismatches"] == 0 else "MISMATCH")
     return [str(r["seed"]), r["kind"][:5], r["sizes"], r["formats"], r["parallel"], r["activations"], r["io"],
             r["memory"], r["board"], checked, str(r["mismatches"]), verdict]
 
@@ -63,6 +64,9 @@ def format_table(results: list[dict]) -> str:
         if r.get("lint"):
             lines.append(f"seed {r['seed']} lint: {r['lint'][0]}" + (f" (+{len(r['lint']) - 1} more)"
                                                                      if len(r["lint"]) > 1 else ""))
+    for r in results:
+        if r.get("error"):
+            lines.append(f"seed {r['seed']} error: {r['error']}")
     for r in results:
         if not r["ok"]:
             lines.append(f"seed {r['seed']} fails; reproduce with: {r['reproduce']}")
