@@ -42,7 +42,8 @@ class Network(wiring.Component):
     ld : In(stream.Signature(StructLayout(data, addr))), when ``plan.load`` is set
         Writes of the weight memories loaded at run time (SPRAM): one packed word per transfer,
         always ready, written two cycles after the transfer (``plan.load``:
-        :class:`~bp_hw.plan.hardware.LoadPlan` says the address map). Load before streaming inputs.
+        :class:`~bp_hw.plan.hardware.LoadPlan` says the address map). Load before streaming inputs;
+        an input transfer waits out the cycle in which the last load write is still pending.
 
     Parameters
     ----------
@@ -92,6 +93,13 @@ class Network(wiring.Component):
             m.submodules.input_buffer = self.buffer
             wiring.connect(m, wiring.flipped(self.i), self.buffer.i)
             wiring.connect(m, self.buffer.o, self.engines[0].im)
+        elif self.load is not None:
+            # A load write takes its RAM's one address for a cycle: the first layer, which issues in the
+            # cycle of an input transfer, must not start a sample then (its first weight read would be lost).
+            first, busy = self.engines[0].i, Signal()
+            m.d.sync += busy.eq(self.ld.valid)
+            m.d.comb += [first.payload.eq(self.i.payload), first.valid.eq(self.i.valid & ~busy),
+                         self.i.ready.eq(first.ready & ~busy)]
         else:
             wiring.connect(m, wiring.flipped(self.i), self.engines[0].i)
         for up, down, mem in zip(self.engines, self.engines[1:], self.mem_links):
