@@ -436,3 +436,60 @@ def test_a_design_that_crashes_is_a_failure_with_its_reproducer(tmp_path, monkey
     assert rc == 1 and out.count("ERROR") == 2
     assert "seed 5 error: IndexError: Index 18 is out of bounds" in out and "in broken)" in out
     assert "reproduce with: bp-hw fuzz --designs 1 --seed 6 --train-fraction 0" in out
+
+
+def _first_output_after_a_back_to_back_load(plan, vector) -> list[int]:
+    """Load the plan's image one word per cycle, present ``vector`` in the very next cycle, return the
+    first output (Python simulator, the behavioural RAM)."""
+    from amaranth.sim import Simulator
+    from bp_hw.hdl.network import Network
+    net = Network(plan, primitives=False)
+    got = []
+
+    async def tb(ctx):
+        ctx.set(net.o.ready, 1)
+        for addr, word in plan.load.image(plan):
+            ctx.set(net.ld.payload.data, word)
+            ctx.set(net.ld.payload.addr, addr)
+            ctx.set(net.ld.valid, 1)
+            await ctx.tick()
+        ctx.set(net.ld.valid, 0)
+        ctx.set(net.i.payload, [int(v) for v in vector])
+        ctx.set(net.i.valid, 1)
+        while not ctx.get(net.i.ready):
+            await ctx.tick()
+        await ctx.tick()
+        ctx.set(net.i.valid, 0)
+        for _ in range(10 * plan.standalone_latency + 100):
+            if ctx.get(net.o.valid):
+                got.extend(int(v) for v in ctx.get(net.o.payload))
+                return
+            await ctx.tick()
+
+    sim = Simulator(net)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    return got
+
+
+@pytest.mark.parametrize("name", ["seed_500039", "seed_500056"])
+def test_seeds_500039_500056_spram_vector_input_right_after_the_load(name):
+    """Inference seeds 500039 (2-4, P 1x2) and 500056 (7-2, P 1): weights in SPRAM, input as one vector.
+    An input taken in the cycle after the last load transfer started its first weight read while that
+    write still held the RAM's one address, so neuron 0 of the first sample came from an undefined word.
+    The network now holds the input for that cycle."""
+    d = _fixture(name)
+    plan = d.plan()
+    assert plan.load is not None and plan.layers[0].input_source == "payload"
+    q = d.qmodel
+    for x in random_vectors(q.input_fmt, 3, q.sizes[0], d.seed):
+        assert _first_output_after_a_back_to_back_load(plan, x) == q.predict(x[None, :])[0].tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["seed_500039", "seed_500056"])
+def test_seeds_500039_500056_spram_vector_input_match_in_verilator(name, tmp_path):
+    need("verilator")
+    r = check_design(_fixture(name), tmp_path / "b", stall=0.0, vectors=N_VECTORS)
+    assert r["ok"], r
