@@ -315,3 +315,19 @@ def test_slots_in_bram_read_a_chunk_of_each_word(parallel):
     assert run.interval == plan.interval
     stalled = run_stream(Network(plan), X, stall_in=0.3, stall_out=0.3, seed=2)
     np.testing.assert_array_equal(stalled.outputs, expected)
+
+
+@pytest.mark.parametrize("parallel", ["1", "2x2,3"])
+def test_operands_registered_on_ecp5(iris_q412, parallel):
+    """On the ECP5 every MAC operand is registered once more after its memory: one more cycle per
+    layer, bit-exact, also under stalls, with the plan's latency and interval measured."""
+    q, X = iris_q412
+    plan = make_plan(q, parallel, device="LFE5U-85F")
+    assert all(x.operand_latency == 1 for x in plan.layers)
+    assert plan.latency == make_plan(q, parallel).latency + len(plan.layers)
+    run = run_stream(Network(plan), X)
+    np.testing.assert_array_equal(run.outputs, q.predict(X))
+    assert run.latency == plan.latency
+    assert run.interval == plan.interval
+    stalled = run_stream(Network(plan), X[:40], stall_in=0.3, stall_out=0.3, seed=4)
+    np.testing.assert_array_equal(stalled.outputs, q.predict(X[:40]))

@@ -95,6 +95,7 @@ def test_slots_in_bram_where_a_word_holds_whole_chunks(iris_q):
     p41 = make_plan(wide, "4x1,1")      # a word of 4 neurons is 4 of the 24 chunks of the next layer
     assert p41.mem_links == [True]
     assert p41.layers[1].in_word_chunks == 4 and p41.layers[1].in_groups == 6
+    assert p41.layers[1].word_latency == 1 and p1.layers[1].word_latency == 0   # the word is registered
     slots = next(m for m in p41.memories if m.kind == "slots")
     assert (slots.depth, slots.width) == (2 * 8, 4 * 16)   # two slots of 6 words, 8 words apart
 

@@ -76,7 +76,9 @@ class LayerEngine(wiring.Component):
 
     Timing (when nothing stalls): ``plan.interval`` = ``groups * chunks``
     cycles between samples; the output transfer follows the input transfer by
-    ``plan.latency`` cycles: ROM read, the MAC lane's ``plan.mac_latency`` (4 with one product
+    ``plan.latency`` cycles: ROM read (one more, ``plan.word_latency``, where a chunk is picked out
+    of a wider slot word: the word is registered first; one more, ``plan.operand_latency``, on
+    devices whose block RAM outputs are slow), the MAC lane's ``plan.mac_latency`` (4 with one product
     on a DSP block; one more with the products in logic, one more with ``P_in > 1``), the
     rescale's 3, the activation, the output slot.
     """
@@ -180,6 +182,15 @@ class LayerEngine(wiring.Component):
             chunks = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), f.chunks),
                                self.i.payload.as_value())
 
+        # Reading a chunk out of a wider slot word takes one more register (the RAM's output, then
+        # the part select): the ROM reads and the flags follow the issue that much later.
+        lead = self.plan.word_latency
+        ahead = delay(m, Cat(issue, c == 0, last_chunk, g, last_group & last_chunk, w_addr), lead, "issued", en=en)
+        i_issue, i_first, i_last = ahead[0], ahead[1], ahead[2]
+        i_g = ahead[3:3 + len(g)]
+        i_sample_last = ahead[3 + len(g)]
+        i_w_addr = ahead[4 + len(g):]
+
         # -- operand stage: ROM reads (weights, biases) and the shared input chunk
         a1 = Signal(data.ArrayLayout(in_shape, f.lanes_in))
         s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
@@ -194,42 +205,48 @@ class LayerEngine(wiring.Component):
             else:
                 word = Signal(range(max(f.chunks // r, 2)))
                 part = Signal(range(r))
-                part1 = Signal.like(part)     # the part of the word now on im.data
+                held = Signal(len(self.im.data))     # the word read, registered
                 with m.If(issue):
                     m.d.sync += [part.eq(Mux(last_chunk | (part == r - 1), 0, part + 1)),
                                  word.eq(Mux(last_chunk, 0, word + (part == r - 1)))]
                 with m.If(en):
-                    m.d.sync += part1.eq(part)
-                parts = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), r), self.im.data)
-                m.d.comb += [self.im.addr.eq(word), a1.as_value().eq(parts[part1].as_value())]
+                    m.d.sync += held.eq(self.im.data)
+                part2 = delay(m, part, 2, "part", en=en)  # the part of the word now in `held`
+                parts = data.View(data.ArrayLayout(data.ArrayLayout(in_shape, f.lanes_in), r), held)
+                m.d.comb += [self.im.addr.eq(word), a1.as_value().eq(parts[part2].as_value())]
             m.d.comb += self.im.en.eq(en)
         with m.If(en):
             if not self.in_mem:
                 chunk = chunks[c] if f.chunks > 1 else chunks[0]
                 m.d.sync += a1.as_value().eq(chunk.as_value())
-            m.d.sync += [s1_valid.eq(issue), s1_first.eq(c == 0),
-                         s1_last.eq(last_chunk), s1_g.eq(g), s1_sample_last.eq(last_group & last_chunk)]
+            m.d.sync += [s1_valid.eq(i_issue), s1_first.eq(i_first),
+                         s1_last.eq(i_last), s1_g.eq(i_g), s1_sample_last.eq(i_sample_last)]
 
+        # on devices with slow block RAM outputs every operand is registered once more
+        # (plan.operand_latency) before the MAC lanes, next to its memory
+        hold = self.plan.operand_latency
+        a_op = delay(m, a1.as_value(), hold, "a_op", en=en)
+        s_op = delay(m, Cat(s1_valid, s1_first, s1_last), hold, "s_op", en=en)
         lanes = []
         for lane in range(f.lanes_out):
             if self.loaded is not None:
-                w_data = self._loaded_ram(m, lane, en, w_addr)
+                w_data = self._loaded_ram(m, lane, en, i_w_addr)
             else:
                 w_data = self._rom(m, f"wrom{lane}", w_shape.width * f.lanes_in, self.plan.weight_words(lane), en,
-                                   w_addr, self.placement["weights"])
-            b_data = self._rom(m, f"brom{lane}", b_shape.width, self.plan.bias_words(lane), en, g,
+                                   i_w_addr, self.placement["weights"])
+            b_data = self._rom(m, f"brom{lane}", b_shape.width, self.plan.bias_words(lane), en, i_g,
                                self.placement["biases"])
             mac = MACLane(w_shape, in_shape, b_shape, layer.bias_shift, layer.acc_width, f.lanes_in,
                           in_logic=self.plan.logic_multipliers)
             m.submodules[f"mac{lane}"] = mac
-            m.d.comb += [mac.en.eq(en), mac.valid.eq(s1_valid), mac.first.eq(s1_first), mac.last.eq(s1_last),
-                         mac.w.as_value().eq(w_data), mac.a.as_value().eq(a1.as_value()),
-                         mac.bias.eq(b_data)]
+            m.d.comb += [mac.en.eq(en), mac.valid.eq(s_op[0]), mac.first.eq(s_op[1]), mac.last.eq(s_op[2]),
+                         mac.w.as_value().eq(delay(m, w_data, hold, f"w_op{lane}", en=en)),
+                         mac.a.as_value().eq(a_op), mac.bias.eq(delay(m, b_data, hold, f"b_op{lane}", en=en))]
             lanes.append(mac)
 
         # sideband (result-valid, group, sample-last) follows the data through the pipeline
         assert lanes[0].latency == self.plan.mac_latency
-        side = delay(m, Cat(s1_valid & s1_last, s1_g, s1_sample_last), self.plan.mac_latency, "side", en=en)
+        side = delay(m, Cat(s1_valid & s1_last, s1_g, s1_sample_last), hold + self.plan.mac_latency, "side", en=en)
 
         # -- rescale (rounding decision, add, saturate), then the activation
         z_valid = delay(m, lanes[0].done, Rescale.LATENCY, "z_valid", en=en)

@@ -30,7 +30,7 @@ from ..fixed.trainer import LayerTrainFormats, TrainSpec, layer_formats, spec_di
 from .boards import Device, device as lookup_device
 
 __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "LOGIC_PRODUCT_LATENCY", "LANE_SUM_LATENCY",
-           "product_latency", "mac_latency", "slot_stride", "REGISTER_SLOT_CHUNKS", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
+           "product_latency", "mac_latency", "slot_stride", "REGISTER_SLOT_CHUNKS", "SLOW_BRAM_FAMILIES", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
            "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "train_upd_tail", "TRAIN_DELTA_TAIL", "TRAIN_ISSUE_DELAY", "ACCESS_READ_LATENCY", "activation_latency",
            "parse_parallel", "train_spec_of", "INPUT_VECTOR_BITS", "INPUT_MODES", "input_mode_of", "WEIGHT_PLACEMENTS", "dsps_per_multiplier", "AUTO_LOGIC_BITS", "LoadedMemory", "LoadPlan", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
            "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
@@ -271,6 +271,7 @@ class LayerPlan:
     monitor: bool = False      # a verification-only copy of the output vector (taps of BRAM slots)
     logic_multipliers: bool = False   # products in LUTs: the device has no DSP blocks left for this layer
     in_word_chunks: int = 1    # "bram": input chunks per word of the producer's slots (its P_out / this P_in)
+    operand_latency: int = 0   # registers between the memories and the MAC lanes (SLOW_BRAM_FAMILIES: 1)
 
     @property
     def fan_in(self) -> int:
@@ -291,12 +292,21 @@ class LayerPlan:
         return mac_latency(self.logic_multipliers, self.fold.lanes_in)
 
     @property
+    def word_latency(self) -> int:
+        """1 where the layer picks its chunk out of a wider word of the producer's slot RAM
+        (:attr:`in_word_chunks` > 1): the word read is registered before the pick, so that no logic
+        follows a block RAM's (slow) output in the same cycle; else 0."""
+        return int(self.input_source == "bram" and self.in_word_chunks > 1)
+
+    @property
     def latency(self) -> int:
-        """This layer's input transfer (its last chunk) to its output transfer: ROM read, the MAC
+        """This layer's input transfer (its last chunk) to its output transfer: ROM read (and
+        :attr:`word_latency`, :attr:`operand_latency`), the MAC
         lane, the rescale, the activation, the output slot (:data:`LAYER_PIPELINE` + the activation's
         cycles with one product per lane on a DSP block; one more with the products in logic, one
         more with several products per lane)."""
-        return 1 + self.mac_latency + RESCALE_LATENCY + 1 + self.activation_latency
+        return 1 + self.word_latency + self.operand_latency + self.mac_latency + RESCALE_LATENCY + 1 \
+            + self.activation_latency
 
     @property
     def multipliers(self) -> int:
@@ -324,6 +334,11 @@ class LayerPlan:
 
 WEIGHT_PLACEMENTS = ("auto", "rom", "block", "logic", "spram")
 
+
+#: Families whose block RAM output comes late in the cycle (ECP5's DP16KD without its output
+#: register, which yosys does not infer: about 5.6 ns clock-to-out at speed grade 6, most of a
+#: 120 MHz cycle): every MAC operand is registered once more next to its memory.
+SLOW_BRAM_FAMILIES = ("ecp5",)
 
 #: A layer reads register slots through a ``chunks``:1 multiplexer; past this many chunks the
 #: multiplexer is too slow and too big, so the slots go to block RAM where the word shapes allow.
@@ -815,7 +830,8 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
         source = "buffer" if l == 0 and beats else "bram" if in_bram else "payload"
         layers.append(LayerPlan(l, L, f, source, "bram" if out_bram else "registers",
                                 lut, activation_latency(L), mems, monitor=taps and out_bram,
-                                in_word_chunks=folds[l - 1].lanes_out // f.lanes_in if in_bram else 1))
+                                in_word_chunks=folds[l - 1].lanes_out // f.lanes_in if in_bram else 1,
+                                operand_latency=int(dev is not None and dev.family in SLOW_BRAM_FAMILIES)))
     if dev is not None and training is None:
         # past the device's DSP blocks, the layers with the fewest multipliers compute in logic
         for x in sorted(layers, key=lambda x: x.multipliers):
