@@ -307,11 +307,15 @@ class LayerEngine(wiring.Component):
                 m.d.sync += full[k].eq(0)
         with m.If(done_slot):
             m.d.sync += wr.eq(~wr)
-        full_next = Signal(2)
-        for k in range(2):
-            m.d.comb += full_next[k].eq((done_slot & (wr == k)) | (full[k] & ~(take & (rd == k))))
-        res_valid_next = Mux(en, before[0], res_valid)
-        m.d.sync += stall.eq(res_valid_next & full_next.bit_select(wr ^ done_slot, 1))
+        # stall next cycle = the result then present meets a full slot. Both cases are computed
+        # from flip-flops and the enable picks one last, so the loop through `stall` is short.
+        # kept[k]: slot k is full and not being taken (a full slot is taken when ready and presented)
+        kept = [full[k] & ~(out.ready & (rd == k)) for k in range(2)]
+        held = res_valid & Mux(wr, kept[1], kept[0])        # holding: the same result, slot wr
+        fills = res_valid & res_last                        # moving: this result fills slot wr and
+        target = Mux(fills, Mux(wr, kept[0], kept[1]),      # the next one targets the other slot
+                     Mux(wr, kept[1], kept[0]))
+        m.d.sync += stall.eq(Mux(en, before[0] & target, held))
         with m.If(take):
             m.d.sync += rd.eq(~rd)
         m.d.comb += out.valid.eq(full.bit_select(rd, 1))
