@@ -129,16 +129,19 @@ def test_training_bit_exact_after_every_sample(xor_q, iris_q, data, parallel, ro
 
 def test_products_past_the_dsp_blocks_in_logic(iris_q):
     """iris at P = 8,3 on the iCE40UP5K: 15 multipliers, 8 DSP blocks; the delta units and layer 1's lanes
-    compute in logic (the groups with the fewest DSPs first), the cycle counts stay, still bit-exact."""
+    compute in logic (the groups with the fewest DSPs first), still bit-exact, cycles as the plan says."""
     q, X, T = iris_q[:3]
     plan = make_plan(q, "8,3", device="iCE40UP5K", train=TrainSpec())
     flags = [(x.logic_multipliers, x.delta_logic) for x in plan.training.layers]
     assert flags == [(False, True), (True, True)]
     assert sum(sum(x.dsps(plan.device)) for x in plan.training.layers) == 8
-    assert plan.training.train_cycles == make_plan(q, "8,3", train=TrainSpec()).training.train_cycles
+    # products in logic take a cycle more (ProductStage): each pass and delta unit that uses them is longer
+    assert plan.training.train_cycles > make_plan(q, "8,3", train=TrainSpec()).training.train_cycles
     assert all(not x.logic_multipliers for x in make_plan(q, "8,3", device="LFE5U-85F", train=True).training.layers)
     check_against_spec(q, TrainSpec(update_rounding="stochastic"), "8,3", X[:6], T[:6], device="iCE40UP5K",
                        stall_in=0.2)
+    run = run_training(TrainNetwork(plan), X[:4], T[:4])
+    assert set(np.diff(run.in_cycles)) == {plan.training.train_cycles}
 
 
 def test_mini_batch_with_inference_samples_between(iris_q):
@@ -189,6 +192,23 @@ def test_other_activations_formats_and_learning_rates(sizes, acts, config, paral
     X, _ = q.quantize_inputs(X_raw)
     T = targets_for(q, rng.integers(0, max(2, sizes[-1]), len(X)))
     check_against_spec(q, spec, parallel, X, T, stall_in=0.2, stall_out=0.2)
+
+
+@pytest.mark.parametrize("arch", [0, 4], ids=["tanh-relu-identity", "sigmoid-8bit"])
+def test_other_activations_with_products_in_logic(arch):
+    """The tanh / ReLU delta units and the last layer's error path with their products in logic."""
+    sizes, acts, config, parallel, spec = ARCHS[arch]
+    model = random_float_model(sizes, acts, seed=len(parallel), scale=1.0)
+    rng = np.random.default_rng(3)
+    X_raw = rng.normal(0, 1.5, (8, sizes[0]))
+    q, _ = quantize_model(model, config, X_raw)
+    X, _ = q.quantize_inputs(X_raw)
+    T = targets_for(q, rng.integers(0, max(2, sizes[-1]), len(X)))
+    plan = make_plan(q, parallel, train=spec, device="iCE40UP5K")
+    assert any(x.delta_logic for x in plan.training.layers) and any(x.logic_multipliers for x in plan.training.layers)
+    check_against_spec(q, spec, plan.parallel, X, T, device="iCE40UP5K", stall_out=0.2)
+    run = run_training(TrainNetwork(plan), X[:3], T[:3])
+    assert set(np.diff(run.in_cycles)) == {plan.training.train_cycles}
 
 
 def test_mixed_train_and_infer_samples(iris_q):

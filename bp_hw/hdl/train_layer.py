@@ -23,8 +23,6 @@ from .rescale import Rescale
 
 __all__ = ["Pass", "TrainLayer"]
 
-#: The delta unit's visit cycle to its store cycle (:meth:`TrainLayer._elaborate_delta`).
-DELTA_STORE = 10
 
 
 class Pass(enum.Enum, shape=2):
@@ -67,12 +65,14 @@ class OneWord(wiring.Component):
         return m
 
 
-def ram(m, name: str, width: int, depth: int, init: list, granularity: int | None = None):
-    """``(read port, write port)`` of a RAM of ``depth`` words (a :class:`OneWord` for one word)."""
+def ram(m, name: str, width: int, depth: int, init: list, placement: str, granularity: int | None = None):
+    """``(read port, write port)`` of a RAM of ``depth`` words placed as the plan says (``block``:
+    block RAM, ``logic``; ``auto``: left to synthesis), a :class:`OneWord` for one word."""
     if depth == 1:
         m.submodules[name] = word = OneWord(width, init[0] if init else 0, granularity)
         return word.read, word.write
-    m.submodules[name] = mem = Memory(shape=unsigned(width), depth=depth, init=init)
+    attrs = {"ram_style": placement} if placement in ("block", "logic") else {}
+    m.submodules[name] = mem = Memory(shape=unsigned(width), depth=depth, init=init, attrs=attrs)
     return mem.read_port(domain="sync"), mem.write_port(granularity=granularity) if granularity else mem.write_port()
 
 
@@ -222,13 +222,15 @@ class TrainLayer(wiring.Component):
 
         # -- RAMs
         wports, bports, sports, sbports = [], [], [], []
+        place = {mem.kind + ("_b" if mem.name.endswith("bias_sums") else ""): mem.placement
+                 for mem in self.plan.memories}
         for p in range(P):
-            wports.append(ram(m, f"wram{p}", ww * K, G * C, self.plan.weight_words(p), ww))
-            bports.append(ram(m, f"bram{p}", bw, G, self.plan.bias_words(p)))
+            wports.append(ram(m, f"wram{p}", ww * K, G * C, self.plan.weight_words(p), place["weights"], ww))
+            bports.append(ram(m, f"bram{p}", bw, G, self.plan.bias_words(p), place["biases"]))
             if self.fmts.batch > 1:   # the mini-batch sums, laid out as the weights (no initial contents needed)
                 gw_ = self.fmts.grad_width
-                sports.append(ram(m, f"sram{p}", gw_ * K, G * C, [], gw_))
-                sbports.append(ram(m, f"sbram{p}", self.fmts.bias_grad_width, G, []))
+                sports.append(ram(m, f"sram{p}", gw_ * K, G * C, [], place["grad_sums"], gw_))
+                sbports.append(ram(m, f"sbram{p}", self.fmts.bias_grad_width, G, [], place["grad_sums_b"]))
 
         # -- sequencer (issue stage): one RAM word per cycle, the first in the cycle after the start
         # pulse (g, c, waddr and bias_phase are back at 0 whenever no pass runs)
@@ -342,10 +344,12 @@ class TrainLayer(wiring.Component):
                              ps.b[k].eq(Mux(s1_op == Pass.ERR, d_lane[p], a_chunk[k]))]
             prods.append(ps)
         prod_shape = prods[0].prod_shape
+        plat = self.plan.lane_product_latency     # = prods[p].latency (2 on DSP blocks, 3 in logic)
+        S = 1 + plat                              # issue to the cycle the products are readable ("stage 3")
 
         # what travels beside the products: the sideband, the old weights and biases, g
         def follow(value, name):
-            return delay(m, value, ProductStage.LATENCY, name)
+            return delay(m, value, plat, name)
         s3_v, s3_op, s3_first, s3_last, s3_fin, s3_bias, s3_g, s3_c = (
             follow(s, f"s3_{n}") for s, n in ((s1_v, "v"), (s1_op, "op"), (s1_first, "first"), (s1_last, "last"),
                                                (s1_fin, "fin"), (s1_bias, "bias"), (s1_g, "g"), (s1_c, "c")))
@@ -370,8 +374,8 @@ class TrainLayer(wiring.Component):
         mode = self.update_rounding
         k_w, k_b = self.fmts.weight_update_shift, self.fmts.bias_update_shift
         batched = self.fmts.batch > 1
-        upd_wr = train_upd_tail(self.fmts.batch) - 2    # issue to the cycle the write request is formed
-        R = upd_wr - 3                      # the cycle in which x is readable
+        upd_wr = train_upd_tail(self.fmts.batch, plat) - 2    # issue to the cycle the write request is formed
+        R = upd_wr - 3                      # the cycle in which x is readable (S, or S + 1 with the sum)
         if batched:
             # stage 3: the sums so far (the batch's first sample starts from 0), written back at stage 4
             gw_, bgw = self.fmts.grad_width, self.fmts.bias_grad_width
@@ -385,7 +389,7 @@ class TrainLayer(wiring.Component):
                 m.d.sync += bsum4[p].eq(Mux(self.batch_first, 0, sb3[p]) + g3[p])
             upd4, s4_bias, s4_g = (delay(m, sig, 1, f"s4_{n}") for sig, n in ((upd3, "upd"), (s3_bias, "bias"),
                                                                                (s3_g, "g")))
-            saddr4 = delay(m, waddr, 4, "saddr4")
+            saddr4 = delay(m, waddr, S + 1, "saddr4")
             for p, ((_, swp), (_, sbwp)) in enumerate(zip(sports, sbports)):
                 m.d.comb += [swp.addr.eq(saddr4), swp.data.eq(Cat(*sum4[p])),
                              swp.en.eq(Mux(upd4 & ~s4_bias, (1 << K) - 1, 0)),
@@ -395,10 +399,10 @@ class TrainLayer(wiring.Component):
         else:
             xw, xb = [[prods[p].p[k] for k in range(K)] for p in range(P)], g3
             rounds = 1
-        updR = delay(m, upd3, R - 3, "updR")
-        sR_bias = delay(m, s3_bias, R - 3, "sR_bias")
-        wR = [delay(m, w3[p], R - 3, f"wR_{p}") for p in range(P)]
-        bR = [delay(m, b3[p], R - 3, f"bR_{p}") for p in range(P)]
+        updR = delay(m, upd3, R - S, "updR")
+        sR_bias = delay(m, s3_bias, R - S, "sR_bias")
+        wR = [delay(m, w3[p], R - S, f"wR_{p}") for p in range(P)]
+        bR = [delay(m, b3[p], R - S, f"bR_{p}") for p in range(P)]
         qw = [[None] * K for _ in range(P)]
         upw = [[None] * K for _ in range(P)]
         qb, upb = [None] * P, [None] * P
@@ -449,8 +453,8 @@ class TrainLayer(wiring.Component):
             old_w = data.View(data.ArrayLayout(shape_of(w_fmt), K), wR1[p])
             new_w.append(Cat(*[clamp_stages(old_w[k], qw[p][k], upw[p][k], w_fmt, f"nw_{p}_{k}") for k in range(K)]))
             new_b.append(clamp_stages(bR1[p], qb[p], upb[p], b_fmt, f"nb_{p}"))
-        upd_w = delay(m, upd3, upd_wr - 3, "upd_w")
-        sw_bias, sw_fin, sw_g = (delay(m, sig, upd_wr - 3, f"sw_{n}")
+        upd_w = delay(m, upd3, upd_wr - S, "upd_w")
+        sw_bias, sw_fin, sw_g = (delay(m, sig, upd_wr - S, f"sw_{n}")
                                  for sig, n in ((s3_bias, "bias"), (s3_fin, "fin"), (s3_g, "g")))
         write = upd_w & rounds
         # the UPD write address is the issue address upd_wr cycles ago
@@ -543,10 +547,12 @@ class TrainLayer(wiring.Component):
     def _elaborate_delta(self, m, delta, gval, gw):
         """The per-neuron unit: e, derivative, delta, g; one neuron per cycle, pipelined (module doc).
 
-        Stages from the neuron's visit cycle ``t0`` (each one carry chain or one multiplier at most):
-        t0 select ``o``, ``t`` / ``e_in``; t1 ``o - t``, ``ONE - o``; t2 the derivative product,
-        ``e``'s rescale (t2-t4, last layer); t3-t4 its rounding; t5 ``d``; t6 ``e * d``; t7-t9 the
-        delta rescale; t10 store ``delta`` (and ``g = delta * eta_int``, stored at t11).
+        Stages from the neuron's visit cycle ``t0`` (each one carry chain or one multiplier at most),
+        with the products on DSP blocks (``D`` = 2 cycles per product stage; 3 in logic shifts what
+        follows): t0 select ``o``, ``t`` / ``e_in``; t1 ``o - t``, the derivative product's operands
+        ``o``, ``ONE - o`` (t1-t2), ``e``'s rescale (t2-t4, last layer); t3-t4 its rounding; t5-t6
+        ``e * d``; t7-t9 the delta rescale; t10 store ``delta`` (``plan.delta_store``; and
+        ``g = delta * eta_int``, stored at t11).
         """
         L = self.layer
         o_fmt, e_fmt, d_fmt = L.out_fmt, self.fmts.err_fmt, self.fmts.delta_fmt
@@ -567,7 +573,8 @@ class TrainLayer(wiring.Component):
         ow = signed_width(o_fmt)
         o1 = Signal(signed(ow))
         m.d.sync += o1.eq(as_signed(self.y[i], o_fmt))
-        e_ready = Signal(shape_of(e_fmt))        # the error, at the end of t4
+        D = self.plan.delta_product_latency
+        e_ready = Signal(shape_of(e_fmt))        # the error, readable at t(3 + D) (t5)
         if self.last:
             t1 = Signal(signed(signed_width(self.target_fmt)))
             m.d.sync += t1.eq(as_signed(self.t[i], self.target_fmt))
@@ -575,11 +582,12 @@ class TrainLayer(wiring.Component):
             m.d.sync += diff2.eq(o1 - t1)                        # t1
             m.submodules.out_error = rs = Rescale(len(diff2), self.fmts.output_error_shift, L.rounding,
                                                   L.overflow, e_fmt)   # t2-t4
-            m.d.comb += [rs.en.eq(1), rs.acc.eq(diff2), e_ready.eq(rs.z)]
+            m.d.comb += [rs.en.eq(1), rs.acc.eq(diff2)]
+            m.d.comb += e_ready.eq(delay(m, rs.z, D - 2 if kind in ("sigmoid", "tanh") else 0, "delta_e"))
         else:
             e1 = Signal(shape_of(e_fmt))
             m.d.sync += e1.eq(self.e_in[i])
-            m.d.comb += e_ready.eq(delay(m, e1, 4, "delta_e"))
+            m.d.comb += e_ready.eq(delay(m, e1, 2 + (D if kind in ("sigmoid", "tanh") else 2), "delta_e"))
         # the derivative: LUT outputs lie within [-ONE, ONE] (sigmoid [0, ONE])
         dw = fo + 2                      # holds -ONE .. ONE
         d6 = Signal(signed(dw))
@@ -609,8 +617,8 @@ class TrainLayer(wiring.Component):
         # t7-t9: delta = overflow(round_shift(e * d))
         m.submodules.delta_rescale = drs = Rescale(len(q7), self.fmts.delta_shift, L.rounding, L.overflow, d_fmt)
         m.d.comb += [drs.en.eq(1), drs.acc.eq(q7)]
-        v10 = delay(m, visit, DELTA_STORE, "delta_v")
-        idx10 = delay(m, i, DELTA_STORE, "delta_i")
+        v10 = delay(m, visit, self.plan.delta_store, "delta_v")
+        idx10 = delay(m, i, self.plan.delta_store, "delta_i")
         # t10: store delta (and g)
         for j in range(n):
             with m.If(v10 & (idx10 == j)):

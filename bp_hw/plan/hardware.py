@@ -57,14 +57,15 @@ TRAIN_FWD_TAIL = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
 TRAIN_ERR_TAIL = 1 + MAC_LATENCY + RESCALE_LATENCY + 1
 
 
-def train_upd_tail(batch: int = 1) -> int:
-    """UPD, last issue to ``upd_done``: RAM read, the product stage, (mini-batch: the sum), the rounding
-    split, subtract, the second subtract with the clamp decisions, the write request, write-back."""
-    return 1 + PRODUCT_LATENCY + (batch > 1) + 1 + 1 + 1 + 1 + 1
+def train_upd_tail(batch: int = 1, product: int = PRODUCT_LATENCY) -> int:
+    """UPD, last issue to ``upd_done``: RAM read, the product stage (``product`` cycles), (mini-batch:
+    the sum), the rounding split, subtract, the second subtract with the clamp decisions, the write
+    request, write-back."""
+    return 1 + product + (batch > 1) + 1 + 1 + 1 + 1 + 1
 
 
 TRAIN_UPD_TAIL = train_upd_tail(1)
-TRAIN_DELTA_TAIL = 11         # + 1 when eta_int != 1
+TRAIN_DELTA_TAIL = 11         # + 1 when eta_int != 1; + 2 per extra product cycle (products in logic)
 TRAIN_ISSUE_DELAY = 1
 #: Training access port: address presented to read data.
 ACCESS_READ_LATENCY = 4
@@ -552,12 +553,13 @@ class TrainLayerPlan:
     @property
     def fwd_cycles(self) -> int:
         """FWD from its start pulse to its done pulse."""
-        return TRAIN_ISSUE_DELAY + self.fold.cycles - 1 + TRAIN_FWD_TAIL + self.activation_latency
+        return (TRAIN_ISSUE_DELAY + self.fold.cycles - 1 + TRAIN_FWD_TAIL + self.activation_latency
+                + self.lane_product_latency - PRODUCT_LATENCY)
 
     @property
     def err_cycles(self) -> int:
         """ERR from ``bwd_start`` to ``err_done``."""
-        return TRAIN_ISSUE_DELAY + self.fold.cycles - 1 + TRAIN_ERR_TAIL
+        return TRAIN_ISSUE_DELAY + self.fold.cycles - 1 + TRAIN_ERR_TAIL + self.lane_product_latency - PRODUCT_LATENCY
 
     @property
     def upd_cycles(self) -> int:
@@ -565,12 +567,29 @@ class TrainLayerPlan:
         cycles for ``l > 0`` (first for layer 0), the weight words, then the biases."""
         err_issue = self.fold.cycles if self.index > 0 else 0
         return (TRAIN_ISSUE_DELAY + err_issue + self.fold.cycles + self.fold.groups - 1
-                + train_upd_tail(self.formats.batch))
+                + train_upd_tail(self.formats.batch, self.lane_product_latency))
 
     @property
     def delta_cycles(self) -> int:
         """The delta unit from ``delta_start`` (its first neuron) to ``delta_done``."""
-        return self.layer.fan_out - 1 + TRAIN_DELTA_TAIL + (self.eta_int != 1)
+        return self.layer.fan_out - 1 + self.delta_store + 1 + (self.eta_int != 1)
+
+    @property
+    def lane_product_latency(self) -> int:
+        """Cycles of the lanes' product stage (:func:`product_latency`)."""
+        return product_latency(self.logic_multipliers)
+
+    @property
+    def delta_product_latency(self) -> int:
+        """Cycles of each of the delta unit's product stages."""
+        return product_latency(self.delta_logic)
+
+    @property
+    def delta_store(self) -> int:
+        """The delta unit, a neuron's visit to the cycle its delta is stored (``TRAIN_DELTA_TAIL - 1``
+        with its two products on DSP blocks, two more cycles per extra product cycle)."""
+        extra = 2 * (self.delta_product_latency - PRODUCT_LATENCY) if self.delta_products else 0
+        return TRAIN_DELTA_TAIL - 1 + extra
 
     @property
     def multipliers(self) -> int:
@@ -648,18 +667,22 @@ def _train_plan(qmodel: QModel, spec, folds: list[Folding], dev: Device | None =
     plans, base = [], 0
     for l, (L, f) in enumerate(zip(layers, folds)):
         seeds = {(po, pi): lane_seed(spec.seed, l, po, pi) for po in range(f.lanes_out) for pi in range(f.lanes_in)}
-        def place(depth):    # a single word lives in flip-flops (TrainLayer's OneWord)
-            return "logic" if depth == 1 else "auto"
+        def place(depth, width):
+            """A single word in flip-flops (TrainLayer's OneWord), a big RAM in block RAM, else yosys decides
+            (an unconstrained 200-300 x 16 RAM on ECP5 went to LUT RAM and hit an abc9 assertion)."""
+            return "logic" if depth == 1 else "block" if depth * width > AUTO_LOGIC_BITS else "auto"
         mems = [MemoryPlan(f"layer{l}.weights", l, "weights", f.lanes_out, f.cycles,
-                           f.lanes_in * L.weight_fmt.width, place(f.cycles), True, f.lanes_in),
+                           f.lanes_in * L.weight_fmt.width, place(f.cycles, f.lanes_in * L.weight_fmt.width), True,
+                           f.lanes_in),
                 MemoryPlan(f"layer{l}.biases", l, "biases", f.lanes_out, f.groups, L.bias_fmt.width,
-                           place(f.groups), True)]
+                           place(f.groups, L.bias_fmt.width), True)]
         fm = formats[l]
         if fm.batch > 1:   # the mini-batch sums, one per weight and bias
             mems += [MemoryPlan(f"layer{l}.weight_sums", l, "grad_sums", f.lanes_out, f.cycles,
-                                f.lanes_in * fm.grad_width, place(f.cycles), True, f.lanes_in),
+                                f.lanes_in * fm.grad_width, place(f.cycles, f.lanes_in * fm.grad_width), True,
+                                f.lanes_in),
                      MemoryPlan(f"layer{l}.bias_sums", l, "grad_sums", f.lanes_out, f.groups,
-                                fm.bias_grad_width, place(f.groups), True)]
+                                fm.bias_grad_width, place(f.groups, fm.bias_grad_width), True)]
         lut = _lut_plan(L)
         if lut is not None:
             mems.append(MemoryPlan(f"layer{l}.lut", l, "lut", f.lanes_out, lut.rom_depth, L.out_fmt.width, "auto"))
