@@ -473,9 +473,10 @@ def _first_output_after_a_back_to_back_load(plan, vector) -> list[int]:
     return got
 
 
-@pytest.mark.parametrize("name", ["seed_500039", "seed_500056"])
+@pytest.mark.parametrize("name", ["seed_500039", "seed_500056", "seed_500079"])
 def test_seeds_500039_500056_spram_vector_input_right_after_the_load(name):
-    """Inference seeds 500039 (2-4, P 1x2) and 500056 (7-2, P 1): weights in SPRAM, input as one vector.
+    """Inference seeds 500039 (2-4, P 1x2), 500056 (7-2, P 1) and 500079 (12-10, P 2x2): weights in SPRAM,
+    input as one vector.
     An input taken in the cycle after the last load transfer started its first weight read while that
     write still held the RAM's one address, so neuron 0 of the first sample came from an undefined word.
     The network now holds the input for that cycle."""
@@ -488,7 +489,7 @@ def test_seeds_500039_500056_spram_vector_input_right_after_the_load(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["seed_500039", "seed_500056"])
+@pytest.mark.parametrize("name", ["seed_500039", "seed_500056", "seed_500079"])
 def test_seeds_500039_500056_spram_vector_input_match_in_verilator(name, tmp_path):
     need("verilator")
     r = check_design(_fixture(name), tmp_path / "b", stall=0.0, vectors=N_VECTORS)
