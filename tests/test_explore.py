@@ -74,7 +74,7 @@ fm = FloatModel(layers=[4, 8, 3], weights=W, biases=B, activations=["sigmoid"] *
                 norm_mean=tr.X.mean(0), norm_std=tr.X.std(0), n_classes=3)
 p = evaluate(fm, tr, te, "Q2.6", "4,3", 8, BOARDS["ulx3s-85f"])
 q, _ = quantize_model(fm, QuantConfig(format="Q2.6", lut_bits=8), tr.X)
-plan = make_plan(q, "4,3")
+plan = make_plan(q, "4,3", device="LFE5U-85F")
 est = estimate_resources(plan, "LFE5U-85F")
 assert (p.interval_cycles, p.latency_cycles, p.multipliers) == (plan.interval, plan.latency, plan.multipliers)
 assert (p.luts, p.dsps, p.brams, p.clock_mhz) == (est["luts"], est["dsps"], est["brams"], 120.0)
