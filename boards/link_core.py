@@ -48,7 +48,9 @@ class LinkCore:
     wrapper's own state, read and driven by the wrapper's deframer and framer).
 
     Receive side: ``rx_pin`` -> :class:`UARTRx` -> a FIFO of ``fifo_depth`` bytes. The deframer reads
-    :attr:`byte` when :attr:`have` and drives :attr:`take` to consume it; with :attr:`flush` set the
+    :attr:`byte` when :attr:`have` and drives :attr:`want` to consume it; it is consumed the cycle
+    after, where :attr:`take` (a register) is high, and the deframer makes its updates under
+    :attr:`take`. Comparisons on the byte come from registers (:meth:`byte_is`, :attr:`crc_ok`). With :attr:`flush` set the
     byte source gives zeros instead (to complete a cut-off frame). :attr:`stuck` is high when the FIFO
     is empty and no byte has arrived for ``idle_timeout`` cycles (within one tick of
     ``2**IDLE_TICK_BITS``). :attr:`crc` is the running CRC of the bytes taken (a cycle behind;
@@ -113,29 +115,53 @@ class LinkCore:
         self.flush = Signal()
         self.byte = Signal(8)
         self.have = Signal()
+        # The deframer drives want where it would take the offered byte; the byte is taken (take) the
+        # cycle after, a register: nothing the deframer decides on changes in between (the byte, its
+        # flags, the state), and every update the deframer makes on a take is enabled from a flip-flop.
+        self.want = Signal()
         self.take = Signal()
-        m.d.comb += [self.byte.eq(Mux(self.flush, 0, cur)), self.have.eq(self.flush | cur_valid),
+        m.d.sync += self.take.eq(self.want & ~self.take)
+        # A byte is offered (have) one cycle after it reaches cur: in that cycle every comparison the
+        # deframer makes on it (byte_is, crc_ok) is computed into a register, so the deframer's
+        # decisions start at flip-flops. A byte takes four cycles at least (with want and take).
+        self._cur = cur
+        cur_ready = Signal()
+        m.d.comb += [self.byte.eq(Mux(self.flush, 0, cur)), self.have.eq(self.flush | cur_ready),
                      rxq.r_en.eq(rxq.r_rdy & ~cur_valid)]
         with m.If(rxq.r_en):
             m.d.sync += [cur.eq(rxq.r_data), cur_valid.eq(1)]
         with m.Elif(self.take & ~self.flush):
-            m.d.sync += cur_valid.eq(0)
+            m.d.sync += [cur_valid.eq(0), cur_ready.eq(0)]
+        with m.Elif(cur_valid):
+            m.d.sync += cur_ready.eq(1)
 
         # The CRC runs a cycle behind the deframer: every byte it takes goes in (but where it drives
-        # crc_skip: a frame's first byte and its CRC bytes); crc_restart starts a frame's CRC.
+        # crc_skip: a frame's first byte and its CRC bytes); crc_restart starts a frame's CRC (a cycle
+        # later too: the frame's first byte is skipped and the next one comes three cycles later at the earliest).
         self.seq = Signal(8)
         self.crc = Signal(16)
         self.crc_skip = Signal()
         self.crc_restart = Signal()
-        feed, fed = Signal(), Signal(8)
-        m.d.sync += [feed.eq(self.take & ~self.crc_skip), fed.eq(self.byte)]
-        with m.If(self.crc_restart):
+        feed, fed, restart = Signal(), Signal(8), Signal()
+        m.d.sync += [feed.eq(self.take & ~self.crc_skip), fed.eq(self.byte), restart.eq(self.crc_restart)]
+        with m.If(restart):
             m.d.sync += self.crc.eq(CRC_INIT)
         with m.Elif(feed):
             m.d.sync += self.crc.eq(crc16_update(self.crc, fed))
+        # crc_lo is taken at least a byte earlier and the CRC is final two cycles after the last
+        # payload byte, so the comparison registered from cur is valid when the CRC's second byte is offered.
         self.crc_lo = Signal(8)
         self.crc_ok = Signal()
-        m.d.comb += self.crc_ok.eq((Cat(self.crc_lo, self.byte) == self.crc) & ~self.flush)
+        crc_match = Signal()
+        m.d.sync += crc_match.eq(Cat(self.crc_lo, cur) == self.crc)
+        m.d.comb += self.crc_ok.eq(crc_match & ~self.flush)
+
+    def byte_is(self, test) -> Value:
+        """``test(byte)`` (a 1-bit expression of the offered byte) from a register: computed in
+        the cycle before the byte is offered, false while the deframer is flushing."""
+        flag = Signal()
+        self.m.d.sync += flag.eq(test(self._cur))
+        return flag & ~self.flush
 
     def restart_crc(self):
         """Start a new frame's CRC (where the deframer takes a frame's first byte)."""

@@ -70,7 +70,7 @@ class TrainUART(wiring.Component):
         m.submodules.network = net
         core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx)
         m.d.comb += self.frame_error.eq(core.error)
-        have, take, byte, stuck = core.have, core.take, core.byte, core.stuck
+        have, want, take, byte, stuck = core.have, core.want, core.take, core.byte, core.stuck
         seq, crc_lo, crc_ok = core.seq, core.crc_lo, core.crc_ok
         acc = net.wacc
         pb = spec.param_bytes
@@ -127,30 +127,33 @@ class TrainUART(wiring.Component):
                 core.refuse()
                 m.next = "HUNT"
 
+        is_request, is_train, is_write, is_read, is_info = (
+            core.byte_is(lambda b, c=c: b == c) for c in (SYNC_REQUEST, TRAIN, WRITE, READ, INFO))
+        bad_count = core.byte_is(lambda b: (b == 0) | (b > LOAD_BLOCK))
         with m.FSM(name="deframe"):
             with m.State("HUNT"):
-                m.d.comb += take.eq(have & core.room)
+                m.d.comb += want.eq(have & core.room)
                 with m.If(take):
                     core.restart_crc()
                     m.d.sync += [nbyte.eq(0), pbyte.eq(0), pindex.eq(0)]
-                    with m.If((byte == SYNC_REQUEST) | (byte == TRAIN)):
-                        m.d.sync += training.eq(byte == TRAIN)
+                    with m.If(is_request | is_train):
+                        m.d.sync += training.eq(is_train)
                         m.next = "S_SEQ"
-                    with m.If(byte == WRITE):
+                    with m.If(is_write):
                         m.next = "W_SEQ"
-                    with m.If(byte == READ):
+                    with m.If(is_read):
                         m.next = "R_SEQ"
-                    with m.If(byte == INFO):
+                    with m.If(is_info):
                         core.push(_INFO)
             for name, after in (("S_SEQ", "S_DATA"), ("W_SEQ", "P_ADDR"), ("R_SEQ", "R_ADDR")):
                 with m.State(name):
-                    m.d.comb += take.eq(have & (~offer if name == "S_SEQ" else 1))
+                    m.d.comb += want.eq(have & (~offer if name == "S_SEQ" else 1))
                     with m.If(take):
                         m.d.sync += [seq.eq(byte)]
                         m.next = after
                     give_up()
             with m.State("S_DATA"):
-                m.d.comb += take.eq(have)
+                m.d.comb += want.eq(have)
                 with m.If(take):
                     m.d.sync += [shreg.eq(Cat(shreg[8:], byte)), nbyte.eq(nbyte + 1)]
                     with m.If(training & (nbyte == xb + tb - 1)):
@@ -165,14 +168,14 @@ class TrainUART(wiring.Component):
                     m.next = "S_CRC0"
             with m.State("S_CRC0"):
                 core.skip_crc()
-                m.d.comb += take.eq(have)
+                m.d.comb += want.eq(have)
                 with m.If(take):
                     m.d.sync += crc_lo.eq(byte)
                     m.next = "S_CRC1"
                 give_up()
             with m.State("S_CRC1"):
                 core.skip_crc()
-                m.d.comb += take.eq(have & core.room)
+                m.d.comb += want.eq(have & core.room)
                 with m.If(take):
                     with m.If(crc_ok & training & last_valid & (seq == last_seq)):
                         core.push(_REPLAY)          # sent again: it trained once already; answer again
@@ -189,7 +192,7 @@ class TrainUART(wiring.Component):
             # parameter frames: address (2 bytes), count
             for name, after in (("P_ADDR", "P_COUNT"), ("R_ADDR", "R_COUNT")):
                 with m.State(name):
-                    m.d.comb += take.eq(have)
+                    m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += [paddr.eq(Cat(paddr[8:], byte)), pbyte.eq(pbyte + 1)]
                         with m.If(pbyte == 1):
@@ -198,17 +201,17 @@ class TrainUART(wiring.Component):
                     give_up()
             for name, after in (("P_COUNT", "W_DATA"), ("R_COUNT", "P_CRC0")):
                 with m.State(name):
-                    m.d.comb += take.eq(have & core.room)
+                    m.d.comb += want.eq(have & core.room)
                     with m.If(take):
                         m.d.sync += [pcount.eq(byte), pindex.eq(0)]
-                        with m.If((byte == 0) | (byte > LOAD_BLOCK)):
+                        with m.If(bad_count):
                             core.refuse()
                             m.next = "HUNT"
                         with m.Else():
                             m.next = after
                     give_up()
             with m.State("W_DATA"):
-                m.d.comb += take.eq(have)
+                m.d.comb += want.eq(have)
                 with m.If(take):
                     m.d.sync += [pword.eq(Cat(pword[8:], byte)), pbyte.eq(pbyte + 1)]
                     with m.If(pbyte == pb - 1):
@@ -220,14 +223,14 @@ class TrainUART(wiring.Component):
             for crc0, crc1, good in (("W_CRC0", "W_CRC1", "W_WAIT"), ("P_CRC0", "P_CRC1", "R_WAIT")):
                 with m.State(crc0):
                     core.skip_crc()
-                    m.d.comb += take.eq(have)
+                    m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += crc_lo.eq(byte)
                         m.next = crc1
                     give_up()
                 with m.State(crc1):
                     core.skip_crc()
-                    m.d.comb += take.eq(have & core.room)
+                    m.d.comb += want.eq(have & core.room)
                     with m.If(take):
                         with m.If(crc_ok):
                             m.next = good

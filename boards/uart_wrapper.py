@@ -85,7 +85,7 @@ class NetworkUART(wiring.Component):
         m.submodules.network = net
         core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx)
         m.d.comb += self.frame_error.eq(core.error)
-        have, take, byte, stuck, flush = core.have, core.take, core.byte, core.stuck, core.flush
+        have, want, take, byte, stuck, flush = core.have, core.want, core.take, core.byte, core.stuck, core.flush
         seq, crc_lo, crc_ok, bad_frame = core.seq, core.crc_lo, core.crc_ok, core.bad_frame
         push = core.push
 
@@ -121,21 +121,26 @@ class NetworkUART(wiring.Component):
             m.d.comb += [net.ld.valid.eq(ld_valid), net.ld.payload.data.eq(lr.data),
                          net.ld.payload.addr.eq(ld_addr)]
 
+        is_request = core.byte_is(lambda b: b == SYNC_REQUEST)
+        is_info = core.byte_is(lambda b: b == INFO)
+        if loading:
+            is_load = core.byte_is(lambda b: b == LOAD)
+            bad_count = core.byte_is(lambda b: (b == 0) | (b > LOAD_BLOCK))
         with m.FSM(name="deframe"):
             with m.State("HUNT"):
-                m.d.comb += take.eq(have & core.room)
+                m.d.comb += want.eq(have & core.room)
                 with m.If(take):
                     core.restart_crc()
-                    with m.If(byte == SYNC_REQUEST):
+                    with m.If(is_request):
                         m.next = "SEQ"
                     if loading:
-                        with m.If(byte == LOAD):
+                        with m.If(is_load):
                             m.next = "L_SEQ"
-                    with m.If(byte == INFO):
+                    with m.If(is_info):
                         push(_INFO)
             for name, after in (("SEQ", "PAYLOAD"),) + ((("L_SEQ", "L_ADDR"),) if loading else ()):
                 with m.State(name):
-                    m.d.comb += take.eq(have)
+                    m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += [seq.eq(byte), beat_byte.eq(0), beat_index.eq(0)]
                         if loading:
@@ -145,7 +150,7 @@ class NetworkUART(wiring.Component):
                         core.refuse()
                         m.next = "HUNT"
             with m.State("PAYLOAD"):
-                m.d.comb += take.eq(have & ~beat_full)
+                m.d.comb += want.eq(have & ~beat_full)
                 with m.If(take):
                     m.d.sync += [ishreg.eq(Cat(ishreg[8:], byte)), beat_byte.eq(beat_byte + 1)]
                     with m.If(beat_byte == beat_bytes - 1):
@@ -158,7 +163,7 @@ class NetworkUART(wiring.Component):
                     m.d.sync += [flush.eq(1), bad_frame.eq(1)]
             with m.State("CRC0"):
                 core.skip_crc()
-                m.d.comb += take.eq(have)
+                m.d.comb += want.eq(have)
                 with m.If(take):
                     m.d.sync += crc_lo.eq(byte)
                     m.next = "CRC1"
@@ -166,7 +171,7 @@ class NetworkUART(wiring.Component):
                     m.d.sync += [flush.eq(1), bad_frame.eq(1)]
             with m.State("CRC1"):
                 core.skip_crc()
-                m.d.comb += take.eq(have & core.room)
+                m.d.comb += want.eq(have & core.room)
                 with m.If(take):
                     push(_INFER, crc_ok)
                     m.d.comb += core.vec_in.eq(1)
@@ -184,7 +189,7 @@ class NetworkUART(wiring.Component):
                         m.next = "HUNT"
 
                 with m.State("L_ADDR"):
-                    m.d.comb += take.eq(have)
+                    m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += [laddr.eq(Cat(laddr[8:], byte)), lbyte.eq(lbyte + 1)]
                         with m.If(lbyte == 2):
@@ -192,17 +197,17 @@ class NetworkUART(wiring.Component):
                             m.next = "L_COUNT"
                     give_up()
                 with m.State("L_COUNT"):
-                    m.d.comb += take.eq(have & core.room)
+                    m.d.comb += want.eq(have & core.room)
                     with m.If(take):
                         m.d.sync += [lcount.eq(byte), lindex.eq(0)]
-                        with m.If((byte == 0) | (byte > LOAD_BLOCK)):
+                        with m.If(bad_count):
                             core.refuse()
                             m.next = "HUNT"
                         with m.Else():
                             m.next = "L_DATA"
                     give_up()
                 with m.State("L_DATA"):
-                    m.d.comb += take.eq(have)
+                    m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += [lword.eq(Cat(lword[8:], byte)), lbyte.eq(lbyte + 1)]
                         with m.If(lbyte == lbytes - 1):
@@ -213,14 +218,14 @@ class NetworkUART(wiring.Component):
                     give_up()
                 with m.State("L_CRC0"):
                     core.skip_crc()
-                    m.d.comb += take.eq(have)
+                    m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += crc_lo.eq(byte)
                         m.next = "L_CRC1"
                     give_up()
                 with m.State("L_CRC1"):
                     core.skip_crc()
-                    m.d.comb += take.eq(have & core.room)
+                    m.d.comb += want.eq(have & core.room)
                     with m.If(take):
                         with m.If(crc_ok):
                             m.next = "L_WAIT"
