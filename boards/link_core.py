@@ -156,9 +156,18 @@ class LinkCore:
         m.d.sync += crc_match.eq(Cat(self.crc_lo, cur) == self.crc)
         m.d.comb += self.crc_ok.eq(crc_match & ~self.flush)
 
+    def settled(self, value: Value) -> Signal:
+        """``value`` from a register, for a comparison the deframer makes where it takes a byte on
+        counters it changes only where it takes one: a take comes at least two cycles after the last,
+        so the register has caught up. Call it outside the deframer's FSM (its register updates every cycle)."""
+        flag = Signal()
+        self.m.d.sync += flag.eq(value)
+        return flag
+
     def byte_is(self, test) -> Value:
         """``test(byte)`` (a 1-bit expression of the offered byte) from a register: computed in
-        the cycle before the byte is offered, false while the deframer is flushing."""
+        the cycle before the byte is offered, false while the deframer is flushing. Call it outside
+        the deframer's FSM."""
         flag = Signal()
         self.m.d.sync += flag.eq(test(self._cur))
         return flag & ~self.flush

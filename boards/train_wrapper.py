@@ -130,6 +130,11 @@ class TrainUART(wiring.Component):
         is_request, is_train, is_write, is_read, is_info = (
             core.byte_is(lambda b, c=c: b == c) for c in (SYNC_REQUEST, TRAIN, WRITE, READ, INFO))
         bad_count = core.byte_is(lambda b: (b == 0) | (b > LOAD_BLOCK))
+        # comparisons on the counters, made where a byte is taken: from registers (LinkCore.settled)
+        sample_done, x_done = core.settled(nbyte == xb + tb - 1), core.settled(nbyte == xb - 1)
+        same_seq = core.settled(seq == last_seq)
+        addr_done, word_done = core.settled(pbyte == 1), core.settled(pbyte == pb - 1)
+        last_word = core.settled(pindex == pcount - 1)
         with m.FSM(name="deframe"):
             with m.State("HUNT"):
                 m.d.comb += want.eq(have & core.room)
@@ -156,9 +161,9 @@ class TrainUART(wiring.Component):
                 m.d.comb += want.eq(have)
                 with m.If(take):
                     m.d.sync += [shreg.eq(Cat(shreg[8:], byte)), nbyte.eq(nbyte + 1)]
-                    with m.If(training & (nbyte == xb + tb - 1)):
+                    with m.If(training & sample_done):
                         m.next = "S_CRC0"
-                    with m.If(~training & (nbyte == xb - 1)):
+                    with m.If(~training & x_done):
                         m.next = "S_PAD"
                 give_up()
             with m.State("S_PAD"):
@@ -177,7 +182,7 @@ class TrainUART(wiring.Component):
                 core.skip_crc()
                 m.d.comb += want.eq(have & core.room)
                 with m.If(take):
-                    with m.If(crc_ok & training & last_valid & (seq == last_seq)):
+                    with m.If(crc_ok & training & last_valid & same_seq):
                         core.push(_REPLAY)          # sent again: it trained once already; answer again
                     with m.Elif(crc_ok):
                         core.push(_SAMPLE, training)
@@ -195,7 +200,7 @@ class TrainUART(wiring.Component):
                     m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += [paddr.eq(Cat(paddr[8:], byte)), pbyte.eq(pbyte + 1)]
-                        with m.If(pbyte == 1):
+                        with m.If(addr_done):
                             m.d.sync += pbyte.eq(0)
                             m.next = after
                     give_up()
@@ -214,10 +219,10 @@ class TrainUART(wiring.Component):
                 m.d.comb += want.eq(have)
                 with m.If(take):
                     m.d.sync += [pword.eq(Cat(pword[8:], byte)), pbyte.eq(pbyte + 1)]
-                    with m.If(pbyte == pb - 1):
+                    with m.If(word_done):
                         m.d.comb += ww.en.eq(1)
                         m.d.sync += [pbyte.eq(0), pindex.eq(pindex + 1)]
-                        with m.If(pindex == pcount - 1):
+                        with m.If(last_word):
                             m.next = "W_CRC0"
                 give_up()
             for crc0, crc1, good in (("W_CRC0", "W_CRC1", "W_WAIT"), ("P_CRC0", "P_CRC1", "R_WAIT")):

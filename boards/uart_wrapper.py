@@ -121,6 +121,11 @@ class NetworkUART(wiring.Component):
             m.d.comb += [net.ld.valid.eq(ld_valid), net.ld.payload.data.eq(lr.data),
                          net.ld.payload.addr.eq(ld_addr)]
 
+        # comparisons on the counters, made where a byte is taken: from registers (LinkCore.settled)
+        beat_done, last_beat = core.settled(beat_byte == beat_bytes - 1), core.settled(beat_index == spec.in_beats - 1)
+        if loading:
+            addr_done, word_done = core.settled(lbyte == 2), core.settled(lbyte == lbytes - 1)
+            last_word = core.settled(lindex == lcount - 1)
         is_request = core.byte_is(lambda b: b == SYNC_REQUEST)
         is_info = core.byte_is(lambda b: b == INFO)
         if loading:
@@ -153,9 +158,9 @@ class NetworkUART(wiring.Component):
                 m.d.comb += want.eq(have & ~beat_full)
                 with m.If(take):
                     m.d.sync += [ishreg.eq(Cat(ishreg[8:], byte)), beat_byte.eq(beat_byte + 1)]
-                    with m.If(beat_byte == beat_bytes - 1):
+                    with m.If(beat_done):
                         m.d.sync += [beat_byte.eq(0), beat_full.eq(1), beat_index.eq(beat_index + 1)]
-                        with m.If(beat_index == spec.in_beats - 1):
+                        with m.If(last_beat):
                             m.next = "CRC0"         # the last beat waits for the CRC
                         with m.Else():
                             m.d.sync += release.eq(1)
@@ -192,7 +197,7 @@ class NetworkUART(wiring.Component):
                     m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += [laddr.eq(Cat(laddr[8:], byte)), lbyte.eq(lbyte + 1)]
-                        with m.If(lbyte == 2):
+                        with m.If(addr_done):
                             m.d.sync += lbyte.eq(0)
                             m.next = "L_COUNT"
                     give_up()
@@ -210,10 +215,10 @@ class NetworkUART(wiring.Component):
                     m.d.comb += want.eq(have)
                     with m.If(take):
                         m.d.sync += [lword.eq(Cat(lword[8:], byte)), lbyte.eq(lbyte + 1)]
-                        with m.If(lbyte == lbytes - 1):
+                        with m.If(word_done):
                             m.d.comb += lw.en.eq(1)
                             m.d.sync += [lbyte.eq(0), lindex.eq(lindex + 1)]
-                            with m.If(lindex == lcount - 1):
+                            with m.If(last_word):
                                 m.next = "L_CRC0"
                     give_up()
                 with m.State("L_CRC0"):

@@ -163,13 +163,17 @@ class UARTTx(wiring.Component):
         bits = Signal(range(11))
         shreg = Signal(10, init=0x3FF)
 
-        m.d.comb += self.i.ready.eq(bits == 0)
+        # i.ready is a register (high exactly where bits == 0): the sender's decisions start at a flip-flop.
+        idle = Signal(init=1)
+        m.d.comb += self.i.ready.eq(idle)
         m.d.sync += self.tx.eq(shreg[0])
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [shreg.eq(Cat(0, self.i.payload, 1)), bits.eq(10), timer.eq(self.divisor - 2)]
+            m.d.sync += [shreg.eq(Cat(0, self.i.payload, 1)), bits.eq(10), timer.eq(self.divisor - 2),
+                         idle.eq(0)]
         with m.Elif(bits != 0):
             with m.If(~timer[-1]):
                 m.d.sync += timer.eq(timer - 1)
             with m.Else():
-                m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), bits.eq(bits - 1), timer.eq(self.divisor - 2)]
+                m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), bits.eq(bits - 1), timer.eq(self.divisor - 2),
+                             idle.eq(bits == 1)]
         return m
