@@ -202,7 +202,8 @@ class LinkCore:
         ``begin(head, nbytes)`` under the condition that the answer can start (START repeats until then): ``head`` the first byte, then ``seq``, then ``nbytes``
         payload bytes (an int or a signal below 256; 0 for none) and the CRC; or ``begin_info()`` to
         send ``info``. The payload bytes are ``payload_byte``, which the wrapper
-        drives; the returned signal pulses as each one is sent (the wrapper then moves to the next).
+        drives; the returned signal pulses the cycle after each one is sent (the wrapper then moves
+        to the next).
         """
         m, tx, tags, tag = self.m, self.tx, self.tags, self.tag
         cur = Signal(TAG)
@@ -212,6 +213,16 @@ class LinkCore:
         ocrc = Signal(16)
         sent = Signal()
         info_index = Signal(range(len(info)))
+        # The framer's decisions on its counters, and the info byte, come from registers: those
+        # change where a byte is sent (or in START), at least two cycles before the next decision on them.
+        info_byte, info_last = Signal(8), Signal()
+        no_payload, last_payload, nak_head = Signal(), Signal(), Signal()
+        m.d.sync += [info_last.eq(info_index == len(info) - 1), no_payload.eq(count == 0),
+                     last_payload.eq(count == 1), nak_head.eq(head == NAK)]
+        with m.Switch(info_index):
+            for k, value in enumerate(info):
+                with m.Case(k):
+                    m.d.sync += info_byte.eq(value)
 
         def send(value):
             m.d.comb += [tx.i.payload.eq(value), tx.i.valid.eq(1)]
@@ -235,7 +246,7 @@ class LinkCore:
 
                     def begin_info():
                         m.d.sync += info_index.eq(0)
-                        m.next = "INFO"
+                        m.next = "INFO_FIRST"
                     start(cur, begin, begin_info)
             with m.State("HEAD"):
                 send(head)
@@ -245,9 +256,9 @@ class LinkCore:
                 send(oseq)
                 with m.If(tx.i.ready):
                     m.d.sync += ocrc.eq(crc16_update(ocrc, oseq))
-                    with m.If(head == NAK):
+                    with m.If(nak_head):
                         m.next = "IDLE"
-                    with m.Elif(count != 0):
+                    with m.Elif(~no_payload):
                         m.next = "PAYLOAD"
                     with m.Else():
                         m.next = "CRC0"
@@ -256,7 +267,7 @@ class LinkCore:
                 with m.If(tx.i.ready):
                     m.d.comb += sent.eq(1)
                     m.d.sync += [ocrc.eq(crc16_update(ocrc, payload_byte)), count.eq(count - 1)]
-                    with m.If(count == 1):
+                    with m.If(last_payload):
                         m.next = "CRC0"
             with m.State("CRC0"):
                 send(ocrc[:8])
@@ -266,14 +277,16 @@ class LinkCore:
                 send(ocrc[8:])
                 with m.If(tx.i.ready):
                     m.next = "IDLE"
+            with m.State("INFO_FIRST"):
+                m.next = "INFO"             # info_byte catches up with info_index
             with m.State("INFO"):
-                m.d.comb += tx.i.valid.eq(1)
-                with m.Switch(info_index):
-                    for k, value in enumerate(info):
-                        with m.Case(k):
-                            m.d.comb += tx.i.payload.eq(value)
+                send(info_byte)
                 with m.If(tx.i.ready):
                     m.d.sync += info_index.eq(info_index + 1)
-                    with m.If(info_index == len(info) - 1):
+                    with m.If(info_last):
                         m.next = "IDLE"
-        return sent
+        # Registered: the wrapper's payload shift is enabled from a flip-flop (the next payload byte is
+        # sent a whole byte time later).
+        moved = Signal()
+        m.d.sync += moved.eq(sent)
+        return moved

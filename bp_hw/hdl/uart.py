@@ -138,15 +138,17 @@ class UARTTx(wiring.Component):
     Ports
     -----
     i : In(stream.Signature(8))
-        Bytes to send; ``i.ready`` is high while the transmitter is idle.
+        Bytes to send; ``i.ready`` is high while the one-byte buffer in front of
+        the shifter is empty.
     tx : Out(1)
         The serial line (registered, idles high).
 
     Latency
     -------
-    The start bit appears on ``tx`` one cycle after the transfer on ``i``; a
-    byte occupies ``10 * divisor`` cycles and ``i.ready`` rises again as the
-    stop bit ends, so consecutive bytes go out back to back.
+    When the line is idle the start bit appears on ``tx`` two cycles after the
+    transfer on ``i``; a byte occupies ``10 * divisor`` cycles. The next byte
+    can be handed over one cycle after the shifter takes the previous one, so
+    consecutive bytes go out back to back.
     """
 
     i: In(stream.Signature(8))
@@ -163,13 +165,18 @@ class UARTTx(wiring.Component):
         bits = Signal(range(11))
         shreg = Signal(10, init=0x3FF)
 
-        # i.ready is a register (high exactly where bits == 0): the sender's decisions start at a flip-flop.
-        idle = Signal(init=1)
-        m.d.comb += self.i.ready.eq(idle)
+        # A byte handed over on i waits in a one-byte buffer until the shifter is idle: i.ready is
+        # a register (the buffer is empty), and the shifter loads from registers, so the sender's
+        # decisions reach only the buffer's enable.
+        buf, full = Signal(8), Signal()
+        idle = Signal(init=1)          # high exactly where bits == 0
+        m.d.comb += self.i.ready.eq(~full)
         m.d.sync += self.tx.eq(shreg[0])
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [shreg.eq(Cat(0, self.i.payload, 1)), bits.eq(10), timer.eq(self.divisor - 2),
-                         idle.eq(0)]
+        with m.If(self.i.valid & ~full):
+            m.d.sync += [buf.eq(self.i.payload), full.eq(1)]
+        with m.If(full & idle):
+            m.d.sync += [shreg.eq(Cat(0, buf, 1)), bits.eq(10), timer.eq(self.divisor - 2), idle.eq(0),
+                         full.eq(0)]
         with m.Elif(bits != 0):
             with m.If(~timer[-1]):
                 m.d.sync += timer.eq(timer - 1)
