@@ -114,6 +114,7 @@ class NetworkUART(wiring.Component):
             lword = Signal(8 * lbytes)
             lbyte = Signal(range(max(lbytes, 3)))
             lindex = Signal(range(LOAD_BLOCK + 1))
+            lleft = Signal(range(-1, LOAD_BLOCK))   # words to commit after this one, less one: negative at the last
             m.d.comb += [lw.addr.eq(lindex), lw.data.eq(Cat(lword[8:], byte)), lr.addr.eq(lindex)]
             ld_valid = Signal()
             ld_addr = Signal(spec.load_addr_width)
@@ -241,14 +242,14 @@ class NetworkUART(wiring.Component):
                 with m.State("L_WAIT"):
                     # The weight memories are single-port: write only while no sample is in flight.
                     with m.If(core.inflight == 0):
-                        m.d.sync += [lindex.eq(0), ld_addr.eq(laddr)]
+                        m.d.sync += [lindex.eq(0), ld_addr.eq(laddr), lleft.eq(lcount - 2)]
                         m.next = "L_COMMIT"
                 with m.State("L_COMMIT"):
                     # Read word lindex now; it is on the load port the next cycle, at ld_addr.
-                    m.d.sync += [ld_valid.eq(1), lindex.eq(lindex + 1)]
+                    m.d.sync += [ld_valid.eq(1), lindex.eq(lindex + 1), lleft.eq(lleft - 1)]
                     with m.If(ld_valid):
                         m.d.sync += ld_addr.eq(ld_addr + 1)
-                    with m.If(lindex == lcount - 1):
+                    with m.If(lleft[-1]):
                         m.next = "L_ACK"
                 with m.State("L_ACK"):
                     with m.If(ld_valid):
@@ -261,20 +262,31 @@ class NetworkUART(wiring.Component):
         return m
 
     def _framer(self, m, core, spec, net):
-        """Answers, in tag order: responses (or NAKs) for infer frames, ACK/NAK frames, info frames."""
+        """Answers, in tag order: responses (or NAKs) for infer frames, ACK/NAK frames, info frames.
+
+        The network's output goes into the output shift register as soon as it is free (not when its
+        answer starts): the register's load and shift are enabled from the network's handshake and
+        the framer's registered ``sent``, never from the framer's state decoding."""
         n_out_bytes = spec.n_out * spec.out_bytes
         oshreg = Signal(8 * n_out_bytes)
-        m.d.comb += core.vec_out.eq(net.o.valid & net.o.ready)
+        out_full = Signal()         # oshreg holds an output whose answer is not sent yet
+        left = Signal(range(n_out_bytes + 1))
+        m.d.comb += [net.o.ready.eq(~out_full), core.vec_out.eq(net.o.valid & net.o.ready)]
+        with m.If(net.o.valid & net.o.ready):
+            m.d.sync += out_full.eq(1)
+            for k in range(spec.n_out):
+                base = 8 * spec.out_bytes * k
+                # A signed element is sign-extended to whole bytes by the assignment.
+                m.d.sync += oshreg[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
 
         def start(tag, begin, begin_info):
             with m.Switch(tag.kind):
                 with m.Case(_INFER):
-                    with m.If(net.o.valid):
-                        m.d.comb += net.o.ready.eq(1)
-                        for k in range(spec.n_out):
-                            base = 8 * spec.out_bytes * k
-                            # A signed element is sign-extended to whole bytes by the assignment.
-                            m.d.sync += oshreg[base:base + 8 * spec.out_bytes].eq(net.o.payload[k])
+                    with m.If(out_full):
+                        with m.If(tag.ok):
+                            m.d.sync += left.eq(n_out_bytes)
+                        with m.Else():
+                            m.d.sync += out_full.eq(0)       # a NAK: the output is dropped
                         begin(Mux(tag.ok, SYNC_RESPONSE, NAK), n_out_bytes)
                 with m.Case(_ACK):
                     begin(ACK, 0)
@@ -283,4 +295,6 @@ class NetworkUART(wiring.Component):
 
         sent = core.framer(spec.info_response(), start, oshreg[:8])
         with m.If(sent):
-            m.d.sync += oshreg.eq(oshreg >> 8)
+            m.d.sync += [oshreg.eq(oshreg >> 8), left.eq(left - 1)]
+            with m.If(left == 1):
+                m.d.sync += out_full.eq(0)
