@@ -108,7 +108,9 @@ class LinkCore:
         m.d.sync += self.room.eq(tags.level < TAG_DEPTH - 2)
         self.tag_in = Signal(TAG)
         self.tag_push = Signal()
-        m.d.sync += self.tag_push.eq(0)
+        # push() drives these; the tag register takes them every cycle (no enable from the deframer's decisions).
+        self._push, self._kind, self._ok = Signal(), Signal(TAG.members["kind"]), Signal()
+        m.d.sync += [self.tag_push.eq(self._push), self.tag_in.kind.eq(self._kind), self.tag_in.ok.eq(self._ok)]
         self.tag = Signal(TAG)
         m.d.comb += [tags.w_data.eq(self.tag_in), tags.w_en.eq(self.tag_push), self.tag.eq(tags.r_data)]
 
@@ -139,6 +141,7 @@ class LinkCore:
         # crc_skip: a frame's first byte and its CRC bytes); crc_restart starts a frame's CRC (a cycle
         # later too: the frame's first byte is skipped and the next one comes three cycles later at the earliest).
         self.seq = Signal(8)
+        m.d.sync += self.tag_in.seq.eq(self.seq)
         self.crc = Signal(16)
         self.crc_skip = Signal()
         self.crc_restart = Signal()
@@ -182,8 +185,7 @@ class LinkCore:
 
     def push(self, kind, ok=0):
         """Queue an answer (only where the deframer has checked :attr:`room`)."""
-        self.m.d.sync += [self.tag_in.kind.eq(kind), self.tag_in.seq.eq(self.seq), self.tag_in.ok.eq(ok),
-                          self.tag_push.eq(1)]
+        self.m.d.comb += [self._kind.eq(kind), self._ok.eq(ok), self._push.eq(1)]
 
     #: The tag kind that sends ``EE seq``.
     NAK_KIND = 0b111
@@ -214,12 +216,15 @@ class LinkCore:
         sent = Signal()
         info_index = Signal(range(len(info)))
         # The framer's decisions on its counters, and the info byte, come from registers: those
-        # change where a byte is sent (or in START), at least two cycles before the next decision on them.
+        # change where a byte is sent (or in START), at least two cycles before the next decision on
+        # them (a frame's first two bytes go into the transmitter a cycle apart, later ones a byte time apart).
         info_byte, info_last = Signal(8), Signal()
         no_payload, last_payload, nak_head = Signal(), Signal(), Signal()
         m.d.sync += [info_last.eq(info_index == len(info) - 1), no_payload.eq(count == 0),
                      last_payload.eq(count == 1), nak_head.eq(head == NAK)]
-        with m.Switch(info_index):
+        index_copy = Signal.like(info_index)     # the lookup reads a copy next to it (two cycles, not one)
+        m.d.sync += index_copy.eq(info_index)
+        with m.Switch(index_copy):
             for k, value in enumerate(info):
                 with m.Case(k):
                     m.d.sync += info_byte.eq(value)
@@ -246,7 +251,7 @@ class LinkCore:
 
                     def begin_info():
                         m.d.sync += info_index.eq(0)
-                        m.next = "INFO_FIRST"
+                        m.next = "INFO_WAIT"
                     start(cur, begin, begin_info)
             with m.State("HEAD"):
                 send(head)
@@ -277,14 +282,20 @@ class LinkCore:
                 send(ocrc[8:])
                 with m.If(tx.i.ready):
                     m.next = "IDLE"
-            with m.State("INFO_FIRST"):
-                m.next = "INFO"             # info_byte catches up with info_index
+            # info_byte follows info_index two cycles later; the transmitter's buffer can take the
+            # next byte the cycle after one, so every info byte waits out those two cycles
+            with m.State("INFO_WAIT"):
+                m.next = "INFO_SETTLE"
+            with m.State("INFO_SETTLE"):
+                m.next = "INFO"
             with m.State("INFO"):
                 send(info_byte)
                 with m.If(tx.i.ready):
                     m.d.sync += info_index.eq(info_index + 1)
                     with m.If(info_last):
                         m.next = "IDLE"
+                    with m.Else():
+                        m.next = "INFO_WAIT"
         # Registered: the wrapper's payload shift is enabled from a flip-flop (the next payload byte is
         # sent a whole byte time later).
         moved = Signal()
