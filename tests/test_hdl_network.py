@@ -228,6 +228,18 @@ def test_standalone_latency_is_measured(iris_q412, parallel):
     assert run.out_cycles[0] - run.in_cycles[0] == plan.latency
 
 
+def _check_timed_and_stalled(plan, q, X, seed, stalled_rows=40):
+    """The network of ``plan`` on ``X``: bit-exact with the plan's latency and interval measured, then
+    bit-exact on the first ``stalled_rows`` vectors under random stalls both ways (``seed``)."""
+    run = run_stream(Network(plan), X)
+    expected = q.predict(X)
+    np.testing.assert_array_equal(run.outputs, expected)
+    assert run.latency == plan.latency
+    assert run.interval == plan.interval
+    stalled = run_stream(Network(plan), X[:stalled_rows], stall_in=0.3, stall_out=0.3, seed=seed)
+    np.testing.assert_array_equal(stalled.outputs, expected[:stalled_rows])
+
+
 @pytest.mark.parametrize("parallel", ["1", "8,3", "2x2,3", "4x4,1", "32,24"])
 def test_beats_through_the_input_buffer(iris_q412, parallel):
     """Inputs as beats of P_in elements into the input buffer: bit-exact, also under stalls, with the
@@ -235,13 +247,8 @@ def test_beats_through_the_input_buffer(iris_q412, parallel):
     q, X = iris_q412
     plan = make_plan(q, parallel, input_mode="beats")
     assert plan.layers[0].input_source == "buffer"
-    run = run_stream(Network(plan), X)
-    np.testing.assert_array_equal(run.outputs, q.predict(X))
-    assert run.latency == plan.latency
-    assert run.interval == plan.interval
+    _check_timed_and_stalled(plan, q, X, seed=3)
     assert run_stream(Network(plan), X[:1]).out_cycles[0] == plan.standalone_latency
-    stalled = run_stream(Network(plan), X[:40], stall_in=0.3, stall_out=0.3, seed=3)
-    np.testing.assert_array_equal(stalled.outputs, q.predict(X[:40]))
 
 
 def test_beats_checker_catches_a_corrupted_weight(iris_q412):
@@ -288,12 +295,7 @@ def test_products_in_logic_past_the_dsps(iris_q412):
     plan = make_plan(q, "8,3", device="iCE40UP5K", weights="rom")
     assert [x.logic_multipliers for x in plan.layers] == [False, True]
     assert plan.layers[1].latency == plan.layers[0].latency + 1
-    run = run_stream(Network(plan), X)
-    np.testing.assert_array_equal(run.outputs, q.predict(X))
-    assert run.latency == plan.latency
-    assert run.interval == plan.interval
-    stalled = run_stream(Network(plan), X[:40], stall_in=0.3, stall_out=0.3, seed=5)
-    np.testing.assert_array_equal(stalled.outputs, q.predict(X[:40]))
+    _check_timed_and_stalled(plan, q, X, seed=5)
 
 
 @pytest.mark.parametrize("parallel", ["4x2,1", "4x1,2x2"])
@@ -325,9 +327,4 @@ def test_operands_registered_on_ecp5(iris_q412, parallel):
     plan = make_plan(q, parallel, device="LFE5U-85F")
     assert all(x.operand_latency == 1 for x in plan.layers)
     assert plan.latency == make_plan(q, parallel).latency + len(plan.layers)
-    run = run_stream(Network(plan), X)
-    np.testing.assert_array_equal(run.outputs, q.predict(X))
-    assert run.latency == plan.latency
-    assert run.interval == plan.interval
-    stalled = run_stream(Network(plan), X[:40], stall_in=0.3, stall_out=0.3, seed=4)
-    np.testing.assert_array_equal(stalled.outputs, q.predict(X[:40]))
+    _check_timed_and_stalled(plan, q, X, seed=4)

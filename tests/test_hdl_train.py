@@ -183,14 +183,19 @@ ARCHS = [
 ]
 
 
-@pytest.mark.parametrize("sizes,acts,config,parallel,spec", ARCHS, ids=[f"arch{i}" for i in range(len(ARCHS))])
-def test_other_activations_formats_and_learning_rates(sizes, acts, config, parallel, spec):
+def _arch_case(sizes, acts, config, parallel, n):
+    """A random float model of ``sizes``/``acts`` quantized with ``config``, ``n`` quantized inputs and targets."""
     model = random_float_model(sizes, acts, seed=len(parallel), scale=1.0)
     rng = np.random.default_rng(3)
-    X_raw = rng.normal(0, 1.5, (10, sizes[0]))
+    X_raw = rng.normal(0, 1.5, (n, sizes[0]))
     q, _ = quantize_model(model, config, X_raw)
     X, _ = q.quantize_inputs(X_raw)
-    T = targets_for(q, rng.integers(0, max(2, sizes[-1]), len(X)))
+    return q, X, targets_for(q, rng.integers(0, max(2, sizes[-1]), len(X)))
+
+
+@pytest.mark.parametrize("sizes,acts,config,parallel,spec", ARCHS, ids=[f"arch{i}" for i in range(len(ARCHS))])
+def test_other_activations_formats_and_learning_rates(sizes, acts, config, parallel, spec):
+    q, X, T = _arch_case(sizes, acts, config, parallel, 10)
     check_against_spec(q, spec, parallel, X, T, stall_in=0.2, stall_out=0.2)
 
 
@@ -198,12 +203,7 @@ def test_other_activations_formats_and_learning_rates(sizes, acts, config, paral
 def test_other_activations_with_products_in_logic(arch):
     """The tanh / ReLU delta units and the last layer's error path with their products in logic."""
     sizes, acts, config, parallel, spec = ARCHS[arch]
-    model = random_float_model(sizes, acts, seed=len(parallel), scale=1.0)
-    rng = np.random.default_rng(3)
-    X_raw = rng.normal(0, 1.5, (8, sizes[0]))
-    q, _ = quantize_model(model, config, X_raw)
-    X, _ = q.quantize_inputs(X_raw)
-    T = targets_for(q, rng.integers(0, max(2, sizes[-1]), len(X)))
+    q, X, T = _arch_case(sizes, acts, config, parallel, 8)
     plan = make_plan(q, parallel, train=spec, device="iCE40UP5K")
     assert any(x.delta_logic for x in plan.training.layers) and any(x.logic_multipliers for x in plan.training.layers)
     check_against_spec(q, spec, plan.parallel, X, T, device="iCE40UP5K", stall_out=0.2)
