@@ -149,7 +149,8 @@ class Accumulator(wiring.Component):
     Latency: :attr:`LATENCY` = 2 enabled cycles from the last term to ``acc``/``done``.
     The accumulator is split into a low and a high half with the carry between
     them registered (a carry-save step), so its longest carry chain is half the
-    accumulator; the second cycle adds the pending carry into the high half.
+    accumulator; the second cycle adds the pending carry into the high half. :attr:`lo`,
+    :attr:`hi`, :attr:`cy` are that state (:mod:`bp_hw.formal.accumulator` proves its range).
     """
 
     LATENCY = MAC_LATENCY - PRODUCT_LATENCY
@@ -165,6 +166,11 @@ class Accumulator(wiring.Component):
         if self.bias_shape is not None:
             ports["bias"] = In(self.bias_shape)
         super().__init__({**ports, "acc": Out(signed(acc_width)), "done": Out(1)})
+        # the running sum = hi * 2^L + lo + cy * 2^L (L = low_bits); read by the formal proof of its range
+        self.low_bits = max(1, acc_width // 2)
+        self.lo = Signal(unsigned(self.low_bits))
+        self.hi = Signal(signed(acc_width - self.low_bits))
+        self.cy = Signal()
 
     def elaborate(self, platform):
         m = Module()
@@ -172,11 +178,9 @@ class Accumulator(wiring.Component):
         for k in range(1, self.lanes):
             total = total + self.p[k]
         # value = hi * 2^L + lo + cy * 2^L
-        low = max(1, self.acc_width // 2)
+        low = self.low_bits
         high = self.acc_width - low
-        lo = Signal(unsigned(low))
-        hi = Signal(signed(high))
-        cy = Signal()
+        lo, hi, cy = self.lo, self.hi, self.cy
         t = Signal(signed(self.acc_width))
         b = Signal(signed(self.acc_width))
         m.d.comb += t.eq(total)
