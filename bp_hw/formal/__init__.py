@@ -5,6 +5,7 @@ plan as the generator builds it, with ``Assert``/``Assume``/``Cover`` statements
 
 * :mod:`.network`: the network's stream contract, counts and latency;
 * :mod:`.accumulator`: the guard-bit rule on every layer's accumulator;
+* :mod:`.neuron`: one small layer against the integer model, for every input vector;
 
 :mod:`.sby` runs a wrapper through SymbiYosys; :mod:`.suite` lists the proofs of a build.
 """
