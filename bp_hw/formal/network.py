@@ -10,7 +10,7 @@ payload and ``o.ready`` every cycle; the input keeps the stream contract, assume
   is watched: its output (the one whose count matches) transfers at most ``plan.latency`` cycles after
   it, so no sample is lost, duplicated, reordered or late. The manifest states that latency.
 
-Covers show the properties are not vacuous: an output transfer, a stalled output, a stalled input,
+The layers' arithmetic is cut (:data:`CUT`). Covers show the properties are not vacuous: an output transfer, a stalled output, a stalled input,
 and (with ``latency``) the watched output arriving exactly ``plan.latency`` cycles after its input.
 
 ``mutant`` builds a deliberately broken network for the proofs to reject (:data:`MUTANTS`): the
@@ -26,7 +26,12 @@ from ..hdl.network import Network
 from ..plan.hardware import HardwarePlan
 from .streams import Counter, keeps_contract
 
-__all__ = ["MUTANTS", "NetworkStreams"]
+__all__ = ["CUT", "MUTANTS", "NetworkStreams"]
+
+#: The cut points of the stream proofs (Yosys selections): every layer's MAC lanes, rescale,
+#: activation and constant weight and bias memories give free values, so the proofs hold whatever
+#: the arithmetic computes (its values are the neuron proof's and co-simulation's business).
+CUT = ("top.net.layer*/mac* top.net.layer*/rescale* top.net.layer*/act* top.net.layer*/wrom* top.net.layer*/brom*",)
 
 #: The broken variants, and the property each must break.
 MUTANTS = {

@@ -55,7 +55,9 @@ class TrainNetwork(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out, n_out)))
         The forward outputs of every sample (before its update), in order, held until taken.
     wacc : In(access_signature(...))
-        Weight access, only while ``busy`` is low (writes while busy are ignored).
+        Weight access while no sample is in the datapath: when ``busy`` is low, and back to back after
+        a write (``busy`` is then high only for the writes on their way); writes while a sample is
+        being processed are ignored.
         Flat address map (``plan.training.address_map()``), layer by layer from :attr:`bases`:
         ``W_l[i, j]`` at ``bases[l] + i * fan_in + j``, then ``b_l[i]`` at ``bases[l] + fan_in * fan_out + i``.
         ``we`` writes the low bits of ``wdata`` (two's complement in the element's format).

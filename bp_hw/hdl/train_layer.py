@@ -202,6 +202,9 @@ class TrainLayer(wiring.Component):
             ports["batch_first"] = In(1)
             ports["batch_last"] = In(1)
         super().__init__(ports)
+        #: which RAMs are written this cycle: bit p lane p's weight RAM, bit P + p its bias RAM (not a
+        #: port: :mod:`bp_hw.formal.training` proves they are written only in the layer's update)
+        self.ram_writes = Signal(2 * self.fold.lanes_out)
 
     def elaborate(self, platform):
         m = Module()
@@ -476,6 +479,7 @@ class TrainLayer(wiring.Component):
                          wwp.en.eq(Mux(wreq, (1 << K) - 1, x_wmask[p])),
                          bwp.addr.eq(Mux(breq, breq_addr, x_g)), bwp.data.eq(Mux(breq, breq_data, x_wdata[:bw])),
                          bwp.en.eq(breq | x_bwe[p])]
+        m.d.comb += self.ram_writes.eq(Cat(*[wwp.en.any() for _, wwp in wports], *[bwp.en.any() for _, bwp in bports]))
         upd_done = Signal()
         m.d.sync += upd_done.eq(delay(m, upd_w & sw_fin, 1, "upd_fin"))
         m.d.comb += self.upd_done.eq(upd_done)

@@ -1,0 +1,92 @@
+"""The proofs of a build, and of the small-layer neuron cases, as lists of :class:`~.sby.ProofJob`.
+
+Depths come from the plan, so that each proof covers a stated stretch of the design's life:
+
+* stream and latency (BMC): ``plan.standalone_latency + STREAM_MARGIN`` cycles from reset: the
+  first vector in and out under any stall pattern, and the samples that follow it as far as that;
+* accumulator (k-induction, :data:`INDUCTION_DEPTH`): for all time;
+* training writes (BMC): ``plan.training.infer_cycles + TRAIN_MARGIN``: the first sample's forward
+  pass and the start of its backward passes, with access writes anywhere (a whole training sample,
+  ``train_cycles``, is out of the solver's reach on iris: past about 125 steps every step costs
+  minutes; ``depth`` asks for more);
+* neuron (BMC): ``standalone_latency + interval + 1``: the first two samples' outputs.
+
+``depth`` overrides every BMC depth (not the induction length). With ``mutants`` each property's
+broken variant runs as well, expected to fail with a counterexample trace.
+"""
+
+from __future__ import annotations
+
+from ..plan.hardware import HardwarePlan
+from . import accumulator, network, neuron, training
+from .sby import ProofJob
+
+__all__ = ["INDUCTION_DEPTH", "build_jobs", "neuron_jobs"]
+
+STREAM_MARGIN = 8
+TRAIN_MARGIN = 40
+INDUCTION_DEPTH = 3
+
+
+def _inference_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
+    d = depth or plan.standalone_latency + STREAM_MARGIN
+    cut = network.CUT
+    jobs = []
+    for mutant in [None] + (["forgets_payload", "duplicates"] if mutants else []):
+        w = network.NetworkStreams(plan, mutant=mutant)
+        jobs.append(ProofJob("stream" + (f"-{mutant}" if mutant else ""), "stream", w, w.ports, "bmc", d,
+                             "o holds while stalled; outputs <= inputs", "fail" if mutant else "pass", cut))
+    w = network.NetworkStreams(plan)
+    jobs.append(ProofJob("stream-covers", "stream", w, w.ports, "cover", d,
+                         "a transfer, a stalled output taken, a stalled input", "pass", cut))
+    for mutant in [None] + (["short_latency"] if mutants else []):
+        w = network.NetworkStreams(plan, latency=True, mutant=mutant)
+        jobs.append(ProofJob("latency" + (f"-{mutant}" if mutant else ""), "latency", w, w.ports, "bmc", d,
+                             f"o.ready high: every output within {plan.latency - (mutant is not None)} cycles",
+                             "fail" if mutant else "pass", cut))
+    for lp in plan.layers:
+        for mutant in [None] + (["no_guard_bits"] if mutants and lp.index == 0 else []):
+            w = accumulator.AccumulatorRange(lp, mutant)
+            jobs.append(ProofJob(f"accumulator{lp.index}" + (f"-{mutant}" if mutant else ""), "accumulator", w,
+                                 w.ports, "prove", INDUCTION_DEPTH,
+                                 f"fan-in {lp.layer.fan_in}, P_in {lp.fold.lanes_in}: sum inside "
+                                 f"signed({w.acc_width})", "fail" if mutant else "pass"))
+    return jobs
+
+
+def _training_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
+    d = depth or plan.training.infer_cycles + TRAIN_MARGIN
+    jobs = []
+    for mutant in [None] + (["neighbour_window"] if mutants else []):
+        w = training.TrainWrites(plan, mutant)
+        jobs.append(ProofJob("writes" + (f"-{mutant}" if mutant else ""), "training", w, w.ports, "bmc", d,
+                             "RAMs written only in their layer's update or by an access write",
+                             "fail" if mutant else "pass", training.CUT))
+    w = training.TrainWrites(plan)
+    jobs.append(ProofJob("writes-covers", "training", w, w.ports, "cover", d,
+                         "an update write, an access write, an output", "pass", training.CUT))
+    return jobs
+
+
+def build_jobs(plan: HardwarePlan, *, depth: int | None = None, mutants: bool = False) -> list[ProofJob]:
+    """The proofs of one build's plan (inference or training)."""
+    if depth is not None and depth < 1:
+        raise ValueError("depth must be at least 1")
+    if plan.training is not None:
+        return _training_jobs(plan, depth, mutants)
+    return _inference_jobs(plan, depth, mutants)
+
+
+def neuron_jobs(cases=neuron.CASES, *, depth: int | None = None, mutants: bool = False) -> list[ProofJob]:
+    """The symbolic-neuron proofs of ``cases`` (:data:`bp_hw.formal.neuron.CASES` by default)."""
+    jobs = []
+    for k, case in enumerate(cases):
+        q = neuron.neuron_model(*case)
+        for mutant in [None] + (["other_rounding"] if mutants and k == 0 else []):
+            w = neuron.NeuronSpec(q, mutant=mutant)
+            d = depth or w.plan.standalone_latency + w.plan.interval + 1
+            name = "neuron-" + "-".join(case).replace(".", "_") + (f"-{mutant}" if mutant else "")
+            jobs.append(ProofJob(name, "neuron", w, w.ports, "bmc", d,
+                                 f"{neuron.FAN_IN}-{neuron.FAN_OUT} {case[0]} in, {case[1]}, {case[2]}, {case[3]}: "
+                                 "= the integer model", "fail" if mutant else "pass"))
+    return jobs
