@@ -31,6 +31,7 @@ COMMANDS = {
     "import": "import_model",
     "export": "export",
     "predict": "predict",
+    "prove": "prove",
 }
 
 
