@@ -39,7 +39,7 @@ def _table(results) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:6], widths)) + "  " + row[6] for row in rows]
     for r in results:
         if r.trace and r.status == "FAIL":
-            lines.append(f"{r.name}: counterexample at step {r.step}: {r.trace}")
+            lines.append(f"{r.name}: counterexample at step {r.step} ({r.failed}): {r.trace}")
     return "\n".join(lines)
 
 

@@ -91,6 +91,7 @@ class AccumulatorRange(Elaboratable):
         lo, hi = -(1 << (self.acc_width - 1)), (1 << (self.acc_width - 1)) - 1
         chunks_in = Mux(c == 0, chunks, c)      # terms summed in `total` (a whole neuron when c is 0)
         m.d.comb += [
+            Assert(c < chunks, "the chunk counter inside the neuron"),
             Assert(state == total, "the split accumulator holds the exact running sum"),
             Assert(acc.acc == held, "acc shows the running sum one enabled cycle later"),
             # the guard-bit rule: the exact partial sums stay inside the accumulator's range

@@ -79,7 +79,8 @@ class ProofJob:
 class ProofResult:
     """What a job gave: ``status`` is SymbiYosys' verdict (``PASS``, ``FAIL``, ``UNKNOWN``, ``ERROR``,
     ``TIMEOUT``); ``ok`` whether that is what the job expected; ``trace`` the counterexample (or, for
-    ``cover``, the last cover's) waveform, if one was written; ``step`` the cycle of the failure."""
+    ``cover``, the last cover's) waveform, if one was written; ``step`` the cycle of the failure and
+    ``failed`` the source line of the assertion that failed."""
     name: str
     prop: str
     mode: str
@@ -91,6 +92,7 @@ class ProofResult:
     trace: str | None = None
     step: int | None = None
     log: str | None = None
+    failed: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -99,7 +101,7 @@ class ProofResult:
     def as_dict(self) -> dict:
         return {"name": self.name, "property": self.prop, "mode": self.mode, "depth": self.depth,
                 "status": self.status, "expect": self.expect, "ok": self.ok, "seconds": round(self.seconds, 2),
-                "what": self.what, "trace": self.trace, "step": self.step}
+                "what": self.what, "trace": self.trace, "step": self.step, "failed": self.failed}
 
 
 def _sby_text(job: ProofJob) -> str:
@@ -161,5 +163,11 @@ def run_job(job: ProofJob, workdir: str | Path, timeout: float | None = None) ->
     step = None
     for match in _STEP.finditer(out):
         step = int(match.group(1))
+    if step is None and status == "FAIL":
+        # prove mode names no step: the base case's last step checked is the failing one
+        checked = re.findall(r"basecase: ##.*?Checking assertions in step (\d+)", out)
+        step = int(checked[-1]) if checked else None
+    where = re.search(r"failed assertion \S+ at (\S+)", out)
     return ProofResult(job.name, job.prop, job.mode, job.depth, status, seconds, job.expect, job.what,
-                       str(trace) if trace else None, step, str(folder / "sby.log"))
+                       str(trace) if trace else None, step, str(folder / "sby.log"),
+                       where.group(1) if where else None)

