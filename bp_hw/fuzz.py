@@ -406,7 +406,8 @@ def lint_build(build_dir: str | Path) -> list[str]:
     """Verilator ``--lint-only -Wall`` (less :data:`LINT_WAIVERS`) on a build's Verilog; the warnings
     and errors it reports (empty when clean). Primitive models the design instantiates are read but
     not linted."""
-    from .cosim.primitives import primitive_models  # noqa: PLC0415
+    from .cosim.primitives import primitive_models, primitives_of  # noqa: PLC0415
+    from .hdl.dsp import UNCONNECTED_INPUTS  # noqa: PLC0415
     from .cosim.tools import find_simulator  # noqa: PLC0415
     from .plan.manifest import read_manifest  # noqa: PLC0415
     manifest = read_manifest(build_dir)
@@ -418,7 +419,10 @@ def lint_build(build_dir: str | Path) -> list[str]:
             model = Path(tmp) / "primitives.v"
             model.write_text(prims)
             config = Path(tmp) / "waive_primitives.vlt"
-            config.write_text(f'`verilator_config\nlint_off -file "{model}"\n')
+            # the primitives' pins left unconnected on purpose (bp_hw.hdl.dsp.UNCONNECTED_INPUTS)
+            waive = "".join(f'lint_off -rule PINMISSING -file "*" -match "*missing pin: \'{pin}\'"\n'
+                            for _, cell in primitives_of(manifest) for pin in UNCONNECTED_INPUTS.get(cell, ()))
+            config.write_text(f'`verilator_config\nlint_off -file "{model}"\n{waive}')
             files = [str(config), *files, str(model)]
         cmd = [exe, "--lint-only", "-Wall", *[f"-Wno-{w}" for w in LINT_WAIVERS], *files,
                "--top-module", manifest.toplevel]

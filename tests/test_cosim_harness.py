@@ -37,11 +37,13 @@ SIMULATORS = ["verilator", "icarus"]
 # Icarus runs ~30x slower than Verilator; keep its batches small.
 N_VECTORS = {"verilator": 3000, "icarus": 300}
 # name -> generate options: serial and fully parallel with whole input vectors, one whose inputs
-# arrive as beats of two elements into the input buffer, and one whose weights are in SPRAM,
-# written through the load port before the first input
+# arrive as beats of two elements into the input buffer, one whose weights are in SPRAM,
+# written through the load port before the first input, and the beats design for the ECP5 (its
+# products MULT18X18D instances, run through bp_hw/cosim/mult18x18d.v)
 DESIGNS = {"serial": dict(parallel="1", input_mode="vector"), "parallel": dict(parallel="20,15", input_mode="vector"),
            "beats": dict(parallel="5x2,15", input_mode="beats"),
-           "loaded": dict(parallel="1", input_mode="beats", weights="spram", device="iCE40UP5K")}
+           "loaded": dict(parallel="1", input_mode="beats", weights="spram", device="iCE40UP5K"),
+           "ecp5": dict(parallel="5x2,15", input_mode="beats", device="LFE5U-85F")}
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +87,11 @@ def test_network_matches_integer_model(root, simulator, design, stall):
     result = run_vectors(build, x, simulator, stall=stall, seed=11)
     report = compare_outputs(expected, result)
     assert report.ok, report.describe(16)
-    assert manifest.inp.beats == {"beats": 2, "loaded": 4}.get(design, 1)
+    assert manifest.inp.beats == {"beats": 2, "loaded": 4, "ecp5": 2}.get(design, 1)
     assert (manifest.load is not None) == (design == "loaded")
+    cells = {x.dsp_cell for x in manifest.layers}
+    assert cells == ({"MULT18X18D"} if design == "ecp5" else {None})
+    assert ("MULT18X18D #(" in manifest.verilog[0].read_text()) == (design == "ecp5")
     assert len(result.input_cycles) == len(x) and result.inputs_sent == len(x)
     assert np.all(np.diff(result.output_cycles.astype(np.int64)) > 0)
     # Every tap sees every sample exactly once, in order, like the output.
@@ -116,6 +121,25 @@ def test_corrupted_load_image_is_caught(root, tmp_path):
     x = inputs_for(build, 300, seed=5)
     assert compare_outputs(q.predict(x), run_vectors(build, x)).ok
     assert not compare_outputs(q.predict(x), run_vectors(build, x, load_image=bad)).ok
+
+
+def test_mult18x18d_model_is_what_runs(root, monkeypatch):
+    """The ECP5 design's products run through the MULT18X18D model: with the model's products doubled
+    the outputs differ (and the true model matches again after)."""
+    import bp_hw.cosim.runner as runner
+    simulator = cheapest_simulator()
+    build = root / "ecp5"
+    manifest = read_manifest(build)
+    q = load_qmodel(manifest)
+    x = inputs_for(build, 300, seed=6)
+    text = runner.primitive_models(manifest)
+    assert "module MULT18X18D" in text
+    bad = text.replace("p_r <= product[35:0];", "p_r <= product[34:0] << 1;")
+    assert bad != text
+    monkeypatch.setattr(runner, "primitive_models", lambda m: bad)
+    assert not compare_outputs(q.predict(x), run_vectors(build, x, simulator)).ok
+    monkeypatch.undo()
+    assert compare_outputs(q.predict(x), run_vectors(build, x, simulator)).ok
 
 
 def test_corrupted_expectation_is_caught_and_located(root):

@@ -230,13 +230,15 @@ def test_standalone_latency_is_measured(iris_q412, parallel):
 
 def _check_timed_and_stalled(plan, q, X, seed, stalled_rows=40):
     """The network of ``plan`` on ``X``: bit-exact with the plan's latency and interval measured, then
-    bit-exact on the first ``stalled_rows`` vectors under random stalls both ways (``seed``)."""
-    run = run_stream(Network(plan), X)
+    bit-exact on the first ``stalled_rows`` vectors under random stalls both ways (``seed``). Amaranth's
+    simulator runs no primitives: a plan's DSP cells are the registered ``*`` they stand for."""
+    run = run_stream(Network(plan, primitives=False), X)
     expected = q.predict(X)
     np.testing.assert_array_equal(run.outputs, expected)
     assert run.latency == plan.latency
     assert run.interval == plan.interval
-    stalled = run_stream(Network(plan), X[:stalled_rows], stall_in=0.3, stall_out=0.3, seed=seed)
+    stalled = run_stream(Network(plan, primitives=False), X[:stalled_rows], stall_in=0.3, stall_out=0.3,
+                         seed=seed)
     np.testing.assert_array_equal(stalled.outputs, expected[:stalled_rows])
 
 
@@ -321,10 +323,15 @@ def test_slots_in_bram_read_a_chunk_of_each_word(parallel):
 
 @pytest.mark.parametrize("parallel", ["1", "2x2,3"])
 def test_operands_registered_on_ecp5(iris_q412, parallel):
-    """On the ECP5 every MAC operand is registered once more after its memory: one more cycle per
-    layer, bit-exact, also under stalls, with the plan's latency and interval measured."""
+    """On the ECP5 every MAC operand is registered once more after its memory, and every product
+    (a MULT18X18D instance with its own registers, whose model runs in Verilator: test_cosim_harness)
+    once more after the block: two more cycles per layer, bit-exact, also under stalls, with the
+    plan's latency and interval measured."""
     q, X = iris_q412
     plan = make_plan(q, parallel, device="LFE5U-85F")
     assert all(x.operand_latency == 1 for x in plan.layers)
-    assert plan.latency == make_plan(q, parallel).latency + len(plan.layers)
+    assert [x.dsp_cell for x in plan.layers] == ["MULT18X18D"] * len(plan.layers)
+    assert plan.latency == make_plan(q, parallel).latency + 2 * len(plan.layers)
+    assert {x.dsp_cell for x in make_plan(q, parallel, device="iCE40UP5K").layers} == {None}
+    assert {x.dsp_cell for x in make_plan(q, parallel, device="LFE5U-85F", train=True).layers} == {None}
     _check_timed_and_stalled(plan, q, X, seed=4)

@@ -64,8 +64,10 @@ class LayerEngine(wiring.Component):
         The layer's folding, memories, slot placement and activation (from
         :func:`bp_hw.plan.make_plan`).
     primitives : bool
-        Weights placed in SPRAM become ``SB_SPRAM256KA`` instances (synthesis, Verilog); ``False``
-        builds the equivalent behavioural RAM (Amaranth's simulator cannot run instances).
+        Weights placed in SPRAM become ``SB_SPRAM256KA`` instances and the products the plan's DSP
+        cell (``plan.dsp_cell``, ``MULT18X18D`` on ECP5) with its own registers (synthesis, Verilog);
+        ``False`` builds the equivalent behavioural RAM and registered ``*``, cycle for cycle
+        (Amaranth's simulator cannot run instances).
 
     Ports
     -----
@@ -79,7 +81,7 @@ class LayerEngine(wiring.Component):
     ``plan.latency`` cycles: ROM read (one more, ``plan.word_latency``, where a chunk is picked out
     of a wider slot word: the word is registered first; one more, ``plan.operand_latency``, on
     devices whose block RAM outputs are slow), the MAC lane's ``plan.mac_latency`` (4 with one product
-    on a DSP block; one more with the products in logic, one more with ``P_in > 1``), the
+    on a DSP block; one more with the products in logic or from a DSP cell, one more with ``P_in > 1``), the
     rescale's 3, the activation, the output slot.
     """
 
@@ -237,7 +239,8 @@ class LayerEngine(wiring.Component):
             b_data = self._rom(m, f"brom{lane}", b_shape.width, self.plan.bias_words(lane), en, i_g,
                                self.placement["biases"])
             mac = MACLane(w_shape, in_shape, b_shape, layer.bias_shift, layer.acc_width, f.lanes_in,
-                          in_logic=self.plan.logic_multipliers)
+                          in_logic=self.plan.logic_multipliers,
+                          cell=self.plan.dsp_cell, primitive=self.primitives)
             m.submodules[f"mac{lane}"] = mac
             m.d.comb += [mac.en.eq(en), mac.valid.eq(s_op[0]), mac.first.eq(s_op[1]), mac.last.eq(s_op[2]),
                          mac.w.as_value().eq(delay(m, w_data, hold, f"w_op{lane}", en=en)),

@@ -13,7 +13,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigne
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..plan.hardware import MAC_LATENCY, PRODUCT_LATENCY, mac_latency, product_latency
+from ..plan.hardware import DSP_CELL_RETIME_LATENCY, MAC_LATENCY, PRODUCT_LATENCY, mac_latency, product_latency
+from .dsp import DSPMultiplier
 from .pipeline import delay
 
 __all__ = ["ProductStage", "Accumulator", "MACLane"]
@@ -41,20 +42,35 @@ class ProductStage(wiring.Component):
     in_logic : bool
         Build each product from shifted partial products (an adder tree in LUTs) instead of a
         ``*`` that synthesis maps onto a DSP block: for layers the device has no DSPs left for.
+    cell : str or None
+        The plan's DSP cell (``"MULT18X18D"`` on ECP5, where yosys does not fold fabric registers into
+        the block): each product is one such block with its own operand and product registers
+        (:class:`~bp_hw.hdl.dsp.DSPMultiplier`), then a fabric register
+        (:data:`~bp_hw.plan.hardware.DSP_CELL_RETIME_LATENCY`: the route from the block gets a cycle
+        of its own). ``None``: registers and a ``*`` that synthesis maps.
+    primitive : bool
+        With a ``cell``: instantiate it (synthesis, Verilog); ``False`` builds registers and a ``*`` in
+        its place, with the same cycles (Amaranth's simulator cannot run instances).
 
-    Latency: :attr:`latency` enabled cycles. On a DSP block (:attr:`LATENCY` = 2) the operand
-    registers and the product registers, reset-less so that synthesis folds them into the block's
-    own input and output registers (their enable becomes the block's hold inputs). In logic, 3: the
-    operand registers, a register halfway down the adder tree, the product registers.
+    Latency: :attr:`latency` enabled cycles (:func:`~bp_hw.plan.hardware.product_latency`). On a DSP
+    block (:attr:`LATENCY` = 2) the operand registers and the product registers, reset-less so that
+    synthesis folds them into the block's own input and output registers (their enable becomes the
+    block's hold inputs); 3 with a ``cell``: the block's own two, the fabric register. In logic, 3:
+    the operand registers, a register halfway down the adder tree, the product registers.
     """
 
     LATENCY = PRODUCT_LATENCY
 
-    def __init__(self, a_shape, b_shape, lanes: int = 1, in_logic: bool = False):
+    def __init__(self, a_shape, b_shape, lanes: int = 1, in_logic: bool = False, cell: str | None = None,
+                 primitive: bool = True):
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         self.lanes = lanes
         self.in_logic = in_logic
-        self.latency = product_latency(in_logic)
+        if in_logic and cell is not None:
+            raise ValueError("products in logic take no DSP cell")
+        self.cell = cell
+        self.primitive = primitive
+        self.latency = product_latency(in_logic, cell)
         #: the shape of an exact product of the two operand shapes
         self.prod_shape = (Const(0, self.a_shape) * Const(0, self.b_shape)).shape()
         super().__init__({
@@ -67,6 +83,19 @@ class ProductStage(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         for k in range(self.lanes):
+            if self.cell is not None:
+                if self.primitive:
+                    m.submodules[f"mul{k}"] = mul = DSPMultiplier(self.a_shape, self.b_shape, self.cell)
+                    m.d.comb += [mul.en.eq(self.en), mul.a.eq(self.a[k]), mul.b.eq(self.b[k])]
+                    block_p = mul.p
+                else:
+                    a = Signal(self.a_shape, name=f"a{k}", reset_less=True)
+                    b = Signal(self.b_shape, name=f"b{k}", reset_less=True)
+                    block_p = Signal(self.prod_shape, name=f"block_p{k}", reset_less=True)
+                    with m.If(self.en):
+                        m.d.sync += [a.eq(self.a[k]), b.eq(self.b[k]), block_p.eq(a * b)]
+                m.d.comb += self.p[k].eq(delay(m, block_p, DSP_CELL_RETIME_LATENCY, f"p{k}", en=self.en))
+                continue
             # no reset: yosys folds reset-less registers (with their enable) into a DSP block's
             # operand and output registers; a register with a synchronous reset stays in logic
             a = Signal(self.a_shape, name=f"a{k}", reset_less=True)
@@ -225,6 +254,8 @@ class MACLane(wiring.Component):
         ``P_in``, products summed per cycle.
     in_logic : bool
         Products in LUTs instead of DSP blocks (:class:`ProductStage`).
+    cell : str or None, primitive : bool
+        The plan's DSP cell per product and whether to instantiate it (:class:`ProductStage`).
 
     Ports
     -----
@@ -250,9 +281,11 @@ class MACLane(wiring.Component):
     LATENCY = MAC_LATENCY
 
     def __init__(self, w_shape, a_shape, bias_shape, bias_shift: int, acc_width: int, lanes_in: int = 1,
-                 in_logic: bool = False):
+                 in_logic: bool = False, cell: str | None = None, primitive: bool = True):
         self.in_logic = in_logic
-        self.latency = mac_latency(in_logic, lanes_in)
+        self.cell = cell
+        self.primitive = primitive
+        self.latency = mac_latency(in_logic, lanes_in, cell)
         self.w_shape = Shape.cast(w_shape)
         self.a_shape = Shape.cast(a_shape)
         self.bias_shape = Shape.cast(bias_shape)
@@ -269,7 +302,8 @@ class MACLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.products = prods = ProductStage(self.w_shape, self.a_shape, self.lanes_in, self.in_logic)
+        m.submodules.products = prods = ProductStage(self.w_shape, self.a_shape, self.lanes_in, self.in_logic,
+                                                     self.cell, self.primitive)
         m.d.comb += [prods.en.eq(self.en), prods.a.eq(self.w), prods.b.eq(self.a)]
         if self.lanes_in == 1:
             acc = Accumulator(prods.prod_shape, 1, self.acc_width, self.bias_shape, self.bias_shift)

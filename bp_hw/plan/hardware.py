@@ -30,7 +30,7 @@ from ..fixed.trainer import LayerTrainFormats, TrainSpec, layer_formats, spec_di
 from .boards import Device, device as lookup_device
 
 __all__ = ["PRODUCT_LATENCY", "MAC_LATENCY", "LOGIC_PRODUCT_LATENCY", "LANE_SUM_LATENCY",
-           "product_latency", "mac_latency", "slot_stride", "REGISTER_SLOT_CHUNKS", "SLOW_BRAM_FAMILIES", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
+           "DSP_CELL_RETIME_LATENCY", "product_latency", "mac_latency", "slot_stride", "REGISTER_SLOT_CHUNKS", "SLOW_BRAM_FAMILIES", "DSP_CELL_OF_FAMILY", "RESCALE_LATENCY", "LAYER_PIPELINE", "TRAIN_FWD_TAIL",
            "TRAIN_ERR_TAIL", "TRAIN_UPD_TAIL", "train_upd_tail", "TRAIN_DELTA_TAIL", "TRAIN_ISSUE_DELAY", "ACCESS_READ_LATENCY", "activation_latency",
            "parse_parallel", "train_spec_of", "INPUT_VECTOR_BITS", "INPUT_MODES", "input_mode_of", "WEIGHT_PLACEMENTS", "dsps_per_multiplier", "AUTO_LOGIC_BITS", "LoadedMemory", "LoadPlan", "Field", "PayloadFields", "StreamLayout", "MemoryPlan", "LutPlan", "LayerPlan",
            "TrainLayerPlan", "TrainPlan", "HardwarePlan", "make_plan"]
@@ -71,16 +71,27 @@ TRAIN_ISSUE_DELAY = 1
 ACCESS_READ_LATENCY = 4
 
 
-def product_latency(in_logic: bool) -> int:
-    """Enabled cycles of a product stage: :data:`PRODUCT_LATENCY` on DSP blocks,
-    :data:`LOGIC_PRODUCT_LATENCY` with the products in LUTs."""
-    return LOGIC_PRODUCT_LATENCY if in_logic else PRODUCT_LATENCY
+#: A product from an instantiated DSP cell (:data:`DSP_CELL_OF_FAMILY`) is registered once more in the
+#: fabric: the ECP5's DSP blocks sit in rows across the die, far from the lane logic, and the route
+#: from a block's product register to the lane sum took 5.6 ns of a 8.3 ns cycle (94 MHz, MNIST
+#: 784-64-10 at 16x4 on the ECP5-85F); with this register the route has a cycle of its own.
+DSP_CELL_RETIME_LATENCY = 1
 
 
-def mac_latency(in_logic: bool, lanes_in: int) -> int:
-    """Enabled cycles of an inference MAC lane (:class:`~bp_hw.hdl.mac.MACLane`): its product stage,
-    the registered sum of its products when there are several, the accumulator's 2."""
-    return product_latency(in_logic) + (LANE_SUM_LATENCY if lanes_in > 1 else 0) + MAC_LATENCY - PRODUCT_LATENCY
+def product_latency(in_logic: bool, cell: str | None = None) -> int:
+    """Enabled cycles of a product stage: :data:`PRODUCT_LATENCY` on DSP blocks (plus
+    :data:`DSP_CELL_RETIME_LATENCY` for an instantiated DSP ``cell``), :data:`LOGIC_PRODUCT_LATENCY`
+    with the products in LUTs."""
+    if in_logic:
+        return LOGIC_PRODUCT_LATENCY
+    return PRODUCT_LATENCY + (DSP_CELL_RETIME_LATENCY if cell is not None else 0)
+
+
+def mac_latency(in_logic: bool, lanes_in: int, cell: str | None = None) -> int:
+    """Enabled cycles of an inference MAC lane (:class:`~bp_hw.hdl.mac.MACLane`): its product stage
+    (:func:`product_latency`), the registered sum of its products when there are several, the
+    accumulator's 2."""
+    return product_latency(in_logic, cell) + (LANE_SUM_LATENCY if lanes_in > 1 else 0) + MAC_LATENCY - PRODUCT_LATENCY
 
 
 def activation_latency(layer: QLayer) -> int:
@@ -273,6 +284,8 @@ class LayerPlan:
     logic_multipliers: bool = False   # products in LUTs: the device has no DSP blocks left for this layer
     in_word_chunks: int = 1    # "bram": input chunks per word of the producer's slots (its P_out / this P_in)
     operand_latency: int = 0   # registers between the memories and the MAC lanes (SLOW_BRAM_FAMILIES: 1)
+    dsp_cell: str | None = None   # the DSP primitive instantiated per product, with its own registers
+                                  # (DSP_CELL_OF_FAMILY); None: synthesis infers the multipliers
 
     @property
     def fan_in(self) -> int:
@@ -290,7 +303,7 @@ class LayerPlan:
     @property
     def mac_latency(self) -> int:
         """The MAC lane's enabled cycles (:func:`mac_latency`)."""
-        return mac_latency(self.logic_multipliers, self.fold.lanes_in)
+        return mac_latency(self.logic_multipliers, self.fold.lanes_in, self.dsp_cell)
 
     @property
     def word_latency(self) -> int:
@@ -304,8 +317,8 @@ class LayerPlan:
         """This layer's input transfer (its last chunk) to its output transfer: ROM read (and
         :attr:`word_latency`, :attr:`operand_latency`), the MAC
         lane, the rescale, the activation, the output slot (:data:`LAYER_PIPELINE` + the activation's
-        cycles with one product per lane on a DSP block; one more with the products in logic, one
-        more with several products per lane)."""
+        cycles with one product per lane on a DSP block; one more with the products in logic or from
+        an instantiated DSP cell, :attr:`dsp_cell`; one more with several products per lane)."""
         return 1 + self.word_latency + self.operand_latency + self.mac_latency + RESCALE_LATENCY + 1 \
             + self.activation_latency
 
@@ -340,6 +353,12 @@ WEIGHT_PLACEMENTS = ("auto", "rom", "block", "logic", "spram")
 #: register, which yosys does not infer: about 5.6 ns clock-to-out at speed grade 6, most of a
 #: 120 MHz cycle): every MAC operand is registered once more next to its memory.
 SLOW_BRAM_FAMILIES = ("ecp5",)
+
+#: Families whose DSP blocks the generator instantiates, with the block's own operand and product
+#: registers as the product stage's two (yosys maps a product onto ECP5's MULT18X18D but leaves the
+#: registers in the fabric, and nextpnr then places them far from the block: 73.6 MHz for MNIST
+#: 784-64-10 at 16x4 on the ECP5-85F). Only where one product takes one block.
+DSP_CELL_OF_FAMILY = {"ecp5": "MULT18X18D"}
 
 #: A layer reads register slots through a ``chunks``:1 multiplexer; past this many chunks the
 #: multiplexer is too slow and too big, so the slots go to block RAM where the word shapes allow.
@@ -861,6 +880,12 @@ def make_plan(qmodel: QModel, parallel=1, *, device: str | Device | None = None,
             if sum(y.dsps(dev) for y in layers) <= dev.dsps:
                 break
             x.logic_multipliers = True
+    if dev is not None and training is None and dev.family in DSP_CELL_OF_FAMILY:
+        for x in layers:
+            w, a = x.layer.weight_fmt, x.layer.in_fmt
+            if not x.logic_multipliers and w.width + (not w.signed) <= dev.dsp_a_bits \
+                    and a.width + (not a.signed) <= dev.dsp_b_bits:
+                x.dsp_cell = DSP_CELL_OF_FAMILY[dev.family]
     q = qmodel
     if training is None:
         if beats:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +132,14 @@ class StreamPort(PayloadFields):
 
 
 def _record(cls, obj, what: str):
-    """A dataclass ``cls`` from the JSON object of the same fields (every field required)."""
+    """A dataclass ``cls`` from the JSON object of the same fields (every field without a default
+    required)."""
     names = cls.__dataclass_fields__
-    missing = [k for k in names if not isinstance(obj, dict) or k not in obj]
+    missing = [k for k, f in names.items() if (not isinstance(obj, dict) or k not in obj)
+               and f.default is MISSING and f.default_factory is MISSING]
     if missing:
         raise BpHwError(f"manifest: {what} lacks {', '.join(missing)}")
-    return cls(**{k: obj[k] for k in names})
+    return cls(**{k: obj[k] for k in names if k in obj})
 
 
 # -- memories and layers ---------------------------------------------------------------------------
@@ -208,6 +210,8 @@ class LayerInfo:
     rounding: str
     overflow: str
     lut: dict | None
+    #: the DSP primitive the Verilog instantiates per product (``MULT18X18D`` on ECP5), or None
+    dsp_cell: str | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -421,7 +425,8 @@ def _layer_info(plan: HardwarePlan, x) -> LayerInfo:
         input="registers" if training else x.input_source, output_slots="registers" if training else x.output_slots,
         mac_ops=L.macs, multipliers=f.lanes, in_format=L.in_fmt.name, weight_format=L.weight_fmt.name,
         bias_format=L.bias_fmt.name, z_format=L.z_fmt.name, out_format=L.out_fmt.name, acc_width=L.acc_width,
-        rescale_shift=L.rescale_shift, rounding=L.rounding, overflow=L.overflow, lut=lut)
+        rescale_shift=L.rescale_shift, rounding=L.rounding, overflow=L.overflow, lut=lut,
+        dsp_cell=None if training else x.dsp_cell)
 
 
 def _training_info(plan: HardwarePlan) -> TrainingInfo:
