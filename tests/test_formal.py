@@ -38,6 +38,13 @@ def small_q():
     return q
 
 
+@pytest.fixture(scope="module")
+def one_layer_q():
+    """A 3-2 layer: the quickest design for the broken variants and the command line."""
+    q, _ = quantize_model(random_float_model([3, 2], ["sigmoid"], seed=5), QuantConfig(format="Q3.9", lut_bits=6))
+    return q
+
+
 def _run(job, tmp_path, ok=True):
     r = run_job(job, tmp_path)
     assert r.ok is ok and r.status == ("PASS" if job.expect == "pass" else "FAIL"), (r, open(r.log).read()[-3000:])
@@ -60,8 +67,9 @@ def test_accumulators_proved_by_induction_and_a_narrow_one_rejected(small_q, par
 @needs_tools
 @pytest.mark.parametrize("mutant,latency", [(None, False), (None, True), ("forgets_payload", False),
                                             ("duplicates", False), ("short_latency", True)])
-def test_network_stream_contract_and_latency(small_q, mutant, latency, tmp_path):
-    plan = make_plan(small_q, "1")
+def test_network_stream_contract_and_latency(small_q, one_layer_q, mutant, latency, tmp_path):
+    # the real proofs on two layers (slots between them); the broken variants on one (they fail early)
+    plan = make_plan(one_layer_q, "2") if mutant else make_plan(small_q, "1")
     w = NetworkStreams(plan, latency=latency, mutant=mutant)
     depth = plan.standalone_latency + plan.interval + 2      # a second sample through as well
     _run(ProofJob("net", "stream", w, w.ports, "bmc", depth, expect="fail" if mutant else "pass", cut=CUT), tmp_path)
@@ -126,16 +134,16 @@ def test_missing_tools_is_one_line(monkeypatch):
 
 
 @needs_tools
-def test_cli_proves_a_build_and_reports_json(small_q, tmp_path, capsys):
+def test_cli_proves_a_build_and_reports_json(one_layer_q, tmp_path, capsys):
     qpath = tmp_path / "q.json"
-    small_q.save(qpath)
+    one_layer_q.save(qpath)
     build = tmp_path / "b"
-    assert cli.main(["generate", str(qpath), "--no-taps", "--out", str(build)]) == 0
+    assert cli.main(["generate", str(qpath), "--no-taps", "--parallel", "2", "--out", str(build)]) == 0
     capsys.readouterr()
     assert cli.main(["prove", str(build), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     names = [p["name"] for p in summary["proofs"]]
     assert summary["ok"] and names[:4] == ["stream", "stream-covers", "latency", "accumulator0"]
     assert all(p["status"] == "PASS" and p["seconds"] > 0 for p in summary["proofs"])
-    plan = make_plan(small_q, "1")
+    plan = make_plan(one_layer_q, "2")
     assert {p["depth"] for p in summary["proofs"] if p["mode"] != "prove"} == {plan.standalone_latency + 8}
