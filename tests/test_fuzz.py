@@ -424,6 +424,18 @@ def test_seed_500006_training_design_builds_and_matches_the_trainer(tmp_path):
     assert r["ok"] and r["weight_mismatches"] == 0 and r["lint"] == [], r
 
 
+@pytest.mark.slow
+def test_seed_500013_training_products_in_logic_match_the_trainer(tmp_path):
+    """5-7-4-7-3-4 on the iCEBreaker: past the 8 DSPs some products go to logic (3 cycles, not 2); the
+    training layer's sideband must wait the lane's own product latency or the first output is wrong."""
+    need("verilator")
+    d = _fixture("seed_500013_training")
+    assert d.kind == "training" and d.board == "icebreaker"
+    assert any(x.logic_multipliers for x in d.plan().training.layers)
+    r = check_design(d, tmp_path / "b", lint=True)
+    assert r["ok"] and r["mismatches"] == 0 and r["weight_mismatches"] == 0 and r["lint"] == [], r
+
+
 def test_a_design_that_crashes_is_a_failure_with_its_reproducer(tmp_path, monkeypatch, capsys):
     """A design whose generation raises (as seed 500006 did) is a row of the table, not the end of the run."""
     need("verilator")
