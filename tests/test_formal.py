@@ -147,3 +147,19 @@ def test_cli_proves_a_build_and_reports_json(one_layer_q, tmp_path, capsys):
     assert all(p["status"] == "PASS" and p["seconds"] > 0 for p in summary["proofs"])
     plan = make_plan(one_layer_q, "2")
     assert {p["depth"] for p in summary["proofs"] if p["mode"] != "prove"} == {plan.standalone_latency + 8}
+
+
+@needs_tools
+@pytest.mark.slow
+@pytest.mark.parametrize("parallel", ["1", "8,3"])
+def test_iris_builds_prove(parallel, tmp_path):
+    """The issue's CI row: every proof of iris 4-8-3 Q4.12 (10-bit table) at P=1 and 8,3 passes."""
+    from bp_hw.data import load_dataset, split_dataset
+    from bp_hw.reference import TrainConfig, train
+    ds = load_dataset("iris")
+    tr, te = split_dataset(ds, 0.3, 0)
+    q, _ = quantize_model(train(tr, te, TrainConfig(data="iris", layers=[4, 8, 3], epochs=20, seed=0)),
+                          QuantConfig(format="Q4.12", lut_bits=10), ds.X)
+    results = [run_job(job, tmp_path) for job in build_jobs(make_plan(q, parallel))]
+    assert [r.name for r in results] == ["stream", "stream-covers", "latency", "accumulator0", "accumulator1"]
+    assert all(r.ok and r.status == "PASS" for r in results), [(r.name, r.status, r.log) for r in results]
