@@ -14,6 +14,7 @@ import pytest
 from bp_hw import cli
 from bp_hw.errors import BpHwError
 from bp_hw.fixed import QuantConfig, quantize_model
+from bp_hw.fixed.packing import pack_word
 from bp_hw.formal import sby
 from bp_hw.formal.accumulator import AccumulatorRange
 from bp_hw.formal.network import CUT, NetworkStreams
@@ -100,9 +101,8 @@ def test_neuron_table_is_the_integer_model():
     spec = NeuronSpec(q)
     w, ow = q.input_fmt.width, q.output_fmt.width
     x = [1, -2, 0, 3]
-    word = sum((v & ((1 << w) - 1)) << (k * w) for k, v in enumerate(x))
     out = q.predict([x])[0]
-    assert spec.table[word] == sum((int(v) & ((1 << ow) - 1)) << (k * ow) for k, v in enumerate(out))
+    assert spec.table[pack_word(x, w)] == pack_word(out, ow)
     assert len(spec.table) == 1 << (4 * w)
 
 

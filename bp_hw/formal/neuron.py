@@ -26,6 +26,7 @@ from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, ResetSigna
 from amaranth.lib.memory import Memory
 
 from ..fixed import QuantConfig, quantize_model
+from ..fixed.packing import pack_word
 from ..fixed.qmodel import QModel
 from ..fixed.rounding import OVERFLOW_MODES, ROUNDING_MODES
 from ..hdl.network import Network
@@ -57,12 +58,6 @@ def neuron_model(input_fmt: str, fmt: str, rounding: str, overflow: str, seed: i
     return q
 
 
-def _words(values: np.ndarray, width: int) -> list[int]:
-    """Rows of integers packed as a payload is: element k in bits [k w, (k + 1) w), two's complement."""
-    mask = (1 << width) - 1
-    return [sum((int(v) & mask) << (k * width) for k, v in enumerate(row)) for row in values]
-
-
 class NeuronSpec(Elaboratable):
     """The formal wrapper: the layer's network against the spec's table. Free inputs (:attr:`ports`):
     ``i_valid``, ``i_payload``, ``o_ready``; unless ``stalls``, inputs come back to back and outputs
@@ -80,8 +75,8 @@ class NeuronSpec(Elaboratable):
         lo, hi = q.input_fmt.min_int, q.input_fmt.max_int
         grid = np.array(list(itertools.product(range(lo, hi + 1), repeat=q.sizes[0])))
         self.table = [0] * (1 << (in_w * q.sizes[0]))
-        for word, out in zip(_words(grid, in_w), _words(q.predict(grid), q.output_fmt.width)):
-            self.table[word] = out
+        for row, out in zip(grid, q.predict(grid)):
+            self.table[pack_word(row, in_w)] = pack_word(out, q.output_fmt.width)
         built = q
         if mutant == "other_rounding":
             d = q.to_dict()
@@ -108,9 +103,10 @@ class NeuronSpec(Elaboratable):
         n_in = Counter(m, in_fire, limit, "vectors_in").value
         n_out = Counter(m, out_fire, limit, "vectors_out").value
         # the inputs in flight, in order; the output's is the oldest
+        slot_bits = (IN_FLIGHT - 1).bit_length()     # IN_FLIGHT is a power of two: the counts wrap onto it
         m.submodules.inputs = inputs = Memory(shape=len(self.i_payload), depth=IN_FLIGHT, init=[])
         wp, rp = inputs.write_port(), inputs.read_port(domain="comb")
-        m.d.comb += [wp.en.eq(in_fire), wp.addr.eq(n_in[:3]), wp.data.eq(self.i_payload), rp.addr.eq(n_out[:3])]
+        m.d.comb += [wp.en.eq(in_fire), wp.addr.eq(n_in[:slot_bits]), wp.data.eq(self.i_payload), rp.addr.eq(n_out[:slot_bits])]
         m.submodules.spec = spec = Memory(shape=len(net.o.payload.as_value()), depth=len(self.table), init=self.table)
         sp = spec.read_port(domain="comb")
         m.d.comb += sp.addr.eq(rp.data)
