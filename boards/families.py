@@ -21,7 +21,8 @@ from amaranth.lib import io
 
 from bp_hw.errors import BpHwError
 
-__all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll", "Family", "FAMILIES", "family"]
+__all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll", "ice40_link_clock", "ecp5_link_clock", "ecp5_clkos_div",
+           "Family", "FAMILIES", "family"]
 
 
 @dataclass(frozen=True)
@@ -117,17 +118,62 @@ def ecp5_pll(f_in: float, f_target: float) -> ECP5PLL:
     return ECP5PLL(f_in, clki_div, clkfb_div, clkop_div)
 
 
-def _ice40_pll_primitive(m: Module, clk_pin, p: ICE40PLL, clk_out: Signal, lock: Signal) -> None:
-    # SB_PLL40_PAD takes the clock straight from the pin: no input buffer.
-    m.submodules.pll = Instance(
-        "SB_PLL40_PAD",
-        p_FEEDBACK_PATH="SIMPLE", p_DIVR=p.divr, p_DIVF=p.divf, p_DIVQ=p.divq, p_FILTER_RANGE=p.filter_range,
-        i_PACKAGEPIN=clk_pin.io, i_RESETB=1, i_BYPASS=0,
-        o_PLLOUTGLOBAL=clk_out, o_LOCK=lock)
+def ice40_link_clock(p: ICE40PLL, baud: int) -> float:
+    """The iCE40 board top's link clock: the board clock itself (SB_PLL40_2_PAD passes it through on
+    its port A), whatever the baud rate (:func:`~bp_hw.hdl.uart.uart_divisor` checks the rate)."""
+    return p.f_in
 
 
-def _ecp5_pll_primitive(m: Module, clk_pin, p: ECP5PLL, clk_out: Signal, lock: Signal) -> None:
+#: The ECP5 link clock aims here: 16 cycles a bit at 3 Mbaud, a quarter of the usual network clock.
+ECP5_LINK_TARGET_HZ = 48e6
+
+
+def ecp5_link_clock(p: ECP5PLL, baud: int) -> float:
+    """The ECP5 board top's link clock: the PLL's CLKOS, the VCO divided by :func:`ecp5_clkos_div`."""
+    return p.f_vco / ecp5_clkos_div(p, baud)
+
+
+def ecp5_clkos_div(p: ECP5PLL, baud: int) -> int:
+    """CLKOS divider: the one whose clock is a whole number of cycles per bit at ``baud`` (least rate
+    error), at least 8 cycles a bit, nearest :data:`ECP5_LINK_TARGET_HZ` among equals."""
+    best = None
+    for div in range(1, 129):
+        f = p.f_vco / div
+        cycles = round(f / baud)
+        if cycles < 8 or f > 200e6:
+            continue
+        error = abs(f / cycles - baud) / baud
+        key = (max(error, 0.005), abs(f - ECP5_LINK_TARGET_HZ))
+        if best is None or key < best[0]:
+            best = (key, div)
+    if best is None:
+        raise BpHwError(f"the ECP5 PLL cannot make a link clock of 8 or more cycles a bit at {baud} baud; "
+                        f"choose a lower --baud")
+    return best[1]
+
+
+def _ice40_pll_primitive(m: Module, clk_pin, p: ICE40PLL, clk_out: Signal, lock: Signal,
+                         link_clk: Signal | None = None, baud: int | None = None) -> None:
+    # SB_PLL40_PAD takes the clock straight from the pin: no input buffer. SB_PLL40_2_PAD also passes
+    # the pin's clock through on port A (the link clock), the PLL's on port B.
+    params = dict(p_FEEDBACK_PATH="SIMPLE", p_DIVR=p.divr, p_DIVF=p.divf, p_DIVQ=p.divq,
+                  p_FILTER_RANGE=p.filter_range, i_PACKAGEPIN=clk_pin.io, i_RESETB=1, i_BYPASS=0, o_LOCK=lock)
+    if link_clk is None:
+        m.submodules.pll = Instance("SB_PLL40_PAD", o_PLLOUTGLOBAL=clk_out, **params)
+    else:
+        m.submodules.pll = Instance("SB_PLL40_2_PAD", p_PLLOUT_SELECT_PORTB="GENCLK",
+                                    o_PLLOUTGLOBALA=link_clk, o_PLLOUTGLOBALB=clk_out, **params)
+
+
+def _ecp5_pll_primitive(m: Module, clk_pin, p: ECP5PLL, clk_out: Signal, lock: Signal,
+                        link_clk: Signal | None = None, baud: int | None = None) -> None:
     m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_pin)
+    clkos = {}
+    if link_clk is not None:
+        div = ecp5_clkos_div(p, baud)
+        clkos = dict(p_OUTDIVIDER_MUXB="DIVB", p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=div,
+                     p_CLKOS_CPHASE=div - 1, p_CLKOS_FPHASE=0,
+                     a_FREQUENCY_PIN_CLKOS=f"{p.f_vco / div / 1e6:.6f}", i_ENCLKOS=0, o_CLKOS=link_clk)
     m.submodules.pll = Instance(
         "EHXPLLL",
         p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
@@ -138,7 +184,7 @@ def _ecp5_pll_primitive(m: Module, clk_pin, p: ECP5PLL, clk_out: Signal, lock: S
         i_CLKI=clk_buf.i, i_CLKFB=clk_out, i_RST=0, i_STDBY=0,
         i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
         i_PLLWAKESYNC=0, i_ENCLKOP=0,
-        o_CLKOP=clk_out, o_LOCK=lock)
+        o_CLKOP=clk_out, o_LOCK=lock, **clkos)
 
 
 @dataclass(frozen=True)
@@ -146,9 +192,12 @@ class Family:
     """One FPGA family's part of the flow.
 
     ``solve_pll(f_in, f_target)`` returns PLL settings with ``f_out``;
-    ``add_pll(m, clk_pin, settings, clk_out, lock)`` instantiates the PLL in
-    ``m`` from the board clock's pin (requested with ``dir="-"``).
-    ``synth_opts`` go to the yosys ``synth_*`` command. ``cells`` name the
+    ``add_pll(m, clk_pin, settings, clk_out, lock, link_clk=None, baud=None)`` instantiates the PLL in
+    ``m`` from the board clock's pin (requested with ``dir="-"``), and with ``link_clk`` also drives
+    the board link's clock, ``link_clock(settings, baud)`` Hz (a board clock a few times slower than
+    the network's, with a whole number of cycles per UART bit).
+    ``pll_primitive`` is the PLL cell of a one-clock board top, ``split_pll_primitive`` that of a
+    board top whose link has its own clock. ``synth_opts`` go to the yosys ``synth_*`` command. ``cells`` name the
     nextpnr bel types of the report (``luts``, ``ffs``, ``dsps``, ``brams``,
     ``sprams``; ``None`` if the family reports none) and ``ff_prefix`` the yosys
     cells counted as flip-flops when nextpnr does not report them.
@@ -156,8 +205,10 @@ class Family:
 
     name: str
     pll_primitive: str
+    split_pll_primitive: str
     solve_pll: Callable
     add_pll: Callable
+    link_clock: Callable
     cells: dict
     ff_prefix: str
     synth_opts: str | None = None
@@ -165,10 +216,10 @@ class Family:
 
 FAMILIES = {
     # -dsp: multipliers onto SB_MAC16 (synth_ice40 leaves them in LUTs otherwise).
-    "ice40": Family("ice40", "SB_PLL40_PAD", ice40_pll, _ice40_pll_primitive,
+    "ice40": Family("ice40", "SB_PLL40_PAD", "SB_PLL40_2_PAD", ice40_pll, _ice40_pll_primitive, ice40_link_clock,
                     {"luts": "ICESTORM_LC", "ffs": None, "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM",
                      "sprams": "ICESTORM_SPRAM"}, ff_prefix="SB_DFF", synth_opts="-dsp"),
-    "ecp5": Family("ecp5", "EHXPLLL", ecp5_pll, _ecp5_pll_primitive,
+    "ecp5": Family("ecp5", "EHXPLLL", "EHXPLLL", ecp5_pll, _ecp5_pll_primitive, ecp5_link_clock,
                    {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "brams": "DP16KD",
                     "sprams": None}, ff_prefix="TRELLIS_FF"),
 }

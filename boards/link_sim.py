@@ -1,14 +1,16 @@
 """UART-level simulation of a board: the board top's link and network in Verilator, the host on a pty.
 
 :func:`build_link` emits the gateware between the board's UART pins and the network
-(:class:`~bp_hw.boards.uart_wrapper.NetworkUART` around the build's network, with the UART divisor
-and idle timeout the board top would use at its clock and baud rate) as Verilog and compiles it
+(:class:`~bp_hw.boards.uart_wrapper.NetworkUART` around the build's network behind its
+:class:`~bp_hw.boards.crossing.NetworkCrossing`, in the board top's two clocks, with the UART divisor
+and idle timeout the board top would use at its clocks and baud rate) as Verilog and compiles it
 with the cocotb bench :mod:`bp_hw.boards.tb_link`. :func:`run_link` runs one session: the bench
 starts ``bp-hw run`` on a pseudo-terminal, carries its bytes bit by bit over the simulated serial
 lines (optionally with faults injected) and returns what both ends saw, including samples per second
 of simulated time against the bound the line sets.
 
-What is not simulated: the PLL and the power-on reset (the bench drives ``rst``), the I/O buffers.
+What is not simulated: the PLL and the power-on reset (the bench drives ``rst`` and ``net_rst``), the
+I/O buffers.
 """
 
 from __future__ import annotations
@@ -28,17 +30,24 @@ from bp_hw.plan.boards import board as lookup_board
 from bp_hw.plan.manifest import read_manifest
 
 from .frame import INFO, LOAD, READ, SYNC_REQUEST, TRAIN, WRITE, FrameSpec, TrainFrameSpec
-from .tb_link import FAULTS
+from .tb_link import FAULTS, PERIOD_PS
 from .train_wrapper import TrainUART
+from .crossing import NetworkCrossing
 from .top import link_clock
 from .uart_wrapper import NetworkUART
 
 __all__ = ["LinkBuild", "build_link", "run_link", "FAULTS"]
 
 TOPLEVEL = "link_top"
-#: The only signals the bench touches are the top's ports: make them (and nothing else) visible to VPI.
-VERILATOR_CONTROL = "`verilator_config\n" + "".join(
-    f'public_flat_rw -module "{TOPLEVEL}" -var "{name}"\n' for name in ("clk", "rst", "rx", "tx", "frame_error"))
+#: The only signals the bench touches are the top's ports.
+PORTS = ("clk", "rst", "rx", "tx", "frame_error")
+#: ... and the network's clock and reset behind a NetworkCrossing.
+NETWORK_CLOCK_PORTS = ("net_clk", "net_rst")
+
+
+def verilator_control(names) -> str:
+    """A Verilator configuration that makes ``names`` (and nothing else) of the top visible to VPI."""
+    return "`verilator_config\n" + "".join(f'public_flat_rw -module "{TOPLEVEL}" -var "{name}"\n' for name in names)
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class LinkBuild:
     spec: FrameSpec | TrainFrameSpec
     board: str
     f_sync: float
+    f_link: float
     baud: int
     divisor: int
     idle_timeout: int
@@ -65,20 +75,21 @@ def build_link(build_dir: str | Path, board: str = "icebreaker", baud: int = 3_0
     manifest = read_manifest(build_dir)
     target = lookup_board(board)
     network = load_network(manifest, source="amaranth")
-    clock = link_clock(target, (target.default_mhz if clock_mhz is None else clock_mhz) * 1e6, baud)
+    clock = link_clock(target, (target.default_mhz if clock_mhz is None else clock_mhz) * 1e6, baud,
+                       split=not manifest.is_training)
     if manifest.is_training:
         spec = TrainFrameSpec.from_manifest(manifest)
         link = TrainUART(network, spec, clock.divisor, clock.idle_timeout, network.train_plan.read_latency)
     else:
         spec = FrameSpec.from_manifest(manifest)
-        link = NetworkUART(network, spec, clock.divisor, clock.idle_timeout)
+        link = NetworkUART(NetworkCrossing(network), spec, clock.divisor, clock.idle_timeout)
     sim_dir = build_dir / f"link_{board}_{baud}"
     find_simulator("verilator")
     text = verilog.convert(link, name=TOPLEVEL, emit_src=False)
     if sim_dir.exists():
         shutil.rmtree(sim_dir)
     sim_dir.mkdir(parents=True)
-    (sim_dir / f"{TOPLEVEL}.vlt").write_text(VERILATOR_CONTROL)
+    (sim_dir / f"{TOPLEVEL}.vlt").write_text(verilator_control(PORTS + (NETWORK_CLOCK_PORTS if clock.split else ())))
     (sim_dir / f"{TOPLEVEL}.v").write_text(text)
     sources = [sim_dir / f"{TOPLEVEL}.vlt", sim_dir / f"{TOPLEVEL}.v"]
     models = primitive_models(manifest)
@@ -93,7 +104,8 @@ def build_link(build_dir: str | Path, board: str = "icebreaker", baud: int = 3_0
             build_args=block_build_args("verilator"), always=True, log_file=log_file)
     except (RuntimeError, SystemExit) as exc:
         raise BpHwError(f"verilator build of the link failed ({exc}); see {log_file}:\n{log_tail(log_file)}") from None
-    return LinkBuild(build_dir, sim_dir, spec, board, clock.f_sync, clock.baud, clock.divisor, clock.idle_timeout)
+    return LinkBuild(build_dir, sim_dir, spec, board, clock.f_sync, clock.f_link, clock.baud, clock.divisor,
+                     clock.idle_timeout)
 
 
 def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str | None = None,
@@ -101,7 +113,7 @@ def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str
              host_args: tuple[str, ...] = (), host_build: str | Path | None = None) -> dict:
     """One session: ``bp-hw run --data DATA`` against the simulated board. Returns the bench's counts,
     the host's summary (``host``), and ``samples_per_s`` / ``line_bound_samples_per_s`` in the board's
-    time (cycles at ``f_sync``), from the first request byte to the last response byte. A training build
+    time (cycles of the link clock ``f_link``), from the first request byte to the last response byte. A training build
     runs ``bp-hw run --train`` (give ``--epochs`` in ``host_args``). ``host_build``
     gives the host another build folder than the simulated one (to see a wrong model caught)."""
     from bp_hw.cosim.runner import cocotb_runner, quiet_runner_logs
@@ -124,7 +136,11 @@ def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str
     else:
         lengths = {SYNC_REQUEST: spec.request_length, INFO: 1}
         counted = {LOAD: (5, 8, spec.load_bytes)}
+    # The network's clock in its ratio to the link's (the bench's link period is PERIOD_PS); none when
+    # they are one clock (a training board top).
+    net_period = 2 * round(PERIOD_PS * link.f_link / link.f_sync / 2) if link.f_link != link.f_sync else None
     config = {"divisor": link.divisor, "idle_timeout": link.idle_timeout, "rx_fifo": spec.rx_fifo,
+              "net_period_ps": net_period,
               "lengths": lengths, "counted": counted, "response_length": spec.response_length, "host": host, "host_log": str(run_dir / "host.log"),
               "result": str(result), "fault": fault, "fault_every": fault_every, "fault_count": fault_count,
               "seed": seed}
@@ -144,7 +160,8 @@ def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str
     host_summary = out.get("host") or {}
     samples = host_summary.get("samples", 0)
     if first is not None and last is not None and last > first and samples:
-        out["samples_per_s"] = round(samples * link.f_sync / (last - first), 1)
+        out["samples_per_s"] = round(samples * link.f_link / (last - first), 1)
     out["line_bound_samples_per_s"] = round(link.spec.line_bound(link.baud), 1)
-    out.update(board=link.board, baud=link.baud, f_sync=link.f_sync, divisor=link.divisor, fault=fault)
+    out.update(board=link.board, baud=link.baud, f_sync=link.f_sync, f_link=link.f_link, divisor=link.divisor,
+               fault=fault)
     return out

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, Signal
 from amaranth.lib import io
-from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.cdc import FFSynchronizer, ResetSynchronizer
 
 from bp_hw.errors import BpHwError
 from bp_hw.hdl.uart import uart_divisor
 from bp_hw.plan.boards import Board
 
+from .crossing import NETWORK_DOMAIN, NetworkCrossing
 from .families import family
 from .frame import FrameSpec, TrainFrameSpec
 from .train_wrapper import TrainUART
@@ -38,28 +39,42 @@ def check_board_clock(board: Board, platform) -> None:
 
 @dataclass(frozen=True)
 class LinkClock:
-    """The clock and UART timing of a board top: the PLL's setting, the ``sync`` frequency it makes,
-    the UART divisor at ``baud`` and the link's idle timeout in cycles."""
+    """The clocks and UART timing of a board top: the PLL's setting, the network's frequency it makes
+    (``f_sync``), the link's (``f_link``: its own slower clock when ``split``, else ``f_sync``), the
+    UART divisor at ``baud`` and the link's idle timeout, both in link cycles."""
     pll: object
     f_sync: float
+    f_link: float
+    split: bool
     baud: int
     divisor: int
     idle_timeout: int
 
 
-def link_clock(board: Board, clock_hz: float, baud: int | None = None) -> LinkClock:
-    """What :class:`BoardTop` makes of ``clock_hz`` and ``baud`` on ``board`` (one line on a bad rate)."""
+def link_clock(board: Board, clock_hz: float, baud: int | None = None, split: bool = True) -> LinkClock:
+    """What :class:`BoardTop` makes of ``clock_hz`` and ``baud`` on ``board`` (one line on a bad rate).
+    ``split``: the link in its own clock domain (the family's ``link_clock``), the network behind a
+    :class:`~bp_hw.boards.crossing.NetworkCrossing`."""
     baud = board.uart_baud if baud is None else int(baud)
-    pll = family(board.family).solve_pll(board.board_clock_hz, clock_hz)
+    fam = family(board.family)
+    pll = fam.solve_pll(board.board_clock_hz, clock_hz)
+    f_link = fam.link_clock(pll, baud) if split else pll.f_out
     try:
-        divisor = uart_divisor(pll.f_out, baud)
+        divisor = uart_divisor(f_link, baud)
     except ValueError as exc:
         raise BpHwError(str(exc)) from None
-    return LinkClock(pll, pll.f_out, baud, divisor, max(20 * divisor, int(IDLE_TIMEOUT_S * pll.f_out)))
+    return LinkClock(pll, pll.f_out, f_link, split, baud, divisor,
+                     max(20 * divisor, int(IDLE_TIMEOUT_S * f_link)))
 
 
 class BoardTop(Elaboratable):
     """The network on a board: PLL clock, reset, :class:`NetworkUART` on the board's USB UART.
+
+    An inference network runs in its own clock domain (:data:`~bp_hw.boards.crossing.NETWORK_DOMAIN`,
+    the PLL's output at ``clock_hz``) behind a :class:`~bp_hw.boards.crossing.NetworkCrossing`; the
+    link runs in ``sync`` at the family's link clock (the 12 MHz board clock on the iCEBreaker, the
+    PLL's CLKOS near 48 MHz on the ULX3S), so the link's routing does not set the network's Fmax.
+    A training network (whose weight access port is not a stream) and its link share the PLL clock.
 
     Parameters
     ----------
@@ -72,18 +87,18 @@ class BoardTop(Elaboratable):
     board : bp_hw.plan.boards.Board
         The PLL starts from ``board.board_clock_hz``; ``board.family`` picks the PLL.
     clock_hz : float
-        Requested ``sync`` frequency; the PLL gets as close as it can and
-        :attr:`f_sync` holds the result (used for the UART divisor and the
-        timing constraint).
+        Requested network clock; the PLL gets as close as it can and :attr:`f_sync` holds the
+        result (the timing constraint nextpnr derives). :attr:`f_link` is the link's clock (the
+        UART divisor and idle timeout count its cycles).
     baud : int or None
         UART rate; ``None`` is the board's ``uart_baud``.
 
     Ports: the board's pins (clock, ``uart`` 0, ``led`` 0 and 1), requested
-    from the platform. The ``sync`` domain is held in reset until the PLL locks
+    from the platform. Both domains are held in reset until the PLL locks
     and for 15 us after (iCE40 block RAMs read as zero for ~3 us after
-    configuration). LED 0 blinks at ~0.5 Hz (the clock runs); LED 1 lights after
+    configuration). LED 0 blinks at ~0.5-1 Hz (the link clock runs); LED 1 lights after
     any framing, overrun or CRC error on the link. Latency: that of
-    :class:`NetworkUART`.
+    :class:`NetworkUART`, plus the crossings' 3 cycles of each clock each way.
     """
 
     def __init__(self, network, spec: FrameSpec, board: Board, clock_hz: float, baud: int | None = None):
@@ -91,8 +106,9 @@ class BoardTop(Elaboratable):
         self.spec = spec
         self.board = board
         self.family = family(board.family)
-        clock = link_clock(board, clock_hz, baud)
-        self.pll, self.f_sync, self.baud = clock.pll, clock.f_sync, clock.baud
+        clock = link_clock(board, clock_hz, baud, split=not isinstance(spec, TrainFrameSpec))
+        self.clock = clock
+        self.pll, self.f_sync, self.f_link, self.baud = clock.pll, clock.f_sync, clock.f_link, clock.baud
         self.divisor, self.idle_timeout = clock.divisor, clock.idle_timeout
 
     def elaborate(self, platform):
@@ -101,12 +117,18 @@ class BoardTop(Elaboratable):
         # No explicit clock constraint: nextpnr derives the PLL output's from the
         # board clock's and the PLL dividers (a constraint on the Amaranth clock
         # signal would name a net that no longer exists after synthesis).
+        split = self.clock.split
         m.domains.sync = cd_sync = ClockDomain("sync")
         m.domains.por = ClockDomain("por", reset_less=True, local=True)
-        pll_clk = cd_sync.clk
         lock = Signal()
         clk_pin = platform.request(platform.default_clk, dir="-")
-        self.family.add_pll(m, clk_pin, self.pll, pll_clk, lock)
+        if split:
+            m.domains.net = cd_net = ClockDomain(NETWORK_DOMAIN)
+            pll_clk = cd_net.clk
+            self.family.add_pll(m, clk_pin, self.pll, pll_clk, lock, link_clk=cd_sync.clk, baud=self.baud)
+        else:
+            pll_clk = cd_sync.clk
+            self.family.add_pll(m, clk_pin, self.pll, pll_clk, lock)
 
         m.d.comb += ClockSignal("por").eq(pll_clk)
 
@@ -121,7 +143,12 @@ class BoardTop(Elaboratable):
         # Registered, so that the reset net starts at a flip-flop, not at the comparator.
         rst = Signal(init=1)
         m.d.por += rst.eq(timer != delay)
-        m.d.comb += cd_sync.rst.eq(rst)
+        if split:
+            # The network's reset is the PLL domain's; the link's is the same, released on its own clock.
+            m.d.comb += cd_net.rst.eq(rst)
+            m.submodules.link_reset = ResetSynchronizer(rst, domain="sync")
+        else:
+            m.d.comb += cd_sync.rst.eq(rst)
 
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)
@@ -130,7 +157,7 @@ class BoardTop(Elaboratable):
             link = TrainUART(self.network, self.spec, self.divisor, self.idle_timeout,
                              self.network.train_plan.read_latency)
         else:
-            link = NetworkUART(self.network, self.spec, self.divisor, self.idle_timeout)
+            link = NetworkUART(NetworkCrossing(self.network), self.spec, self.divisor, self.idle_timeout)
         m.submodules.link = link
         m.d.comb += [link.rx.eq(rx_buf.i), tx_buf.o.eq(link.tx)]
 
@@ -140,7 +167,7 @@ class BoardTop(Elaboratable):
             leds.append(led)
         # Free-running counter: its top bit toggles every ~0.7-1.4 s. (A compare
         # against f/2 made a 25-bit equality that limited Fmax on iCE40.)
-        blink = Signal(max(1, int(self.f_sync).bit_length()))
+        blink = Signal(max(1, int(self.f_link).bit_length()))
         heartbeat = blink[-1]
         error_seen = Signal()
         m.d.sync += blink.eq(blink + 1)

@@ -22,7 +22,7 @@ class NetworkUART(wiring.Component):
     network : wiring.Component
         Has ``i`` (In) and ``o`` (Out) streams with ``ArrayLayout`` payloads (the network contract
         of DESIGN.md): ``i`` takes ``spec.in_beat`` elements per transfer, ``o`` gives the whole
-        output vector; and, when ``spec.load_words``, the load port ``ld`` (always ready). It becomes
+        output vector; and, when ``spec.load_words``, the load port ``ld`` (its ``ready`` is respected). It becomes
         a submodule.
     spec : FrameSpec
         The frames (:meth:`FrameSpec.from_manifest` of the network's build).
@@ -118,9 +118,12 @@ class NetworkUART(wiring.Component):
             m.d.comb += [lw.addr.eq(lindex), lw.data.eq(Cat(lword[8:], byte)), lr.addr.eq(lindex)]
             ld_valid = Signal()
             ld_addr = Signal(spec.load_addr_width)
-            m.d.sync += ld_valid.eq(0)
+            ld_stall = Signal()     # a word on the load port that is not taken this cycle
             m.d.comb += [net.ld.valid.eq(ld_valid), net.ld.payload.data.eq(lr.data),
-                         net.ld.payload.addr.eq(ld_addr)]
+                         net.ld.payload.addr.eq(ld_addr), ld_stall.eq(ld_valid & ~net.ld.ready),
+                         lr.en.eq(~ld_stall)]
+            with m.If(~ld_stall):
+                m.d.sync += ld_valid.eq(0)
 
         # comparisons on the counters, made where a byte is taken: from registers (LinkCore.settled)
         beat_done, last_beat = core.settled(beat_byte == beat_bytes - 1), core.settled(beat_index == spec.in_beats - 1)
@@ -245,16 +248,16 @@ class NetworkUART(wiring.Component):
                         m.d.sync += [lindex.eq(0), ld_addr.eq(laddr), lleft.eq(lcount - 2)]
                         m.next = "L_COMMIT"
                 with m.State("L_COMMIT"):
-                    # Read word lindex now; it is on the load port the next cycle, at ld_addr.
-                    m.d.sync += [ld_valid.eq(1), lindex.eq(lindex + 1), lleft.eq(lleft - 1)]
-                    with m.If(ld_valid):
-                        m.d.sync += ld_addr.eq(ld_addr + 1)
-                    with m.If(lleft[-1]):
-                        m.next = "L_ACK"
+                    # Read word lindex now; it is on the load port the next cycle, at ld_addr, and
+                    # stays there (the read port held) until the port takes it.
+                    with m.If(~ld_stall):
+                        m.d.sync += [ld_valid.eq(1), lindex.eq(lindex + 1), lleft.eq(lleft - 1)]
+                        with m.If(ld_valid):
+                            m.d.sync += ld_addr.eq(ld_addr + 1)
+                        with m.If(lleft[-1]):
+                            m.next = "L_ACK"
                 with m.State("L_ACK"):
-                    with m.If(ld_valid):
-                        m.d.sync += ld_addr.eq(ld_addr + 1)
-                    with m.If(core.room):
+                    with m.If(~ld_stall & core.room):
                         push(_ACK)
                         m.next = "HUNT"
 

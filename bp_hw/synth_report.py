@@ -63,28 +63,35 @@ def parse_nextpnr_report(path: str | Path, family: str, yosys_cells: dict | None
         ffs = used(names["ffs"])
     else:
         ffs = sum(n for cell, n in (yosys_cells or {}).items() if cell.startswith(fam.ff_prefix))
-    # The design's clock is the one with the lowest achieved Fmax (usually the only one).
+    # The network's clock is the fastest constraint (a board top's link has a slower clock of its own);
+    # timing is met when every clock meets its constraint.
     clocks = {net: {"achieved_mhz": v.get("achieved"), "constraint_mhz": v.get("constraint")}
               for net, v in report.get("fmax", {}).items()}
-    worst = min(clocks.items(), key=lambda kv: kv[1]["achieved_mhz"] or 0.0, default=(None, {}))
-    fmax = worst[1].get("achieved_mhz")
-    constraint = worst[1].get("constraint_mhz")
+    main = max(clocks.items(), key=lambda kv: kv[1]["constraint_mhz"] or 0.0, default=(None, {}))
+    fmax = main[1].get("achieved_mhz")
+    constraint = main[1].get("constraint_mhz")
+    met = bool(clocks) and all(c["achieved_mhz"] and c["constraint_mhz"] and c["achieved_mhz"] >= c["constraint_mhz"]
+                               for c in clocks.values())
     return {
         "luts": used(names["luts"]), "ffs": ffs, "dsps": used(names["dsps"]), "brams": used(names["brams"]),
         "sprams": used(names["sprams"]),
         "fmax_mhz": round(fmax, 2) if fmax else None,
         "constraint_mhz": round(constraint, 3) if constraint else None,
-        "timing_met": bool(fmax and constraint and fmax >= constraint),
+        "timing_met": met,
         "clocks": clocks,
         "utilisation": {bel: {"used": int(v.get("used", 0)), "available": int(v.get("available", 0))}
                         for bel, v in sorted(util.items()) if v.get("used")},
-        "critical_path": critical_path_summary(report),
+        "critical_path": critical_path_summary(report, main[0]),
     }
 
 
-def critical_path_summary(report: dict) -> dict | None:
-    """The slowest path: total delay, logic/routing split, and its first and last cells."""
+def critical_path_summary(report: dict, clock: str | None = None) -> dict | None:
+    """The slowest path (within ``clock``'s domain when given: a path that starts and ends on its
+    edges): total delay, logic/routing split, and its first and last cells."""
     paths = report.get("critical_paths") or []
+    if clock is not None:
+        within = [p for p in paths if p.get("from") == f"posedge {clock}" and p.get("to") == f"posedge {clock}"]
+        paths = within or paths
     best = None
     for p in paths:
         steps = p.get("path", [])

@@ -235,6 +235,27 @@ def test_parse_nextpnr_report_ecp5_timing_missed(tmp_path):
     assert r["fmax_mhz"] == 118.0 and not r["timing_met"]
 
 
+def _two_clocks(link_achieved, net_achieved):
+    path = lambda clock, ns: {"from": f"posedge {clock}", "to": f"posedge {clock}", "path": [
+        {"type": "routing", "delay": ns, "from": {"cell": clock + "_a"}, "to": {"cell": clock + "_b"}}]}
+    return {**NEXTPNR_ICE40, "fmax": {"clk": {"achieved": link_achieved, "constraint": 12.0},
+                                      "link.net_clk": {"achieved": net_achieved, "constraint": 50.28}},
+            "critical_paths": [path("link.net_clk", 17.5), path("clk", 23.4),
+                               {"from": "posedge link.net_clk", "to": "posedge clk", "path": [
+                                   {"type": "routing", "delay": 30.0, "from": {"cell": "x"}, "to": {"cell": "y"}}]}]}
+
+
+@pytest.mark.parametrize("link,net,met", [(42.8, 57.1, True), (42.8, 48.0, False), (11.0, 57.1, False)])
+def test_a_board_top_with_a_link_clock_reports_the_network_clock(tmp_path, link, net, met):
+    """Fmax and the critical path are the network clock's (the fastest constraint); timing is met only
+    when the link's slower clock meets its own too; cross-clock paths are not the critical path."""
+    (tmp_path / "r.json").write_text(json.dumps(_two_clocks(link, net)))
+    r = parse_nextpnr_report(tmp_path / "r.json", "ice40", {})
+    assert r["fmax_mhz"] == net and r["timing_met"] is met
+    assert r["critical_path"]["start"] == "link.net_clk_a" and r["critical_path"]["delay_ns"] == 17.5
+    assert set(r["clocks"]) == {"clk", "link.net_clk"}
+
+
 def test_missing_report_is_a_user_error(tmp_path):
     with pytest.raises(BpHwError, match="not written"):
         parse_nextpnr_report(tmp_path / "nope.json", "ice40")
@@ -299,7 +320,7 @@ def test_board_top_elaborates(name, iris_build):
                    board.default_mhz * 1e6)
     assert top.baud == board.uart_baud and abs(top.f_sync - board.default_mhz * 1e6) < 0.01 * top.f_sync
     plan = board.platform().build(top, name="top", do_build=False, debug_verilog=False)
-    assert f"cell \\{FAMILIES[board.family].pll_primitive} " in plan.files["top.il"]
+    assert f"cell \\{FAMILIES[board.family].split_pll_primitive} " in plan.files["top.il"]
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))

@@ -1,0 +1,148 @@
+"""The network in a clock domain of its own, behind stream crossings: the board link runs slower.
+
+A board top's link (UART, FIFO, deframer, framer) is small but spread across the die around the DSP
+and SPRAM columns, and at the network's clock its routing limited the iCE40UP5K board top to about
+48 MHz while the network alone closed near 60 MHz. :class:`NetworkCrossing` lets the link run at a
+clock a few times slower (the board's own oscillator on the iCE40, a second PLL output on the ECP5)
+and the network at its own, with only two stream crossings between them.
+
+The crossings hold a transfer in a register and hand it over with a toggle synchronised through two
+flip-flops each way (bundled data): the payload has been stable for two clocks of the receiving
+domain when it is sampled, and it is not written again until the receiver's acknowledgement has
+come back. No FIFO memory, no block RAM.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import DomainRenamer, Module, Mux, Signal, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["StreamCrossing", "NetworkCrossing", "NETWORK_DOMAIN"]
+
+#: The clock domain of the network behind a :class:`NetworkCrossing`.
+NETWORK_DOMAIN = "net"
+
+
+class StreamCrossing(wiring.Component):
+    """One stream from clock domain ``i_domain`` to ``o_domain``, one transfer at a time.
+
+    Parameters
+    ----------
+    shape : shape-castable
+        The payload.
+    i_domain, o_domain : str
+        Clock domains of ``i`` and ``o``.
+
+    Ports
+    -----
+    i : In(stream.Signature(shape))
+        In ``i_domain``. ``ready`` is a function of registers only.
+    o : Out(stream.Signature(shape))
+        In ``o_domain``. ``valid`` and ``payload`` are registers.
+
+    Latency and rate
+    ----------------
+    A transfer on ``i`` appears on ``o`` 3 ``o_domain`` cycles later (2 synchroniser stages, 1 capture)
+    when ``o`` is free. ``i`` is ready again 3 ``i_domain`` cycles after the capture (the
+    acknowledgement's 2 stages, 1 decode): one transfer per about 3 + 3 cycles of the two clocks.
+    Transfers are never lost, duplicated or reordered.
+    """
+
+    def __init__(self, shape, i_domain: str, o_domain: str):
+        self._i_domain, self._o_domain = i_domain, o_domain
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        di, do = m.d[self._i_domain], m.d[self._o_domain]
+        held = Signal.like(self.i.payload)
+        req = Signal()        # i side: toggled when held takes a transfer
+        ack = Signal()        # o side: the value of req last captured
+        req_o = Signal()      # req in the o domain
+        ack_i = Signal()      # ack in the i domain
+        m.submodules.req_sync = FFSynchronizer(req, req_o, o_domain=self._o_domain)
+        m.submodules.ack_sync = FFSynchronizer(ack, ack_i, o_domain=self._i_domain)
+
+        m.d.comb += self.i.ready.eq(req == ack_i)
+        with m.If(self.i.valid & self.i.ready):
+            di += [held.eq(self.i.payload), req.eq(~req)]
+
+        with m.If(self.o.ready):
+            do += self.o.valid.eq(0)
+        with m.If((req_o != ack) & (~self.o.valid | self.o.ready)):
+            do += [self.o.payload.eq(held), self.o.valid.eq(1), ack.eq(req_o)]
+        return m
+
+
+class NetworkCrossing(wiring.Component):
+    """A network's streams (``i``, ``o`` and the load port ``ld`` if it has one) in ``sync``, the network
+    itself in :data:`NETWORK_DOMAIN`.
+
+    Parameters
+    ----------
+    network : wiring.Component
+        Ports ``i`` (In stream), ``o`` (Out stream), optionally ``ld`` (In stream; see DESIGN.md). It
+        becomes a submodule, its ``sync`` renamed to :data:`NETWORK_DOMAIN`.
+
+    Ports
+    -----
+    The network's ``i``, ``o`` and ``ld``, with the same payloads, in ``sync``.
+
+    Behaviour and latency
+    ---------------------
+    Input beats and load words go through one :class:`StreamCrossing`, a tag bit saying which, so a
+    load word given before a beat reaches the network before it (the network's weight memories are
+    written only between samples). Outputs come back through a second crossing. Each adds 3 cycles
+    of the receiving clock to the network's latency; each takes one transfer per about 3 + 3 cycles
+    of the two clocks, far more than a UART delivers. ``ld.ready`` and ``i.ready`` are low while the
+    previous transfer crosses: a writer of the load port must wait for ``ready``.
+    """
+
+    def __init__(self, network: wiring.Component):
+        members = network.signature.members
+        self.network = network
+        self._loads = "ld" in members
+        ports = {"i": members["i"], "o": members["o"]}
+        if self._loads:
+            ports["ld"] = members["ld"]
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        net = self.network
+        m.submodules.network = DomainRenamer(NETWORK_DOMAIN)(net)
+        i_bits = len(Value.cast(self.i.payload))
+        ld_bits = len(Value.cast(self.ld.payload)) if self._loads else 0
+        down_layout = data.StructLayout({"body": max(i_bits, ld_bits), "load": 1})
+        m.submodules.down = down = StreamCrossing(down_layout, "sync", NETWORK_DOMAIN)
+        m.submodules.up = up = StreamCrossing(self.o.payload.shape(), NETWORK_DOMAIN, "sync")
+
+        # sync side: a load word or an input beat into the down crossing (the link never offers both)
+        if self._loads:
+            m.d.comb += [
+                down.i.valid.eq(self.i.valid | self.ld.valid),
+                down.i.payload.load.eq(self.ld.valid),
+                down.i.payload.body.eq(Mux(self.ld.valid, Value.cast(self.ld.payload), Value.cast(self.i.payload))),
+                self.ld.ready.eq(down.i.ready),
+                self.i.ready.eq(down.i.ready & ~self.ld.valid),
+            ]
+        else:
+            m.d.comb += [down.i.valid.eq(self.i.valid), down.i.payload.body.eq(Value.cast(self.i.payload)),
+                         self.i.ready.eq(down.i.ready)]
+
+        # network side: to the load port or the input, by the tag
+        load = down.o.payload.load
+        m.d.comb += [Value.cast(net.i.payload).eq(down.o.payload.body[:i_bits]),
+                     net.i.valid.eq(down.o.valid & ~load)]
+        if self._loads:
+            m.d.comb += [Value.cast(net.ld.payload).eq(down.o.payload.body[:ld_bits]),
+                         net.ld.valid.eq(down.o.valid & load),
+                         down.o.ready.eq(Mux(load, net.ld.ready, net.i.ready))]
+        else:
+            m.d.comb += down.o.ready.eq(net.i.ready)
+
+        wiring.connect(m, net.o, up.i)
+        wiring.connect(m, up.o, wiring.flipped(self.o))
+        return m
