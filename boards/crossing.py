@@ -8,8 +8,8 @@ and the network at its own, with only two stream crossings between them.
 
 The crossings hold a transfer in a register and hand it over with a toggle synchronised through two
 flip-flops each way (bundled data): the payload has been stable for two clocks of the receiving
-domain when it is sampled, and it is not written again until the receiver's acknowledgement has
-come back. No FIFO memory, no block RAM.
+domain when the receiver sees it offered, and it is not written again until the receiver has taken
+it and its acknowledgement has come back. No FIFO memory, no block RAM, one register per crossing.
 """
 
 from __future__ import annotations
@@ -40,14 +40,16 @@ class StreamCrossing(wiring.Component):
     i : In(stream.Signature(shape))
         In ``i_domain``. ``ready`` is a function of registers only.
     o : Out(stream.Signature(shape))
-        In ``o_domain``. ``valid`` and ``payload`` are registers.
+        In ``o_domain``. ``valid`` is a function of registers only; ``payload`` is the ``i_domain``
+        register that took the transfer, unchanged while ``valid`` is high and for two ``o_domain``
+        cycles before.
 
     Latency and rate
     ----------------
-    A transfer on ``i`` appears on ``o`` 3 ``o_domain`` cycles later (2 synchroniser stages, 1 capture)
-    when ``o`` is free. ``i`` is ready again 3 ``i_domain`` cycles after the capture (the
-    acknowledgement's 2 stages, 1 decode): one transfer per about 3 + 3 cycles of the two clocks.
-    Transfers are never lost, duplicated or reordered.
+    A transfer on ``i`` is offered on ``o`` 2 or 3 ``o_domain`` cycles later (2 synchroniser stages).
+    ``i`` is ready again 2 or 3 ``i_domain`` cycles after ``o`` has taken it (the acknowledgement's 2
+    stages): one transfer per about 3 + 3 cycles of the two clocks. Transfers are never lost,
+    duplicated or reordered; the payload is held in one register (no copy on the ``o`` side).
     """
 
     def __init__(self, shape, i_domain: str, o_domain: str):
@@ -56,10 +58,9 @@ class StreamCrossing(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        di, do = m.d[self._i_domain], m.d[self._o_domain]
         held = Signal.like(self.i.payload)
         req = Signal()        # i side: toggled when held takes a transfer
-        ack = Signal()        # o side: the value of req last captured
+        ack = Signal()        # o side: the value of req last taken by o
         req_o = Signal()      # req in the o domain
         ack_i = Signal()      # ack in the i domain
         m.submodules.req_sync = FFSynchronizer(req, req_o, o_domain=self._o_domain)
@@ -67,12 +68,11 @@ class StreamCrossing(wiring.Component):
 
         m.d.comb += self.i.ready.eq(req == ack_i)
         with m.If(self.i.valid & self.i.ready):
-            di += [held.eq(self.i.payload), req.eq(~req)]
+            m.d[self._i_domain] += [held.eq(self.i.payload), req.eq(~req)]
 
-        with m.If(self.o.ready):
-            do += self.o.valid.eq(0)
-        with m.If((req_o != ack) & (~self.o.valid | self.o.ready)):
-            do += [self.o.payload.eq(held), self.o.valid.eq(1), ack.eq(req_o)]
+        m.d.comb += [self.o.valid.eq(req_o != ack), self.o.payload.eq(held)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d[self._o_domain] += ack.eq(req_o)
         return m
 
 
@@ -94,10 +94,13 @@ class NetworkCrossing(wiring.Component):
     ---------------------
     Input beats and load words go through one :class:`StreamCrossing`, a tag bit saying which, so a
     load word given before a beat reaches the network before it (the network's weight memories are
-    written only between samples). Outputs come back through a second crossing. Each adds 3 cycles
-    of the receiving clock to the network's latency; each takes one transfer per about 3 + 3 cycles
-    of the two clocks, far more than a UART delivers. ``ld.ready`` and ``i.ready`` are low while the
-    previous transfer crosses: a writer of the load port must wait for ``ready``.
+    written only between samples). Outputs come back through a second crossing. Each adds 2 or 3
+    cycles of the receiving clock to the network's latency; each takes one transfer per about 3 + 3 cycles
+    of the two clocks, far more than a UART delivers; a register in front of the network adds one
+    more cycle of the network's clock, so that no path runs from the network's ``ready`` to the
+    crossing. ``ld.ready`` and ``i.ready`` are low while the previous transfer crosses: a writer of
+    the load port must wait for ``ready``. Registers: two of a beat or load word (and its tag), one
+    output vector, four toggles and their synchronisers.
     """
 
     def __init__(self, network: wiring.Component):
@@ -132,16 +135,24 @@ class NetworkCrossing(wiring.Component):
             m.d.comb += [down.i.valid.eq(self.i.valid), down.i.payload.body.eq(Value.cast(self.i.payload)),
                          self.i.ready.eq(down.i.ready)]
 
-        # network side: to the load port or the input, by the tag
-        load = down.o.payload.load
-        m.d.comb += [Value.cast(net.i.payload).eq(down.o.payload.body[:i_bits]),
-                     net.i.valid.eq(down.o.valid & ~load)]
+        # network side: a register in front of the network (so that the crossing's acknowledgement depends
+        # on registers only, not on the network's ready), then to the load port or the input, by the tag
+        nd = m.d[NETWORK_DOMAIN]
+        front = Signal(down_layout)
+        full = Signal()
+        load = front.load
+        taken = Signal()
+        m.d.comb += down.o.ready.eq(~full)
+        with m.If(down.o.valid & ~full):
+            nd += [front.eq(down.o.payload), full.eq(1)]
+        with m.If(taken):
+            nd += full.eq(0)
+        m.d.comb += [Value.cast(net.i.payload).eq(front.body[:i_bits]), net.i.valid.eq(full & ~load)]
         if self._loads:
-            m.d.comb += [Value.cast(net.ld.payload).eq(down.o.payload.body[:ld_bits]),
-                         net.ld.valid.eq(down.o.valid & load),
-                         down.o.ready.eq(Mux(load, net.ld.ready, net.i.ready))]
+            m.d.comb += [Value.cast(net.ld.payload).eq(front.body[:ld_bits]), net.ld.valid.eq(full & load),
+                         taken.eq(full & Mux(load, net.ld.ready, net.i.ready))]
         else:
-            m.d.comb += down.o.ready.eq(net.i.ready)
+            m.d.comb += taken.eq(full & net.i.ready)
 
         wiring.connect(m, net.o, up.i)
         wiring.connect(m, up.o, wiring.flipped(self.o))

@@ -163,6 +163,11 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
     # One input beat and the output vector travel in whole bytes through the wrapper's shift registers.
     byte_bits = lambda port: sum(8 * f.elements * ((f.width + 7) // 8) for f in port.fields)  # noqa: E731
     wrapper_bits = byte_bits(design.inp) + byte_bits(design.out)
+    if design.training is None:
+        # The board top's clock-domain crossings (boards/crossing.py): a beat (or load word) and its tag
+        # down, held and then in front of the network, and an output vector up.
+        bits = lambda port: sum(f.elements * f.width for f in port.fields)  # noqa: E731
+        wrapper_bits += 2 * (bits(design.inp) + 1) + bits(design.out)
 
     dsps = 0
     ffs = _WRAPPER_FFS + wrapper_bits

@@ -1,8 +1,8 @@
 """The board top's clock-domain crossings (boards/crossing.py) in Amaranth's simulator, two clocks.
 
 Every transfer sent through a StreamCrossing comes out once, in order, with random stalls on both
-sides and either clock the faster; a crossing that captures without waiting for its output to be
-free loses transfers and the same check sees it. NetworkCrossing keeps a load word ahead of the
+sides and either clock the faster; a crossing that acknowledges a transfer before it is taken lets
+the sender overwrite it, and the same check sees transfers lost. NetworkCrossing keeps a load word ahead of the
 beat sent after it and splits them by the tag.
 """
 
@@ -78,8 +78,9 @@ def test_every_transfer_crosses_once_in_order(i_period, o_period):
     assert _same_stream(sent, received) is None
 
 
-class _CaptureWithoutRoom(StreamCrossing):
-    """Broken on purpose: the receiving side captures whenever a toggle arrives, free or not."""
+class _AcknowledgeOnSight(StreamCrossing):
+    """Broken on purpose: the receiving side acknowledges a transfer as soon as it sees it, taken or
+    not, so the sender may overwrite the payload the receiver has not taken yet."""
 
     def elaborate(self, platform):
         m = Module()
@@ -89,15 +90,17 @@ class _CaptureWithoutRoom(StreamCrossing):
         m.d.comb += self.i.ready.eq(req == ack_i)
         with m.If(self.i.valid & self.i.ready):
             m.d.a += [held.eq(self.i.payload), req.eq(~req)]
-        with m.If(self.o.ready):
-            m.d.b += self.o.valid.eq(0)
+        pending = Signal()
+        m.d.comb += [self.o.valid.eq((req_o != ack) | pending), self.o.payload.eq(held)]
         with m.If(req_o != ack):
-            m.d.b += [self.o.payload.eq(held), self.o.valid.eq(1), ack.eq(req_o)]
+            m.d.b += [ack.eq(req_o), pending.eq(~self.o.ready)]
+        with m.Elif(self.o.ready):
+            m.d.b += pending.eq(0)
         return m
 
 
-def test_a_crossing_that_overwrites_its_output_is_caught():
-    sent, received = _run_crossing(_CaptureWithoutRoom(WIDTH, "a", "b"), 20e-9, 20e-9, 200, seed=7)
+def test_a_crossing_that_acknowledges_before_the_transfer_is_caught():
+    sent, received = _run_crossing(_AcknowledgeOnSight(WIDTH, "a", "b"), 20e-9, 20e-9, 200, seed=7)
     assert _same_stream(sent, received) is not None
 
 
