@@ -14,12 +14,12 @@ it and its acknowledgement has come back. No FIFO memory, no block RAM, one regi
 
 from __future__ import annotations
 
-from amaranth.hdl import DomainRenamer, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, DomainRenamer, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["StreamCrossing", "NetworkCrossing", "NETWORK_DOMAIN"]
+__all__ = ["StreamCrossing", "NetworkCrossing", "TrainCrossing", "access_request_layout", "NETWORK_DOMAIN"]
 
 #: The clock domain of the network behind a :class:`NetworkCrossing`.
 NETWORK_DOMAIN = "net"
@@ -156,4 +156,126 @@ class NetworkCrossing(wiring.Component):
 
         wiring.connect(m, net.o, up.i)
         wiring.connect(m, up.o, wiring.flipped(self.o))
+        return m
+
+
+def access_request_layout(addr_width: int, width: int) -> data.StructLayout:
+    """A weight access request through :class:`TrainCrossing`: ``addr``, ``wdata``, ``we`` (0: a read)."""
+    return data.StructLayout({"addr": addr_width, "wdata": signed(width), "we": 1})
+
+
+class TrainCrossing(wiring.Component):
+    """A :class:`~bp_hw.hdl.backprop.TrainNetwork` in :data:`NETWORK_DOMAIN`, its samples and its weight
+    access as streams in ``sync``.
+
+    Parameters
+    ----------
+    network : TrainNetwork
+        Ports ``i``, ``o``, ``wacc``, ``busy`` (its docstring). A submodule, its ``sync`` renamed.
+
+    Ports (in ``sync``)
+    -------------------
+    i : In(stream)
+        The network's samples (``x``, ``t``, ``train``).
+    o : Out(stream)
+        The network's output vectors.
+    acc : In(stream.Signature(access_request_layout(...)))
+        Parameter writes (``we`` 1) and reads (``we`` 0) at the network's flat addresses.
+    rd : Out(stream.Signature(signed(access_width)))
+        One value per read, in order.
+
+    Behaviour and latency
+    ---------------------
+    Samples and access requests cross in one :class:`StreamCrossing`, in the order they are given (a
+    sample offered in the same cycle as a request goes first), so a read sees every earlier sample's
+    update and every earlier write. On the network's side a request waits in a register until the
+    network is idle (``busy`` low) with no output waiting, then is presented to ``wacc`` for one cycle;
+    a read's value is taken ``read_latency`` cycles later and goes back with the output vectors through
+    a second crossing, ahead of any sample after it (no sample enters the network while a read is on
+    its way). Each crossing adds 2 or 3 cycles of the receiving clock, the register in front of the
+    network one of its clock; one transfer per about 3 + 3 cycles of the two clocks.
+    """
+
+    def __init__(self, network):
+        self.network = network
+        self.read_latency = network.train_plan.read_latency
+        members = network.signature.members
+        wacc = members["wacc"].signature.members
+        self._addr_width = len(Signal(wacc["addr"].shape))
+        self._width = wacc["wdata"].shape.width
+        super().__init__({
+            "i": members["i"], "o": members["o"],
+            "acc": In(stream.Signature(access_request_layout(self._addr_width, self._width))),
+            "rd": Out(stream.Signature(signed(self._width))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        net = self.network
+        m.submodules.network = DomainRenamer(NETWORK_DOMAIN)(net)
+        nd = m.d[NETWORK_DOMAIN]
+        s_bits, a_bits = len(Value.cast(self.i.payload)), len(Value.cast(self.acc.payload))
+        o_bits = len(Value.cast(self.o.payload))
+        down_layout = data.StructLayout({"body": max(s_bits, a_bits), "access": 1})
+        up_layout = data.StructLayout({"body": max(o_bits, self._width), "read": 1})
+        m.submodules.down = down = StreamCrossing(down_layout, "sync", NETWORK_DOMAIN)
+        m.submodules.up = up = StreamCrossing(up_layout, NETWORK_DOMAIN, "sync")
+
+        # sync side: a sample before a request; the answers back by their tag
+        m.d.comb += [
+            down.i.valid.eq(self.i.valid | self.acc.valid),
+            down.i.payload.access.eq(~self.i.valid),
+            down.i.payload.body.eq(Mux(self.i.valid, Value.cast(self.i.payload), Value.cast(self.acc.payload))),
+            self.i.ready.eq(down.i.ready),
+            self.acc.ready.eq(down.i.ready & ~self.i.valid),
+            Value.cast(self.o.payload).eq(up.o.payload.body[:o_bits]),
+            self.rd.payload.eq(up.o.payload.body[:self._width]),
+            self.o.valid.eq(up.o.valid & ~up.o.payload.read),
+            self.rd.valid.eq(up.o.valid & up.o.payload.read),
+            up.o.ready.eq(Mux(up.o.payload.read, self.rd.ready, self.o.ready)),
+        ]
+
+        # network side: the register in front of the network
+        front = Signal(down_layout)
+        full = Signal()
+        taken = Signal()
+        m.d.comb += down.o.ready.eq(~full)
+        with m.If(down.o.valid & ~full):
+            nd += [front.eq(down.o.payload), full.eq(1)]
+        with m.If(taken):
+            nd += full.eq(0)
+        request = Signal(access_request_layout(self._addr_width, self._width))
+        m.d.comb += request.eq(front.body[:a_bits])
+
+        # reads on their way (the pipeline of read_latency cycles) and the value waiting to go back
+        on_way = Signal(self.read_latency)
+        held = Signal(signed(self._width))
+        held_full = Signal()
+        reading = Signal()
+        m.d.comb += reading.eq(on_way.any() | held_full)
+
+        sample = full & ~front.access
+        access = Signal()
+        m.d.comb += [
+            Value.cast(net.i.payload).eq(front.body[:s_bits]),
+            net.i.valid.eq(sample & ~reading),
+            access.eq(full & front.access & ~net.busy & ~net.o.valid & ~reading),
+            net.wacc.addr.eq(request.addr),
+            net.wacc.wdata.eq(request.wdata),
+            net.wacc.we.eq(access & request.we),
+            taken.eq((net.i.valid & net.i.ready) | access),
+        ]
+        nd += on_way.eq(Cat(access & ~request.we, on_way[:-1]))
+        with m.If(on_way[-1]):
+            nd += [held.eq(net.wacc.rdata), held_full.eq(1)]
+
+        # back: a read's value before an output vector
+        m.d.comb += [
+            up.i.valid.eq(held_full | net.o.valid),
+            up.i.payload.read.eq(held_full),
+            up.i.payload.body.eq(Mux(held_full, held, Value.cast(net.o.payload))),
+            net.o.ready.eq(up.i.ready & ~held_full),
+        ]
+        with m.If(held_full & up.i.ready):
+            nd += held_full.eq(0)
         return m

@@ -152,28 +152,24 @@ def ecp5_clkos_div(p: ECP5PLL, baud: int) -> int:
     return best[1]
 
 
-def _ice40_pll_primitive(m: Module, clk_pin, p: ICE40PLL, clk_out: Signal, lock: Signal,
-                         link_clk: Signal | None = None, baud: int | None = None) -> None:
-    # SB_PLL40_PAD takes the clock straight from the pin: no input buffer. SB_PLL40_2_PAD also passes
-    # the pin's clock through on port A (the link clock), the PLL's on port B.
-    params = dict(p_FEEDBACK_PATH="SIMPLE", p_DIVR=p.divr, p_DIVF=p.divf, p_DIVQ=p.divq,
-                  p_FILTER_RANGE=p.filter_range, i_PACKAGEPIN=clk_pin.io, i_RESETB=1, i_BYPASS=0, o_LOCK=lock)
-    if link_clk is None:
-        m.submodules.pll = Instance("SB_PLL40_PAD", o_PLLOUTGLOBAL=clk_out, **params)
-    else:
-        m.submodules.pll = Instance("SB_PLL40_2_PAD", p_PLLOUT_SELECT_PORTB="GENCLK",
-                                    o_PLLOUTGLOBALA=link_clk, o_PLLOUTGLOBALB=clk_out, **params)
+def _ice40_pll_primitive(m: Module, clk_pin, p: ICE40PLL, clk_out: Signal, lock: Signal, link_clk: Signal,
+                         baud: int) -> None:
+    # SB_PLL40_2_PAD takes the clock straight from the pin (no input buffer), passes it through on port
+    # A (the link clock) and gives the PLL's on port B.
+    m.submodules.pll = Instance(
+        "SB_PLL40_2_PAD",
+        p_FEEDBACK_PATH="SIMPLE", p_DIVR=p.divr, p_DIVF=p.divf, p_DIVQ=p.divq, p_FILTER_RANGE=p.filter_range,
+        p_PLLOUT_SELECT_PORTB="GENCLK", i_PACKAGEPIN=clk_pin.io, i_RESETB=1, i_BYPASS=0,
+        o_PLLOUTGLOBALA=link_clk, o_PLLOUTGLOBALB=clk_out, o_LOCK=lock)
 
 
-def _ecp5_pll_primitive(m: Module, clk_pin, p: ECP5PLL, clk_out: Signal, lock: Signal,
-                        link_clk: Signal | None = None, baud: int | None = None) -> None:
+def _ecp5_pll_primitive(m: Module, clk_pin, p: ECP5PLL, clk_out: Signal, lock: Signal, link_clk: Signal,
+                        baud: int) -> None:
     m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_pin)
-    clkos = {}
-    if link_clk is not None:
-        div = ecp5_clkos_div(p, baud)
-        clkos = dict(p_OUTDIVIDER_MUXB="DIVB", p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=div,
-                     p_CLKOS_CPHASE=div - 1, p_CLKOS_FPHASE=0,
-                     a_FREQUENCY_PIN_CLKOS=f"{p.f_vco / div / 1e6:.6f}", i_ENCLKOS=0, o_CLKOS=link_clk)
+    div = ecp5_clkos_div(p, baud)
+    clkos = dict(p_OUTDIVIDER_MUXB="DIVB", p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=div,
+                 p_CLKOS_CPHASE=div - 1, p_CLKOS_FPHASE=0,
+                 a_FREQUENCY_PIN_CLKOS=f"{p.f_vco / div / 1e6:.6f}", i_ENCLKOS=0, o_CLKOS=link_clk)
     m.submodules.pll = Instance(
         "EHXPLLL",
         p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
@@ -192,12 +188,11 @@ class Family:
     """One FPGA family's part of the flow.
 
     ``solve_pll(f_in, f_target)`` returns PLL settings with ``f_out``;
-    ``add_pll(m, clk_pin, settings, clk_out, lock, link_clk=None, baud=None)`` instantiates the PLL in
-    ``m`` from the board clock's pin (requested with ``dir="-"``), and with ``link_clk`` also drives
-    the board link's clock, ``link_clock(settings, baud)`` Hz (a board clock a few times slower than
-    the network's, with a whole number of cycles per UART bit).
-    ``pll_primitive`` is the PLL cell of a one-clock board top, ``split_pll_primitive`` that of a
-    board top whose link has its own clock. ``synth_opts`` go to the yosys ``synth_*`` command. ``cells`` name the
+    ``add_pll(m, clk_pin, settings, clk_out, lock, link_clk, baud)`` instantiates the PLL in
+    ``m`` from the board clock's pin (requested with ``dir="-"``); it drives the network's clock
+    ``clk_out`` and the board link's ``link_clk``, ``link_clock(settings, baud)`` Hz (a clock a few
+    times slower than the network's, with a whole number of cycles per UART bit).
+    ``pll_primitive`` is the PLL cell. ``synth_opts`` go to the yosys ``synth_*`` command. ``cells`` name the
     nextpnr bel types of the report (``luts``, ``ffs``, ``dsps``, ``brams``,
     ``sprams``; ``None`` if the family reports none) and ``ff_prefix`` the yosys
     cells counted as flip-flops when nextpnr does not report them.
@@ -205,7 +200,6 @@ class Family:
 
     name: str
     pll_primitive: str
-    split_pll_primitive: str
     solve_pll: Callable
     add_pll: Callable
     link_clock: Callable
@@ -216,10 +210,10 @@ class Family:
 
 FAMILIES = {
     # -dsp: multipliers onto SB_MAC16 (synth_ice40 leaves them in LUTs otherwise).
-    "ice40": Family("ice40", "SB_PLL40_PAD", "SB_PLL40_2_PAD", ice40_pll, _ice40_pll_primitive, ice40_link_clock,
+    "ice40": Family("ice40", "SB_PLL40_2_PAD", ice40_pll, _ice40_pll_primitive, ice40_link_clock,
                     {"luts": "ICESTORM_LC", "ffs": None, "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM",
                      "sprams": "ICESTORM_SPRAM"}, ff_prefix="SB_DFF", synth_opts="-dsp"),
-    "ecp5": Family("ecp5", "EHXPLLL", "EHXPLLL", ecp5_pll, _ecp5_pll_primitive, ecp5_link_clock,
+    "ecp5": Family("ecp5", "EHXPLLL", ecp5_pll, _ecp5_pll_primitive, ecp5_link_clock,
                    {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "brams": "DP16KD",
                     "sprams": None}, ff_prefix="TRELLIS_FF"),
 }

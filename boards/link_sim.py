@@ -32,7 +32,7 @@ from bp_hw.plan.manifest import read_manifest
 from .frame import INFO, LOAD, READ, SYNC_REQUEST, TRAIN, WRITE, FrameSpec, TrainFrameSpec
 from .tb_link import FAULTS, PERIOD_PS
 from .train_wrapper import TrainUART
-from .crossing import NetworkCrossing
+from .crossing import NetworkCrossing, TrainCrossing
 from .top import link_clock
 from .uart_wrapper import NetworkUART
 
@@ -75,11 +75,10 @@ def build_link(build_dir: str | Path, board: str = "icebreaker", baud: int = 3_0
     manifest = read_manifest(build_dir)
     target = lookup_board(board)
     network = load_network(manifest, source="amaranth")
-    clock = link_clock(target, (target.default_mhz if clock_mhz is None else clock_mhz) * 1e6, baud,
-                       split=not manifest.is_training)
+    clock = link_clock(target, (target.default_mhz if clock_mhz is None else clock_mhz) * 1e6, baud)
     if manifest.is_training:
         spec = TrainFrameSpec.from_manifest(manifest)
-        link = TrainUART(network, spec, clock.divisor, clock.idle_timeout, network.train_plan.read_latency)
+        link = TrainUART(TrainCrossing(network), spec, clock.divisor, clock.idle_timeout)
     else:
         spec = FrameSpec.from_manifest(manifest)
         link = NetworkUART(NetworkCrossing(network), spec, clock.divisor, clock.idle_timeout)
@@ -89,7 +88,7 @@ def build_link(build_dir: str | Path, board: str = "icebreaker", baud: int = 3_0
     if sim_dir.exists():
         shutil.rmtree(sim_dir)
     sim_dir.mkdir(parents=True)
-    (sim_dir / f"{TOPLEVEL}.vlt").write_text(verilator_control(PORTS + (NETWORK_CLOCK_PORTS if clock.split else ())))
+    (sim_dir / f"{TOPLEVEL}.vlt").write_text(verilator_control(PORTS + NETWORK_CLOCK_PORTS))
     (sim_dir / f"{TOPLEVEL}.v").write_text(text)
     sources = [sim_dir / f"{TOPLEVEL}.vlt", sim_dir / f"{TOPLEVEL}.v"]
     models = primitive_models(manifest)
@@ -136,9 +135,8 @@ def run_link(link: LinkBuild, data: str, *, limit: int | None = None, fault: str
     else:
         lengths = {SYNC_REQUEST: spec.request_length, INFO: 1}
         counted = {LOAD: (5, 8, spec.load_bytes)}
-    # The network's clock in its ratio to the link's (the bench's link period is PERIOD_PS); none when
-    # they are one clock (a training board top).
-    net_period = 2 * round(PERIOD_PS * link.f_link / link.f_sync / 2) if link.f_link != link.f_sync else None
+    # The network's clock in its ratio to the link's (the bench's link period is PERIOD_PS).
+    net_period = 2 * round(PERIOD_PS * link.f_link / link.f_sync / 2)
     config = {"divisor": link.divisor, "idle_timeout": link.idle_timeout, "rx_fifo": spec.rx_fifo,
               "net_period_ps": net_period,
               "lengths": lengths, "counted": counted, "response_length": spec.response_length, "host": host, "host_log": str(run_dir / "host.log"),

@@ -5,8 +5,8 @@ Run by :func:`bp_hw.boards.link_sim.run_link`, which writes the session's config
 
 * opens a pseudo-terminal pair and starts the host command on its slave side (``bp-hw run``, the
   same code that talks to a real board's USB UART);
-* runs the link's clock ``clk`` and, for a board top whose network has its own clock, ``net_clk``
-  in the ratio of the board's clocks (``net_period_ps``);
+* runs the link's clock ``clk`` and the network's ``net_clk`` in the ratio of the board's clocks
+  (``net_period_ps``);
 * moves every byte the host writes onto the ``rx`` line bit by bit (start bit, 8 data bits LSB
   first, stop bit, ``divisor`` clock cycles per bit, 8N1 as the board's FT2232H sends them), and
   decodes the ``tx`` line the same way back into the pseudo-terminal;
@@ -99,17 +99,14 @@ async def link_session(dut):
         return rng.randrange(every) == 0
 
     cocotb.start_soon(Clock(dut.clk, PERIOD_PS, unit="ps").start())
-    net_period = cfg.get("net_period_ps")
-    if net_period:
-        # The network's own clock (a board top with a NetworkCrossing), in its ratio to the link's.
-        cocotb.start_soon(Clock(dut.net_clk, int(net_period), unit="ps").start())
-        dut.net_rst.value = 1
+    # The network's own clock (behind the board top's crossing), in its ratio to the link's.
+    cocotb.start_soon(Clock(dut.net_clk, int(cfg["net_period_ps"]), unit="ps").start())
+    dut.net_rst.value = 1
     dut.rx.value = 1
     dut.rst.value = 1
     await Timer(10 * PERIOD_PS + PERIOD_PS // 2, unit="ps")      # now half a period off the edges
     dut.rst.value = 0
-    if net_period:
-        dut.net_rst.value = 0
+    dut.net_rst.value = 0
 
     master, slave = os.openpty()
     tty.setraw(slave)

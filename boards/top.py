@@ -17,7 +17,7 @@ from bp_hw.errors import BpHwError
 from bp_hw.hdl.uart import uart_divisor
 from bp_hw.plan.boards import Board
 
-from .crossing import NETWORK_DOMAIN, NetworkCrossing
+from .crossing import NETWORK_DOMAIN, NetworkCrossing, TrainCrossing
 from .families import family
 from .frame import FrameSpec, TrainFrameSpec
 from .train_wrapper import TrainUART
@@ -40,41 +40,39 @@ def check_board_clock(board: Board, platform) -> None:
 @dataclass(frozen=True)
 class LinkClock:
     """The clocks and UART timing of a board top: the PLL's setting, the network's frequency it makes
-    (``f_sync``), the link's (``f_link``: its own slower clock when ``split``, else ``f_sync``), the
-    UART divisor at ``baud`` and the link's idle timeout, both in link cycles."""
+    (``f_sync``), the link's own slower clock (``f_link``), the UART divisor at ``baud`` and the link's
+    idle timeout, both in link cycles."""
     pll: object
     f_sync: float
     f_link: float
-    split: bool
     baud: int
     divisor: int
     idle_timeout: int
 
 
-def link_clock(board: Board, clock_hz: float, baud: int | None = None, split: bool = True) -> LinkClock:
-    """What :class:`BoardTop` makes of ``clock_hz`` and ``baud`` on ``board`` (one line on a bad rate).
-    ``split``: the link in its own clock domain (the family's ``link_clock``), the network behind a
-    :class:`~bp_hw.boards.crossing.NetworkCrossing`."""
+def link_clock(board: Board, clock_hz: float, baud: int | None = None) -> LinkClock:
+    """What :class:`BoardTop` makes of ``clock_hz`` and ``baud`` on ``board`` (one line on a bad rate):
+    the network's clock from the PLL, the link's from the family's ``link_clock``."""
     baud = board.uart_baud if baud is None else int(baud)
     fam = family(board.family)
     pll = fam.solve_pll(board.board_clock_hz, clock_hz)
-    f_link = fam.link_clock(pll, baud) if split else pll.f_out
+    f_link = fam.link_clock(pll, baud)
     try:
         divisor = uart_divisor(f_link, baud)
     except ValueError as exc:
         raise BpHwError(str(exc)) from None
-    return LinkClock(pll, pll.f_out, f_link, split, baud, divisor,
+    return LinkClock(pll, pll.f_out, f_link, baud, divisor,
                      max(20 * divisor, int(IDLE_TIMEOUT_S * f_link)))
 
 
 class BoardTop(Elaboratable):
     """The network on a board: PLL clock, reset, :class:`NetworkUART` on the board's USB UART.
 
-    An inference network runs in its own clock domain (:data:`~bp_hw.boards.crossing.NETWORK_DOMAIN`,
-    the PLL's output at ``clock_hz``) behind a :class:`~bp_hw.boards.crossing.NetworkCrossing`; the
-    link runs in ``sync`` at the family's link clock (the 12 MHz board clock on the iCEBreaker, the
-    PLL's CLKOS near 48 MHz on the ULX3S), so the link's routing does not set the network's Fmax.
-    A training network (whose weight access port is not a stream) and its link share the PLL clock.
+    The network runs in its own clock domain (:data:`~bp_hw.boards.crossing.NETWORK_DOMAIN`, the
+    PLL's output at ``clock_hz``) behind a :class:`~bp_hw.boards.crossing.NetworkCrossing` (a training
+    network behind a :class:`~bp_hw.boards.crossing.TrainCrossing`); the link runs in ``sync`` at the
+    family's link clock (the 12 MHz board clock on the iCEBreaker, the PLL's CLKOS near 48 MHz on the
+    ULX3S), so the link's routing does not set the network's Fmax.
 
     Parameters
     ----------
@@ -106,7 +104,7 @@ class BoardTop(Elaboratable):
         self.spec = spec
         self.board = board
         self.family = family(board.family)
-        clock = link_clock(board, clock_hz, baud, split=not isinstance(spec, TrainFrameSpec))
+        clock = link_clock(board, clock_hz, baud)
         self.clock = clock
         self.pll, self.f_sync, self.f_link, self.baud = clock.pll, clock.f_sync, clock.f_link, clock.baud
         self.divisor, self.idle_timeout = clock.divisor, clock.idle_timeout
@@ -117,18 +115,13 @@ class BoardTop(Elaboratable):
         # No explicit clock constraint: nextpnr derives the PLL output's from the
         # board clock's and the PLL dividers (a constraint on the Amaranth clock
         # signal would name a net that no longer exists after synthesis).
-        split = self.clock.split
         m.domains.sync = cd_sync = ClockDomain("sync")
+        m.domains.net = cd_net = ClockDomain(NETWORK_DOMAIN)
         m.domains.por = ClockDomain("por", reset_less=True, local=True)
         lock = Signal()
         clk_pin = platform.request(platform.default_clk, dir="-")
-        if split:
-            m.domains.net = cd_net = ClockDomain(NETWORK_DOMAIN)
-            pll_clk = cd_net.clk
-            self.family.add_pll(m, clk_pin, self.pll, pll_clk, lock, link_clk=cd_sync.clk, baud=self.baud)
-        else:
-            pll_clk = cd_sync.clk
-            self.family.add_pll(m, clk_pin, self.pll, pll_clk, lock)
+        pll_clk = cd_net.clk
+        self.family.add_pll(m, clk_pin, self.pll, pll_clk, lock, link_clk=cd_sync.clk, baud=self.baud)
 
         m.d.comb += ClockSignal("por").eq(pll_clk)
 
@@ -143,19 +136,15 @@ class BoardTop(Elaboratable):
         # Registered, so that the reset net starts at a flip-flop, not at the comparator.
         rst = Signal(init=1)
         m.d.por += rst.eq(timer != delay)
-        if split:
-            # The network's reset is the PLL domain's; the link's is the same, released on its own clock.
-            m.d.comb += cd_net.rst.eq(rst)
-            m.submodules.link_reset = ResetSynchronizer(rst, domain="sync")
-        else:
-            m.d.comb += cd_sync.rst.eq(rst)
+        # The network's reset is the PLL domain's; the link's is the same, released on its own clock.
+        m.d.comb += cd_net.rst.eq(rst)
+        m.submodules.link_reset = ResetSynchronizer(rst, domain="sync")
 
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = tx_buf = io.Buffer("o", uart.tx)
         if isinstance(self.spec, TrainFrameSpec):
-            link = TrainUART(self.network, self.spec, self.divisor, self.idle_timeout,
-                             self.network.train_plan.read_latency)
+            link = TrainUART(TrainCrossing(self.network), self.spec, self.divisor, self.idle_timeout)
         else:
             link = NetworkUART(NetworkCrossing(self.network), self.spec, self.divisor, self.idle_timeout)
         m.submodules.link = link

@@ -20,14 +20,13 @@ class TrainUART(wiring.Component):
 
     Parameters
     ----------
-    network : TrainNetwork
-        Ports ``i`` (``x``, ``t``, ``train``), ``o``, ``wacc``, ``busy`` (its docstring). A submodule.
+    network : TrainCrossing
+        The training network behind its :class:`~bp_hw.boards.crossing.TrainCrossing`: ports ``i``
+        (``x``, ``t``, ``train``), ``o``, ``acc`` (access requests) and ``rd`` (read values). A submodule.
     spec : TrainFrameSpec
         The frames (:meth:`TrainFrameSpec.from_manifest` of the network's build).
     divisor, idle_timeout : int
         Cycles per UART bit; cycles of silence after which a frame stopped half way is refused.
-    read_latency : int
-        The access port's read latency (``training.access.read_latency``).
 
     Ports
     -----
@@ -41,10 +40,10 @@ class TrainUART(wiring.Component):
     A sample frame's bytes go into a register of ``x`` then ``t`` (an infer frame's ``t`` is zero); when
     its CRC is good the sample is offered to ``network.i`` (``train`` = 1 for a train frame) and its answer
     is the network's output vector; a bad CRC trains nothing and is answered with NAK. Write frames are
-    buffered (``LOAD_BLOCK`` values in block RAM) and written through ``wacc`` only after a good CRC, with
-    no sample in flight and ``busy`` low. Read frames read ``count`` parameters through ``wacc`` at the
-    same point of the stream (so they see every earlier frame's effect) into a read-back buffer the framer
-    sends from. Answers go out in the order of the frames. A train frame that comes again with the seq of
+    buffered (``LOAD_BLOCK`` values in block RAM) and sent as requests on ``acc`` only after a good CRC
+    (the crossing keeps them behind every earlier sample and performs them when the network is idle).
+    Read frames send ``count`` read requests at the same point of the stream (so they see every earlier
+    frame's effect) and put the values coming back on ``rd`` into a read-back buffer the framer sends from. Answers go out in the order of the frames. A train frame that comes again with the seq of
     the last one trained (the host resends it when the answer was lost) is not trained again: it is
     answered with that sample's outputs, kept for the purpose.
     """
@@ -53,13 +52,12 @@ class TrainUART(wiring.Component):
     tx: Out(1, init=1)
     frame_error: Out(1)
 
-    def __init__(self, network, spec: TrainFrameSpec, divisor: int, idle_timeout: int, read_latency: int):
+    def __init__(self, network, spec: TrainFrameSpec, divisor: int, idle_timeout: int):
         check_idle_timeout(idle_timeout, divisor)
         self.network = network
         self.spec = spec
         self.divisor = divisor
         self.idle_timeout = idle_timeout
-        self.read_latency = read_latency
         if spec.n_out * spec.out_bytes > 255 or LOAD_BLOCK * spec.param_bytes > 255:
             raise ValueError("a response or read-back frame of more than 255 payload bytes")
         super().__init__()
@@ -72,7 +70,6 @@ class TrainUART(wiring.Component):
         m.d.comb += self.frame_error.eq(core.error)
         have, want, take, byte, stuck = core.have, core.want, core.take, core.byte, core.stuck
         seq, crc_lo, crc_ok = core.seq, core.crc_lo, core.crc_ok
-        acc = net.wacc
         pb = spec.param_bytes
 
         # --- the sample register: x bytes then t bytes, shifted in; offered until the network takes it
@@ -91,8 +88,6 @@ class TrainUART(wiring.Component):
         # The last train frame's seq: the same frame sent again (its answer was lost) is answered from the
         # outputs kept, not trained a second time.
         last_seq, last_valid = Signal(8), Signal()
-        quiet = Signal()        # nothing in the network and nothing waiting for it
-        m.d.comb += quiet.eq((core.inflight == 0) & ~net.busy & ~offer)
 
         # --- parameter frames: a write buffer and a read-back buffer
         m.submodules.write_buffer = wbuf = Memory(shape=spec.param_width, depth=LOAD_BLOCK, init=[])
@@ -105,22 +100,23 @@ class TrainUART(wiring.Component):
         pbyte = Signal(range(max(pb, 2)))
         pindex = Signal(range(LOAD_BLOCK + 1))
         m.d.comb += [ww.addr.eq(pindex), ww.data.eq(Cat(pword[8:], byte)), wr.addr.eq(pindex)]
-        aaddr = Signal.like(acc.addr)
-        awrite = Signal()
-        m.d.comb += [acc.addr.eq(aaddr), acc.wdata.eq(wr.data), acc.we.eq(awrite)]
-        m.d.sync += awrite.eq(0)
-        # reads: an address is presented (aaddr, registered) the cycle after it is issued and its value is on
-        # rdata read_latency cycles later; the issue flag and index travel beside it to say where it goes
-        depth = self.read_latency + 1
-        rvalid = Signal(depth)
-        ridx = [Signal(range(LOAD_BLOCK), name=f"ridx{k}") for k in range(depth)]
-        issue = Signal()
-        m.d.sync += [rvalid.eq(Cat(issue, rvalid[:-1])), ridx[0].eq(pindex)]
-        m.d.sync += [ridx[k].eq(ridx[k - 1]) for k in range(1, depth)]
-        m.d.comb += [rw.addr.eq(ridx[-1]), rw.data.eq(acc.rdata), rw.en.eq(rvalid[-1])]
+        # access requests: word pindex of the write buffer is read when a request is issued and is on
+        # acc the next cycle, held there (the read port too) until the crossing takes it
+        req = net.acc
+        a_valid, a_we = Signal(), Signal()
+        a_addr = Signal.like(req.payload.addr)
+        a_stall = Signal()
+        m.d.comb += [req.valid.eq(a_valid), req.payload.addr.eq(a_addr), req.payload.we.eq(a_we),
+                     req.payload.wdata.eq(wr.data), a_stall.eq(a_valid & ~req.ready), wr.en.eq(~a_stall)]
+        with m.If(~a_stall):
+            m.d.sync += a_valid.eq(0)
+        # read values come back in order into the read-back buffer
+        ridx = Signal(range(LOAD_BLOCK + 1))
+        m.d.comb += [net.rd.ready.eq(1), rw.addr.eq(ridx), rw.data.eq(net.rd.payload), rw.en.eq(net.rd.valid)]
+        with m.If(net.rd.valid):
+            m.d.sync += ridx.eq(ridx + 1)
         rb_pending = Signal()     # the read-back buffer holds values the framer has not sent yet
         rb_count = Signal(8)
-        drain = Signal(range(depth + 1))
 
         def give_up():
             with m.Elif(stuck & core.room):
@@ -244,31 +240,29 @@ class TrainUART(wiring.Component):
                             m.next = "HUNT"
                     give_up()
             with m.State("W_WAIT"):
-                with m.If(quiet):
+                # the sample before goes first (it is offered until the crossing takes it)
+                with m.If(~offer):
                     m.d.sync += pindex.eq(0)
-                    m.next = "W_READ"
-            with m.State("W_READ"):
-                # buffer word pindex is read now and written through the access port the next cycle
-                m.d.sync += [aaddr.eq(paddr + pindex), awrite.eq(1), pindex.eq(pindex + 1), last_valid.eq(0)]
-                with m.If(pindex == pcount - 1):
-                    m.next = "W_ACK"
+                    m.next = "W_ISSUE"
+            for issue, after, write in (("W_ISSUE", "W_ACK", 1), ("R_ISSUE", "R_DRAIN", 0)):
+                with m.State(issue):
+                    with m.If(~a_stall):
+                        m.d.sync += [a_valid.eq(1), a_we.eq(write), a_addr.eq(paddr + pindex),
+                                     pindex.eq(pindex + 1)]
+                        if write:
+                            m.d.sync += last_valid.eq(0)
+                        with m.If(pindex == pcount - 1):
+                            m.next = after
             with m.State("W_ACK"):
-                with m.If(core.room):
+                with m.If(~a_stall & core.room):
                     core.push(_ACK)
                     m.next = "HUNT"
             with m.State("R_WAIT"):
-                with m.If(quiet & ~rb_pending):
-                    m.d.sync += pindex.eq(0)
+                with m.If(~offer & ~rb_pending):
+                    m.d.sync += [pindex.eq(0), ridx.eq(0)]
                     m.next = "R_ISSUE"
-            with m.State("R_ISSUE"):
-                m.d.comb += issue.eq(1)
-                m.d.sync += [aaddr.eq(paddr + pindex), pindex.eq(pindex + 1)]
-                with m.If(pindex == pcount - 1):
-                    m.d.sync += drain.eq(0)
-                    m.next = "R_DRAIN"
             with m.State("R_DRAIN"):
-                m.d.sync += drain.eq(drain + 1)
-                with m.If((drain == depth) & core.room):
+                with m.If((ridx == pcount) & core.room):
                     core.push(_READ)
                     m.d.sync += [rb_pending.eq(1), rb_count.eq(pcount)]
                     m.next = "HUNT"

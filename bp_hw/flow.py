@@ -351,7 +351,7 @@ class Flow:
             out["mismatches"] = s.summary.get("mismatches", s.summary.get("output_mismatches"))
         y = by.get("synth")
         if y and y.summary:
-            for key in ("luts", "dsps", "brams", "fmax_mhz", "bitstream"):
+            for key in ("luts", "dsps", "brams", "sprams", "fmax_mhz", "clock_mhz", "timing_met", "bitstream"):
                 out[key] = y.summary.get(key)
         return out
 

@@ -183,9 +183,11 @@ def write_report(flow) -> dict:
             s = y.summary
             interval = manifest.interval_cycles if manifest else None
             per_s = (s.get("fmax_mhz") * 1e6 / interval) if (s.get("fmax_mhz") and interval) else None
-            parts.append(_table(["board", "device", "LUTs/LCs", "FFs", "DSPs", "BRAMs", "Fmax MHz", "inferences/s at Fmax"],
+            parts.append(_table(["board", "device", "LUTs/LCs", "FFs", "DSPs", "BRAMs", "SPRAMs", "Fmax MHz",
+                                 "clock MHz", "timing met", "inferences/s at Fmax"],
                                 [[s.get("board"), s.get("device"), s.get("luts"), s.get("ffs"), s.get("dsps"),
-                                  s.get("brams"), s.get("fmax_mhz"), per_s]]))
+                                  s.get("brams"), s.get("sprams"), s.get("fmax_mhz"), s.get("clock_mhz"),
+                                  s.get("timing_met"), per_s]]))
             if s.get("bitstream"):
                 parts.append(f"<p>Bitstream: <code>{html.escape(str(s['bitstream']))}</code></p>")
         else:

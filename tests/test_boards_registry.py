@@ -27,7 +27,7 @@ def test_readme_board_table_is_the_registry():
     for name, b in BOARDS.items():
         _, device, clock, mhz, baud, bitstream = rows[name]
         assert device == b.device and clock.startswith(f"{b.board_clock_hz / 1e6:g} MHz")
-        assert FAMILIES[b.family].split_pll_primitive in clock
+        assert FAMILIES[b.family].pll_primitive in clock
         assert re.match(rf"{b.default_mhz:g}\b", mhz) and baud == str(b.uart_baud)
         assert bitstream.endswith(f"top.{b.bitstream}`")
 

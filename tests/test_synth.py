@@ -321,7 +321,7 @@ def test_board_top_elaborates(name, iris_build):
                    board.default_mhz * 1e6)
     assert top.baud == board.uart_baud and abs(top.f_sync - board.default_mhz * 1e6) < 0.01 * top.f_sync
     plan = board.platform().build(top, name="top", do_build=False, debug_verilog=False)
-    assert f"cell \\{FAMILIES[board.family].split_pll_primitive} " in plan.files["top.il"]
+    assert f"cell \\{FAMILIES[board.family].pll_primitive} " in plan.files["top.il"]
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))

@@ -1,4 +1,5 @@
-"""The training board's link (TrainUART around TrainNetwork) in Amaranth's simulator, bit by bit:
+"""The training board's link (TrainUART around TrainNetwork behind its TrainCrossing, two clocks) in
+Amaranth's simulator, bit by bit:
 parameter writes and reads, train and infer frames back to back, a train frame sent again (answered,
 not trained twice), a bad CRC that must train nothing;
 every answer against FixedTrainer, the spec of on-chip training."""
@@ -7,10 +8,12 @@ import copy
 
 import numpy as np
 import pytest
+from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from bp_hw.boards.frame import INFO, NAK, FrameSpec, TrainFrameSpec
 from bp_hw.boards.serial_sim import receive_bytes, send_bytes
+from bp_hw.boards.crossing import NETWORK_DOMAIN, TrainCrossing
 from bp_hw.boards.train_wrapper import TrainUART
 from bp_hw.fixed.packing import flat_params, unflat_params
 from bp_hw.fixed.trainer import FixedTrainer, targets_for
@@ -31,7 +34,7 @@ def _spec(plan) -> TrainFrameSpec:
 
 def _session(plan, data: bytes, n_reply: int) -> bytes:
     spec = _spec(plan)
-    dut = TrainUART(TrainNetwork(plan), spec, DIVISOR, IDLE, plan.training.read_latency)
+    dut = TrainUART(TrainCrossing(TrainNetwork(plan)), spec, DIVISOR, IDLE)
     got = []
 
     async def host(ctx):
@@ -42,8 +45,13 @@ def _session(plan, data: bytes, n_reply: int) -> bytes:
     async def listen(ctx):
         got.append(await receive_bytes(ctx, dut.tx, n_reply, DIVISOR,
                                        timeout_cycles=10 * DIVISOR * len(data) + 4 * IDLE))
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
+    top = Module()
+    top.domains.sync = ClockDomain("sync")
+    top.domains.net = ClockDomain(NETWORK_DOMAIN)
+    top.submodules.dut = dut
+    sim = Simulator(top)
+    sim.add_clock(1e-6)                                # the link's clock
+    sim.add_clock(0.3e-6, domain=NETWORK_DOMAIN)       # the network's, faster as on a board
     sim.add_testbench(host)
     sim.add_testbench(listen)
     sim.run()
