@@ -2,7 +2,7 @@
 
 Each session runs the link and the network of a build in Verilator at the board's clock and UART
 divisor (:mod:`bp_hw.boards.link_sim`), with a real ``bp-hw run`` process on a pseudo-terminal as
-the host. Samples/s are in the board's time (cycles at the PLL's frequency), from the first request
+the host. Samples/s are in the board's time (cycles of the link's clock), from the first request
 byte to the last response byte, next to what the line allows with requests back to back.
 
     python benchmarks/bench_link.py --what speed  [--samples 10000] [--mnist-samples 200]

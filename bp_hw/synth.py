@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -249,8 +250,17 @@ def _first_error(log_path: Path, plan_dir: Path, tool: str) -> str:
     for text in texts:
         for line in text.splitlines():
             if line.strip().startswith("ERROR"):
+                full = _OVERFULL.search(line)
+                if full:   # nextpnr-ice40's way of saying that the packed design is larger than the device
+                    return (f"the packed design needs {full.group(1)} {full.group(2)}, more than the device has "
+                            f"(the fast estimate was low); use fewer MAC lanes (P), narrower formats or a "
+                            f"bigger device")
                 return line.strip()[:300]
     return "no ERROR line in its log"
+
+
+#: nextpnr-ice40's placer, when the cells of one type outnumber the device's.
+_OVERFULL = re.compile(r"Failed to expand region .* of (\d+) (\w+)")
 
 
 def synthesize(build_dir: str | Path, board: str, *, clock_mhz: float | None = None, baud: int | None = None,

@@ -361,3 +361,15 @@ def test_tool_variables_follow_amaranths_rule():
     from bp_hw.synth import YOWASP_TOOLS, _env_var
     for tool in YOWASP_TOOLS:
         assert _env_var(tool) == tool_env_var(tool)
+
+
+def test_a_design_larger_than_the_device_is_said_so_not_in_placer_words(tmp_path):
+    """nextpnr-ice40 reports a design with more cells than the device as a region it cannot expand;
+    synth says what that means (the iris training board top measured 5464 LCs on the UP5K)."""
+    from bp_hw.synth import _first_error
+    log = tmp_path / "synth.log"
+    log.write_text("Info: Packing...\nERROR: Failed to expand region (0, 0) |_> (25, 31) of 5464 ICESTORM_LCs\n")
+    message = _first_error(log, tmp_path, "nextpnr-ice40")
+    assert "needs 5464 ICESTORM_LCs" in message and "more than the device has" in message
+    log.write_text("ERROR: something else went wrong\n")
+    assert _first_error(log, tmp_path, "nextpnr-ice40") == "ERROR: something else went wrong"
