@@ -7,6 +7,12 @@ byte to the last response byte, next to what the line allows with requests back 
 
     python benchmarks/bench_link.py --what speed  [--samples 10000] [--mnist-samples 200]
     python benchmarks/bench_link.py --what faults [--samples 400] [--faults 10]
+    python benchmarks/bench_link.py --what train  [--epochs 5] [--faults 4]
+
+``train``: the training board (iris 4-8-3 Q4.12, P=1, ``--train``) driven by ``bp-hw run --train``:
+parameters written, ``--epochs`` epochs trained at 3 Mbaud and one at 115,200, every parameter read
+back after each epoch and compared with ``FixedTrainer``; then the same at 3 Mbaud with each fault
+injected (``--faults`` of each over two epochs).
 
 Builds are made in ``--work`` (default build/bench_link) with the CLI: iris 4-8-3 Q4.12 P=1, and
 (with ``pip install -e ".[mnist]"``) MNIST 784-32-10 with 8-bit weights, UQ0.8 pixels, ``--parallel
@@ -39,6 +45,14 @@ def iris_build(work: Path) -> Path:
     return out
 
 
+def iris_train_build(work: Path) -> Path:
+    out = work / "iris_train_b"
+    if not (out / "manifest.json").is_file():
+        iris_build(work)
+        _cli("generate", str(work / "iris_q.json"), "--parallel", "1", "--train", "--out", str(out), "--no-taps")
+    return out
+
+
 def mnist_build(work: Path) -> Path:
     out = work / "mnist_b"
     if not (out / "manifest.json").is_file():
@@ -59,7 +73,7 @@ def _row(name: str, r: dict) -> dict:
             "samples_per_s": r.get("samples_per_s"), "line_bound": r["line_bound_samples_per_s"],
             "naks": link.get("naks"), "resends": link.get("resends"), "timeouts": link.get("timeouts"),
             "bad_frames": link.get("bad_frames"), "late": link.get("late"), "stray_bytes": link.get("stray_bytes"),
-            "wall_s": r["wall_seconds"]}
+            "epochs": len(host.get("epochs") or []) or None, "wall_s": r["wall_seconds"]}
 
 
 # Fault sessions wait long: a cut fault keeps the line silent for three idle timeouts (6 ms of board time),
@@ -68,7 +82,8 @@ def _row(name: str, r: dict) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--what", choices=("speed", "faults", "all"), default="all")
+    ap.add_argument("--what", choices=("speed", "faults", "train", "all"), default="all")
+    ap.add_argument("--epochs", type=int, default=5, help="training epochs of the clean 3 Mbaud session")
     ap.add_argument("--work", default="build/bench_link")
     ap.add_argument("--samples", type=int, default=None, help="iris samples per session (speed 10000, faults 400)")
     ap.add_argument("--mnist-samples", type=int, default=200)
@@ -106,7 +121,22 @@ def main(argv=None) -> int:
         for k, fault in enumerate(FAULTS):
             report(_row("iris 4-8-3 Q4.12 P=1", run_link(link, f"random:{n}", fault=fault, fault_every=40,
                                                          fault_count=args.faults, seed=k, timeout=60)))
-    (work / "results.json").write_text(json.dumps({"time": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}, indent=1))
+    if args.what in ("train", "all"):
+        build = iris_train_build(work)
+        for baud, epochs in ((3_000_000, args.epochs), (115_200, 1)):
+            link = build_link(build, args.board, baud)
+            report(_row("iris 4-8-3 Q4.12 P=1 training", run_link(
+                link, "iris", timeout=60, host_args=("--train", "--epochs", str(epochs)))))
+        link = build_link(build, args.board, 3_000_000)
+        # Byte faults one per 400 bytes on average, not 40: a write frame of 64 parameters is 135 bytes, and
+        # at one in 40 nearly every resend of it is hit too (the host gives up after 5 attempts). Frame
+        # faults (cut, burst) one frame in 20.
+        for k, fault in enumerate(FAULTS):
+            every = 20 if fault in ("cut", "burst") else 400
+            report(_row("iris 4-8-3 Q4.12 P=1 training", run_link(
+                link, "iris", fault=fault, fault_every=every, fault_count=args.faults, seed=k, timeout=60,
+                host_args=("--train", "--epochs", "2"))))
+    (work / f"results_{args.what}.json").write_text(json.dumps({"time": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}, indent=1))
     return 0 if all(r["bit_exact"] and r["host_status"] == 0 for r in rows) else 1
 
 
