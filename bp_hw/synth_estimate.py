@@ -66,6 +66,12 @@ _LOGIC_ROM_BITS = 2048
 # a product in LUTs (ProductStage in_logic): one adder cell per partial-product bit, about
 _LUTS_PER_LOGIC_PRODUCT_BIT = 1.2
 _BITS_PER_LUT = 8           # a ROM in LUT4s: 16 bits per LUT plus the output multiplexers
+# Training layers (TrainLayer), fitted to the training board tops of iris 4-8-3 Q4.12 at P=1 and 8,3
+# (2026-12-06, link on its own clock): ECP5-85F 3745 / 8404 FFs and 3646 / 7444 LUT4, iCE40UP5K P=1
+# 3619 FFs, 2988 LUT4, 5464 LCs (more than the device: nextpnr cannot place it).
+_TRAIN_LAYER_FFS = 450       # delta unit, error and update sequencing, LFSR
+_TRAIN_LANE_FFS = 420        # per lane: ERR and UPD pipelines (rounding parts, step, clamp, write request)
+_TRAIN_LANE_LOGIC = {"ice40": 350, "ecp5": 260}   # per lane: adders and multiplexers of ERR and UPD
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class _Layer:
     in_ram: bool           # reads its input from the slot RAM or the input buffer (no input multiplexer)
     out_ram: bool          # its output slots are a RAM (no output vector registers)
     logic_multipliers: bool = False   # products as adder trees in LUTs, no DSP blocks
+    train_lanes: int = 0              # a training layer's MAC lanes (0: inference)
+    delta_bits: int = 0               # ... and its delta format's width
 
 
 def _plan_layers(plan: HardwarePlan) -> list[_Layer]:
@@ -93,7 +101,9 @@ def _plan_layers(plan: HardwarePlan) -> list[_Layer]:
             L.fan_in, L.fan_out, training.layers[x.index].multipliers if training else x.multipliers,
             L.in_fmt.width, L.weight_fmt.width, L.acc_width, L.out_fmt.width,
             in_ram=training is None and x.input_source != "payload",
-            out_ram=training is None and x.output_slots == "bram", logic_multipliers=x.logic_multipliers))
+            out_ram=training is None and x.output_slots == "bram", logic_multipliers=x.logic_multipliers,
+            train_lanes=training.layers[x.index].fold.lanes if training else 0,
+            delta_bits=training.layers[x.index].formats.delta_fmt.width if training else 0))
     return layers
 
 
@@ -104,7 +114,10 @@ def _manifest_layers(manifest: Manifest) -> list[_Layer]:
         layers.append(_Layer(
             x.fan_in, x.fan_out, int(training.layers[x.index]["multipliers"]) if training else x.multipliers,
             QFormat.parse(x.in_format).width, QFormat.parse(x.weight_format).width, x.acc_width,
-            QFormat.parse(x.out_format).width, in_ram=x.input in ("bram", "buffer"), out_ram=x.output_slots == "bram"))
+            QFormat.parse(x.out_format).width, in_ram=x.input in ("bram", "buffer"), out_ram=x.output_slots == "bram",
+            train_lanes=(int(training.layers[x.index]["lanes_out"]) * int(training.layers[x.index]["lanes_in"])
+                         if training else 0),
+            delta_bits=QFormat.parse(training.layers[x.index]["delta_format"]).width if training else 0))
     return layers
 
 
@@ -185,6 +198,11 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
         ffs += _LAYER_FFS + (0 if layer.out_ram else 2 * layer.fan_out * layer.out_bits) \
             + layer.multipliers * lane_ffs
         extra_luts += _LAYER_LOGIC + (0 if layer.in_ram else _MUX_LUTS_PER_INPUT_BIT[dev.family] * layer.fan_in * a)
+        if layer.train_lanes:
+            # the training layer: outputs and deltas kept per neuron, the delta unit, ERR and UPD stages
+            ffs += _TRAIN_LAYER_FFS + layer.train_lanes * _TRAIN_LANE_FFS \
+                + layer.fan_out * (layer.out_bits + layer.delta_bits)
+            extra_luts += layer.train_lanes * _TRAIN_LANE_LOGIC[dev.family]
 
     memories = []
     for mem in design.memories:
