@@ -49,6 +49,10 @@ __all__ = ["estimate_resources", "fit_problems", "fit_hint", "check_fit"]
 # with the UART wrapper, on both devices. Within ~+-30 % of nextpnr's counts on all of them.
 _WRAPPER_FFS = 180          # UART RX/TX, deframer/framer FSMs, CRC, reset and LED counters
 _LAYER_FFS = 180            # sequencer, pipeline flags, rescale and activation registers per layer
+# per output lane beyond its accumulators: rescale stages, activation address and output, sideband.
+# Fitted to the board tops with the link on its own clock (2026-12-06, UP5K): iris P=1 1222 FFs,
+# digits 64-32-10 P=1 1584, MNIST 784-32-10 4x2,1 (9 lanes) 2096; about 110 per lane were missing.
+_LANE_FFS = 110
 # LUTs beyond those paired with a flip-flop: the link of protocol 2 (FIFO and queue control, CRC-16
 # trees, frame decoding) measured about 400 more than the first link's 200 (iris P=1 on the UP5K:
 # 1766 LCs with it, 1360 with the first).
@@ -88,6 +92,8 @@ class _Layer:
     in_ram: bool           # reads its input from the slot RAM or the input buffer (no input multiplexer)
     out_ram: bool          # its output slots are a RAM (no output vector registers)
     logic_multipliers: bool = False   # products as adder trees in LUTs, no DSP blocks
+    lanes_out: int = 1                # output lanes (each with its accumulator, rescale, activation)
+    dsp_cell: bool = False            # products in instantiated DSP cells (their operand registers inside)
     train_lanes: int = 0              # a training layer's MAC lanes (0: inference)
     delta_bits: int = 0               # ... and its delta format's width
 
@@ -102,6 +108,7 @@ def _plan_layers(plan: HardwarePlan) -> list[_Layer]:
             L.in_fmt.width, L.weight_fmt.width, L.acc_width, L.out_fmt.width,
             in_ram=training is None and x.input_source != "payload",
             out_ram=training is None and x.output_slots == "bram", logic_multipliers=x.logic_multipliers,
+            lanes_out=x.fold.lanes_out, dsp_cell=x.dsp_cell is not None,
             train_lanes=training.layers[x.index].fold.lanes if training else 0,
             delta_bits=training.layers[x.index].formats.delta_fmt.width if training else 0))
     return layers
@@ -115,6 +122,7 @@ def _manifest_layers(manifest: Manifest) -> list[_Layer]:
             x.fan_in, x.fan_out, int(training.layers[x.index]["multipliers"]) if training else x.multipliers,
             QFormat.parse(x.in_format).width, QFormat.parse(x.weight_format).width, x.acc_width,
             QFormat.parse(x.out_format).width, in_ram=x.input in ("bram", "buffer"), out_ram=x.output_slots == "bram",
+            lanes_out=x.lanes_out, dsp_cell=x.dsp_cell is not None,
             train_lanes=(int(training.layers[x.index]["lanes_out"]) * int(training.layers[x.index]["lanes_in"])
                          if training else 0),
             delta_bits=QFormat.parse(training.layers[x.index]["delta_format"]).width if training else 0))
@@ -194,9 +202,9 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
         # The layer reads its input in place (through a multiplexer, unless it comes from the
         # previous layer's slot RAM) and keeps two output vectors (unless its slots are in RAM);
         # per lane the accumulator (+ operand registers outside the DSP on ECP5).
-        lane_ffs = layer.acc_bits + (2 * (a + b) if dev.family == "ecp5" else 0)
+        lane_ffs = layer.acc_bits + (2 * (a + b) if dev.family == "ecp5" and not layer.dsp_cell else 0)
         ffs += _LAYER_FFS + (0 if layer.out_ram else 2 * layer.fan_out * layer.out_bits) \
-            + layer.multipliers * lane_ffs
+            + layer.multipliers * lane_ffs + layer.lanes_out * _LANE_FFS
         extra_luts += _LAYER_LOGIC + (0 if layer.in_ram else _MUX_LUTS_PER_INPUT_BIT[dev.family] * layer.fan_in * a)
         if layer.train_lanes:
             # the training layer: outputs and deltas kept per neuron, the delta unit, ERR and UPD stages
