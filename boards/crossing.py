@@ -189,7 +189,8 @@ class TrainCrossing(wiring.Component):
     Samples and access requests cross in one :class:`StreamCrossing`, in the order they are given (a
     sample offered in the same cycle as a request goes first), so a read sees every earlier sample's
     update and every earlier write. On the network's side a request waits in a register until the
-    network is idle (``busy`` low) with no output waiting, then is presented to ``wacc`` for one cycle;
+    network is idle (``busy`` low) with no output waiting (seen from a register, a cycle late), then
+    is presented to ``wacc`` for one cycle;
     a read's value is taken ``read_latency`` cycles later and goes back with the output vectors through
     a second crossing, ahead of any sample after it (no sample enters the network while a read is on
     its way). Each crossing adds 2 or 3 cycles of the receiving clock, the register in front of the
@@ -251,30 +252,38 @@ class TrainCrossing(wiring.Component):
         on_way = Signal(self.read_latency)
         held = Signal(signed(self._width))
         held_full = Signal()
-        reading = Signal()
-        m.d.comb += reading.eq(on_way.any() | held_full)
+        reading = Signal()      # a read issued whose value has not gone back yet (a register)
 
         sample = full & ~front.access
         access = Signal()
+        # The network is quiet (idle, no output waiting, no read on its way), from a register: a cycle
+        # late, but nothing can make it busy meanwhile except what this side gives it, which is excluded.
+        quiet = Signal()
         m.d.comb += [
             Value.cast(net.i.payload).eq(front.body[:s_bits]),
             net.i.valid.eq(sample & ~reading),
-            access.eq(full & front.access & ~net.busy & ~net.o.valid & ~reading),
+            access.eq(full & front.access & quiet),
             net.wacc.addr.eq(request.addr),
             net.wacc.wdata.eq(request.wdata),
             net.wacc.we.eq(access & request.we),
             taken.eq((net.i.valid & net.i.ready) | access),
         ]
+        nd += quiet.eq(~net.busy & ~net.o.valid & ~reading & ~access & ~(net.i.valid & net.i.ready))
         nd += on_way.eq(Cat(access & ~request.we, on_way[:-1]))
+        with m.If(access & ~request.we):
+            nd += reading.eq(1)
+        with m.Elif(held_full & up.i.ready):
+            nd += reading.eq(0)
         with m.If(on_way[-1]):
             nd += [held.eq(net.wacc.rdata), held_full.eq(1)]
 
-        # back: a read's value before an output vector
+        # back: a read's value or an output vector (never both: a read is issued only with no output
+        # waiting and no sample in the network, and no sample enters until its value has gone back)
         m.d.comb += [
             up.i.valid.eq(held_full | net.o.valid),
             up.i.payload.read.eq(held_full),
             up.i.payload.body.eq(Mux(held_full, held, Value.cast(net.o.payload))),
-            net.o.ready.eq(up.i.ready & ~held_full),
+            net.o.ready.eq(up.i.ready),
         ]
         with m.If(held_full & up.i.ready):
             nd += held_full.eq(0)

@@ -20,7 +20,8 @@ from bp_hw.formal.accumulator import AccumulatorRange
 from bp_hw.formal.network import CUT, NetworkStreams
 from bp_hw.formal.neuron import CASES, NeuronSpec, neuron_model
 from bp_hw.formal.sby import ProofJob, run_job
-from bp_hw.formal.suite import build_jobs
+from bp_hw.formal.crossing import CrossingStreams
+from bp_hw.formal.suite import CROSSING_DEPTH, build_jobs
 from bp_hw.formal.training import CUT as TRAIN_CUT, TrainWrites
 from bp_hw.plan.hardware import make_plan
 
@@ -123,7 +124,9 @@ def test_suite_depths_come_from_the_plan(small_q):
     assert jobs["stream"].depth == plan.standalone_latency + 8 and jobs["stream"].mode == "bmc"
     assert jobs["accumulator0"].mode == "prove" and jobs["accumulator1"].expect == "pass"
     assert {n for n, j in jobs.items() if j.expect == "fail"} == {
-        "stream-forgets_payload", "stream-duplicates", "latency-short_latency", "accumulator0-no_guard_bits"}
+        "stream-forgets_payload", "stream-duplicates", "latency-short_latency", "accumulator0-no_guard_bits",
+        "crossing-acknowledge_on_sight"}
+    assert jobs["crossing"].depth == CROSSING_DEPTH and jobs["crossing"].mode == "bmc"
     assert {j.depth for j in build_jobs(plan, depth=21) if j.mode != "prove"} == {21}
 
 
@@ -146,7 +149,9 @@ def test_cli_proves_a_build_and_reports_json(one_layer_q, tmp_path, capsys):
     assert summary["ok"] and names[:4] == ["stream", "stream-covers", "latency", "accumulator0"]
     assert all(p["status"] == "PASS" and p["seconds"] > 0 for p in summary["proofs"])
     plan = make_plan(one_layer_q, "2")
-    assert {p["depth"] for p in summary["proofs"] if p["mode"] != "prove"} == {plan.standalone_latency + 8}
+    assert {p["depth"] for p in summary["proofs"] if p["mode"] != "prove" and p["property"] != "crossing"} == {
+        plan.standalone_latency + 8}
+    assert {p["depth"] for p in summary["proofs"] if p["property"] == "crossing"} == {CROSSING_DEPTH}
 
 
 @needs_tools
@@ -161,5 +166,19 @@ def test_iris_builds_prove(parallel, tmp_path):
     q, _ = quantize_model(train(tr, te, TrainConfig(data="iris", layers=[4, 8, 3], epochs=20, seed=0)),
                           QuantConfig(format="Q4.12", lut_bits=10), ds.X)
     results = [run_job(job, tmp_path) for job in build_jobs(make_plan(q, parallel))]
-    assert [r.name for r in results] == ["stream", "stream-covers", "latency", "accumulator0", "accumulator1"]
+    assert [r.name for r in results] == ["stream", "stream-covers", "latency", "accumulator0", "accumulator1",
+                                         "crossing", "crossing-covers"]
     assert all(r.ok and r.status == "PASS" for r in results), [(r.name, r.status, r.log) for r in results]
+
+
+@needs_tools
+@pytest.mark.parametrize("mutant", [None, "acknowledge_on_sight"])
+def test_board_crossing_under_any_two_clocks(mutant, tmp_path):
+    """The board top's StreamCrossing with both clocks' edges free: nothing lost, duplicated or
+    reordered, o holds; a receiver that acknowledges before the transfer is rejected."""
+    w = CrossingStreams(5, mutant=mutant)
+    _run(ProofJob("crossing", "crossing", w, w.ports, "bmc", CROSSING_DEPTH, expect="fail" if mutant else "pass"),
+         tmp_path)
+    if mutant is None:
+        w = CrossingStreams(5)
+        _run(ProofJob("crossing-covers", "crossing", w, w.ports, "cover", CROSSING_DEPTH), tmp_path)

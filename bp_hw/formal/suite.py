@@ -9,7 +9,9 @@ Depths come from the plan, so that each proof covers a stated stretch of the des
   pass and its backward passes as far as the last layer's first update writes, with access writes anywhere (a whole training sample,
   ``train_cycles``, is out of the solver's reach on iris: past about 125 steps every step costs
   minutes; ``depth`` asks for more);
-* neuron (BMC): ``standalone_latency + interval + 1``: the first two samples' outputs.
+* neuron (BMC): ``standalone_latency + interval + 1``: the first two samples' outputs;
+* the board top's clock-domain crossing (BMC, :data:`CROSSING_DEPTH` steps of any interleaving of
+  the two clocks' edges: at least three transfers), at the width of the build's input beat and tag.
 
 ``depth`` overrides every BMC depth (not the induction length). With ``mutants`` each property's
 broken variant runs as well, expected to fail with a counterexample trace.
@@ -18,14 +20,15 @@ broken variant runs as well, expected to fail with a counterexample trace.
 from __future__ import annotations
 
 from ..plan.hardware import HardwarePlan
-from . import accumulator, network, neuron, training
+from . import accumulator, crossing, network, neuron, training
 from .sby import ProofJob
 
-__all__ = ["INDUCTION_DEPTH", "build_jobs", "neuron_jobs"]
+__all__ = ["INDUCTION_DEPTH", "CROSSING_DEPTH", "build_jobs", "neuron_jobs"]
 
 STREAM_MARGIN = 8
 TRAIN_MARGIN = 50
 INDUCTION_DEPTH = 3
+CROSSING_DEPTH = 24
 
 
 def _inference_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
@@ -68,13 +71,28 @@ def _training_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
     return jobs
 
 
+def _crossing_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
+    d = depth or CROSSING_DEPTH
+    width = sum(f.elements * f.width for f in plan.inp.fields) + 1
+    jobs = []
+    for mutant in [None] + (["acknowledge_on_sight"] if mutants else []):
+        w = crossing.CrossingStreams(width, mutant=mutant)
+        jobs.append(ProofJob("crossing" + (f"-{mutant}" if mutant else ""), "crossing", w, w.ports, "bmc", d,
+                             "board top's clock crossing, any two clocks: o holds; none lost, duplicated, "
+                             "reordered", "fail" if mutant else "pass"))
+    w = crossing.CrossingStreams(width)
+    jobs.append(ProofJob("crossing-covers", "crossing", w, w.ports, "cover", d,
+                         "a third transfer, a stalled output taken, a stalled input", "pass"))
+    return jobs
+
+
 def build_jobs(plan: HardwarePlan, *, depth: int | None = None, mutants: bool = False) -> list[ProofJob]:
-    """The proofs of one build's plan (inference or training)."""
+    """The proofs of one build's plan (inference or training), and of its board top's crossing."""
     if depth is not None and depth < 1:
         raise ValueError("depth must be at least 1")
     if plan.training is not None:
-        return _training_jobs(plan, depth, mutants)
-    return _inference_jobs(plan, depth, mutants)
+        return _training_jobs(plan, depth, mutants) + _crossing_jobs(plan, depth, mutants)
+    return _inference_jobs(plan, depth, mutants) + _crossing_jobs(plan, depth, mutants)
 
 
 def neuron_jobs(cases=neuron.CASES, *, depth: int | None = None, mutants: bool = False) -> list[ProofJob]:
