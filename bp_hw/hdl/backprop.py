@@ -188,10 +188,11 @@ class TrainNetwork(wiring.Component):
             m.d.comb += eng.acc_wdata.eq(wdata1)
         hit2 = Signal(n)
         hit3 = Signal(n)
-        m.d.sync += [hit2.eq(Cat(*hits)), hit3.eq(hit2)]
+        hit4 = Signal(n)
+        m.d.sync += [hit2.eq(Cat(*hits)), hit3.eq(hit2), hit4.eq(hit3)]
         rdata = Signal.like(acc.rdata)
         for l, eng in enumerate(e):
-            with m.If(hit3[l]):
+            with m.If(hit4[l]):
                 m.d.sync += rdata.eq(eng.acc_rdata)
         m.d.comb += acc.rdata.eq(rdata)
         return m

@@ -167,7 +167,8 @@ class TrainLayer(wiring.Component):
     Access (while no pass runs): ``acc_off`` is the layer-local flat offset
     (weights row-major ``i * fan_in + j``, then the biases) with ``acc_hit``;
     a write (``acc_we``) lands two cycles later; ``acc_rdata`` is the element
-    three cycles after ``acc_off`` (combinational from the RAM output).
+    four cycles after ``acc_off``, from a register (the RAM output's word, lane and bias selection
+    take a cycle of their own: after a DP16KD's clock-to-out they limited the ECP5 to 97 MHz).
     """
 
     def __init__(self, plan: TrainLayerPlan, access_width: int, update_rounding: str, eta_frac: int):
@@ -533,7 +534,7 @@ class TrainLayer(wiring.Component):
         m.d.sync += fwd_done.eq(acts[0].y_valid & y_fin)
         m.d.comb += self.fwd_done.eq(fwd_done)
 
-        # -- access read-back: element (lane, k) or bias, three cycles after acc_off
+        # -- access read-back: element (lane, k) or bias, registered four cycles after acc_off
         x3_bias = Signal()
         x3_p = Signal.like(x_p)
         x3_k = Signal.like(x_k)
@@ -543,7 +544,7 @@ class TrainLayer(wiring.Component):
             m.d.comb += welem.eq(wr.data.word_select(x3_k, ww) if K > 1 else wr.data)
             bdat = br.data.as_signed() if b_fmt.signed else br.data
             with m.If(x3_p == p):
-                m.d.comb += self.acc_rdata.eq(Mux(x3_bias, bdat, welem))
+                m.d.sync += self.acc_rdata.eq(Mux(x3_bias, bdat, welem))
 
         self._elaborate_delta(m, delta, gval, gw)
         return m

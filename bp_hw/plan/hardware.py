@@ -68,7 +68,7 @@ TRAIN_UPD_TAIL = train_upd_tail(1)
 TRAIN_DELTA_TAIL = 11         # + 1 when eta_int != 1; + 2 per extra product cycle (products in logic)
 TRAIN_ISSUE_DELAY = 1
 #: Training access port: address presented to read data.
-ACCESS_READ_LATENCY = 4
+ACCESS_READ_LATENCY = 5
 
 
 #: A product from an instantiated DSP cell (:data:`DSP_CELL_OF_FAMILY`) is registered once more in the
