@@ -276,7 +276,11 @@ class BoardClient:
                 if got[1] in pending:
                     requeue([got[1]])
                 continue
-            if got[0] != answer:                          # a bad frame: the timeout or a later answer tells
+            if got[0] != answer:
+                # A damaged answer: a later answer or the timeout tells which request it was, unless only
+                # one is outstanding (a train frame always is alone): that one is sent again at once.
+                if got[0] == "bad" and len(pending) == 1:
+                    requeue(list(pending))
                 continue
             seq = got[1]
             if seq not in pending:
