@@ -76,6 +76,21 @@ class StreamCrossing(wiring.Component):
         return m
 
 
+def _front_register(m: Module, down: StreamCrossing):
+    """A register in :data:`NETWORK_DOMAIN` that takes ``down``'s transfers (its ``ready`` a register: the
+    crossing's acknowledgement never depends on the network). Returns ``(front, full, taken)``: the
+    payload, whether it holds one, and the signal the caller drives when the network takes it."""
+    front = Signal(down.o.payload.shape())
+    full, taken = Signal(), Signal()
+    nd = m.d[NETWORK_DOMAIN]
+    m.d.comb += down.o.ready.eq(~full)
+    with m.If(down.o.valid & ~full):
+        nd += [front.eq(down.o.payload), full.eq(1)]
+    with m.If(taken):
+        nd += full.eq(0)
+    return front, full, taken
+
+
 class NetworkCrossing(wiring.Component):
     """A network's streams (``i``, ``o`` and the load port ``ld`` if it has one) in ``sync``, the network
     itself in :data:`NETWORK_DOMAIN`.
@@ -137,16 +152,8 @@ class NetworkCrossing(wiring.Component):
 
         # network side: a register in front of the network (so that the crossing's acknowledgement depends
         # on registers only, not on the network's ready), then to the load port or the input, by the tag
-        nd = m.d[NETWORK_DOMAIN]
-        front = Signal(down_layout)
-        full = Signal()
+        front, full, taken = _front_register(m, down)
         load = front.load
-        taken = Signal()
-        m.d.comb += down.o.ready.eq(~full)
-        with m.If(down.o.valid & ~full):
-            nd += [front.eq(down.o.payload), full.eq(1)]
-        with m.If(taken):
-            nd += full.eq(0)
         m.d.comb += [Value.cast(net.i.payload).eq(front.body[:i_bits]), net.i.valid.eq(full & ~load)]
         if self._loads:
             m.d.comb += [Value.cast(net.ld.payload).eq(front.body[:ld_bits]), net.ld.valid.eq(full & load),
@@ -237,14 +244,7 @@ class TrainCrossing(wiring.Component):
         ]
 
         # network side: the register in front of the network
-        front = Signal(down_layout)
-        full = Signal()
-        taken = Signal()
-        m.d.comb += down.o.ready.eq(~full)
-        with m.If(down.o.valid & ~full):
-            nd += [front.eq(down.o.payload), full.eq(1)]
-        with m.If(taken):
-            nd += full.eq(0)
+        front, full, taken = _front_register(m, down)
         request = Signal(access_request_layout(self._addr_width, self._width))
         m.d.comb += request.eq(front.body[:a_bits])
 

@@ -134,8 +134,8 @@ def ecp5_link_clock(p: ECP5PLL, baud: int) -> float:
 
 
 def ecp5_clkos_div(p: ECP5PLL, baud: int) -> int:
-    """CLKOS divider: the one whose clock is a whole number of cycles per bit at ``baud`` (least rate
-    error), at least 8 cycles a bit, nearest :data:`ECP5_LINK_TARGET_HZ` among equals."""
+    """CLKOS divider: a clock of at least 8 cycles a bit at ``baud`` whose rate error is least (every
+    error up to 0.5 % counts as equal), then the one nearest :data:`ECP5_LINK_TARGET_HZ`."""
     best = None
     for div in range(1, 129):
         f = p.f_vco / div

@@ -96,7 +96,7 @@ class BoardTop(Elaboratable):
     and for 15 us after (iCE40 block RAMs read as zero for ~3 us after
     configuration). LED 0 blinks at ~0.5-1 Hz (the link clock runs); LED 1 lights after
     any framing, overrun or CRC error on the link. Latency: that of
-    :class:`NetworkUART`, plus the crossings' 3 cycles of each clock each way.
+    :class:`NetworkUART`, plus the crossings' (:class:`~bp_hw.boards.crossing.NetworkCrossing`).
     """
 
     def __init__(self, network, spec: FrameSpec, board: Board, clock_hz: float, baud: int | None = None):
@@ -105,7 +105,6 @@ class BoardTop(Elaboratable):
         self.board = board
         self.family = family(board.family)
         clock = link_clock(board, clock_hz, baud)
-        self.clock = clock
         self.pll, self.f_sync, self.f_link, self.baud = clock.pll, clock.f_sync, clock.f_link, clock.baud
         self.divisor, self.idle_timeout = clock.divisor, clock.idle_timeout
 
@@ -116,7 +115,7 @@ class BoardTop(Elaboratable):
         # board clock's and the PLL dividers (a constraint on the Amaranth clock
         # signal would name a net that no longer exists after synthesis).
         m.domains.sync = cd_sync = ClockDomain("sync")
-        m.domains.net = cd_net = ClockDomain(NETWORK_DOMAIN)
+        m.domains += (cd_net := ClockDomain(NETWORK_DOMAIN))
         m.domains.por = ClockDomain("por", reset_less=True, local=True)
         lock = Signal()
         clk_pin = platform.request(platform.default_clk, dir="-")
