@@ -108,7 +108,8 @@ def _plan_layers(plan: HardwarePlan) -> list[_Layer]:
             L.in_fmt.width, L.weight_fmt.width, L.acc_width, L.out_fmt.width,
             in_ram=training is None and x.input_source != "payload",
             out_ram=training is None and x.output_slots == "bram", logic_multipliers=x.logic_multipliers,
-            lanes_out=x.fold.lanes_out, dsp_cell=x.dsp_cell is not None,
+            lanes_out=x.fold.lanes_out,
+            dsp_cell=(training.layers[x.index].dsp_cell if training else x.dsp_cell) is not None,
             train_lanes=training.layers[x.index].fold.lanes if training else 0,
             delta_bits=training.layers[x.index].formats.delta_fmt.width if training else 0))
     return layers

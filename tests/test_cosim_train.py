@@ -25,9 +25,10 @@ from fixtures.simulators import cheapest_simulator, need
 pytestmark = pytest.mark.slow
 
 
-def make_design(root: Path, data: str, layers, parallel=1, spec: TrainSpec | None = None) -> Path:
+def make_design(root: Path, data: str, layers, parallel=1, spec: TrainSpec | None = None,
+                device: str | None = None) -> Path:
     q, _, _ = seeded_qmodel(data, layers)
-    generate(q, parallel, root / "build", train=spec or TrainSpec())
+    generate(q, parallel, root / "build", train=spec or TrainSpec(), device=device)
     return root / "build"
 
 
@@ -91,6 +92,28 @@ def test_parallel_stochastic_design_on_verilator(tmp_path):
     s = verify_training(build, "xor", epochs=30, stall=0.1, every_sample=True)
     assert_exact(s)
     assert s["train_spec"]["update_rounding"] == "stochastic" and s["parallel"] == [8, 4]
+
+
+def test_ecp5_design_with_its_dsp_cells_on_verilator(tmp_path, monkeypatch):
+    """iris at P = 8,3 for the ECP5: the training lanes' products are MULT18X18D instances, run through
+    bp_hw/cosim/mult18x18d.v; bit-exact with stalls, the manifest's cycles per sample measured; with
+    the model's products doubled the first read-back mismatches."""
+    need("verilator")
+    import bp_hw.cosim.runner as runner
+    build = make_design(tmp_path, "iris", [4, 8, 3], parallel="8,3", device="LFE5U-85F")
+    manifest = read_manifest(build)
+    assert [x.dsp_cell for x in manifest.layers] == ["MULT18X18D"] * 2
+    assert manifest.verilog[0].read_text().count("MULT18X18D #(") == 11
+    s = verify_training(build, "iris", epochs=2, stall=0.2)
+    assert_exact(s)
+    free = verify_training(build, "iris", epochs=1)
+    assert free["cycles_per_sample"] == manifest.training.cycles_per_train_sample
+    text = runner.primitive_models(manifest)
+    bad = text.replace("p_r <= product[35:0];", "p_r <= product[34:0] << 1;")
+    assert bad != text
+    monkeypatch.setattr(runner, "primitive_models", lambda m: bad)
+    s = verify_training(build, "iris", epochs=1)
+    assert not s["ok"] and s["output_mismatches"] > 0
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,8 @@ def check_against_spec(q, spec, parallel, X, T, train=None, readback="every", hw
     n = len(X)
     points = range(n) if readback == "every" else readback
     plan = make_plan(q, parallel, train=spec if hw_spec is None else hw_spec, device=device)
-    run = run_training(TrainNetwork(plan), X, T, train, readback=points, **kw)
+    # an instantiated DSP cell (ECP5) runs as registers and a ``*`` with its cycles (primitives=False)
+    run = run_training(TrainNetwork(plan, primitives=device is None), X, T, train, readback=points, **kw)
     outputs, snapshots = reference_run(q, spec, parallel, X, T, train, points)
     bad = np.argwhere(run.outputs != outputs)
     assert not bad.size, f"outputs differ first at sample {bad[0][0]}: {run.outputs[bad[0][0]]} != {outputs[bad[0][0]]}"
@@ -125,6 +126,24 @@ def test_training_bit_exact_after_every_sample(xor_q, iris_q, data, parallel, ro
     idx = np.concatenate([epoch_order(len(X), 0, e) for e in range(3)])[:10]
     check_against_spec(q, TrainSpec(update_rounding=rounding, seed=7, **extra), parallel, X[idx], T[idx],
                        stall_in=stall, stall_out=stall, seed=5)
+
+
+def test_training_lanes_in_dsp_cells_on_ecp5(iris_q):
+    """On the ECP5 the training lanes' products are MULT18X18D instances with their own registers and
+    a fabric one (as the inference lanes'): one cycle more per pass that uses them, bit-exact with the
+    spec under stalls, cycles as the plan says (the cell's model in Verilator: test_cosim_train)."""
+    q, X, T = iris_q[:3]
+    for parallel in ("1", "8,3"):
+        plan = make_plan(q, parallel, device="LFE5U-85F", train=TrainSpec())
+        plain = make_plan(q, parallel, train=TrainSpec())
+        assert [x.dsp_cell for x in plan.training.layers] == ["MULT18X18D"] * 2
+        assert [x.lane_product_latency for x in plan.training.layers] == [3, 3]
+        assert plan.training.train_cycles > plain.training.train_cycles
+    assert {x.dsp_cell for x in make_plan(q, "8,3", device="iCE40UP5K", train=TrainSpec()).training.layers} == {None}
+    check_against_spec(q, TrainSpec(update_rounding="stochastic"), "8,3", X[:6], T[:6], device="LFE5U-85F",
+                       stall_in=0.2, stall_out=0.2)
+    run = run_training(TrainNetwork(plan, primitives=False), X[:4], T[:4])
+    assert set(np.diff(run.in_cycles)) == {plan.training.train_cycles}
 
 
 def test_products_past_the_dsp_blocks_in_logic(iris_q):

@@ -49,7 +49,7 @@ class TrainWrites(Elaboratable):
             raise ValueError(f"unknown mutant {mutant!r}; choose from {sorted(MUTANTS)}")
         self.plan = plan
         self.mutant = mutant
-        self.net = TrainNetwork(plan)
+        self.net = TrainNetwork(plan, primitives=False)
         self.i_valid, self.o_ready, self.we = Signal(), Signal(), Signal()
         self.i_payload = Signal(len(self.net.i.payload.as_value()))
         self.addr = Signal.like(self.net.wacc.addr)

@@ -44,6 +44,10 @@ class TrainNetwork(wiring.Component):
         initial weights (the RAM contents after reset), the learning rate and
         training formats, LFSR seeds, and ``P`` per layer (the same ``P`` serves the
         forward and both backward passes).
+    primitives : bool
+        The lanes' products in the plan's DSP cell (``dsp_cell`` of its layers, ``MULT18X18D`` on ECP5)
+        with its own registers (synthesis, Verilog); ``False`` builds registers and a ``*`` with the same
+        cycles (Amaranth's simulator cannot run instances).
 
     Ports
     -----
@@ -79,7 +83,7 @@ class TrainNetwork(wiring.Component):
     the next when inputs are always there and ``o`` is always taken (the tests measure them).
     """
 
-    def __init__(self, plan: HardwarePlan):
+    def __init__(self, plan: HardwarePlan, primitives: bool = True):
         if plan.training is None:
             raise ValueError("an inference plan builds a Network, not a TrainNetwork")
         self.plan = plan
@@ -94,7 +98,8 @@ class TrainNetwork(wiring.Component):
         self.access_width = tp.access_width
         self.bases = [x.access_base for x in tp.layers]
         self.access_depth = tp.access_depth
-        self.engines = [TrainLayer(x, tp.access_width, tp.spec.update_rounding, tp.eta_frac) for x in tp.layers]
+        self.engines = [TrainLayer(x, tp.access_width, tp.spec.update_rounding, tp.eta_frac, primitives)
+                        for x in tp.layers]
         self.target_fmt = tp.target_fmt
         payload = data.StructLayout({
             "x": data.ArrayLayout(shape_of(qmodel.input_fmt), qmodel.sizes[0]),

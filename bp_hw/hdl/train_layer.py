@@ -164,6 +164,10 @@ class TrainLayer(wiring.Component):
     Stochastic update rounding: one 32-bit LFSR per multiplier ``(p, k)``,
     stepped once per rounded update (the bias updates on ``k = 0``).
 
+    Products: on DSP blocks (2 cycles), in logic (``plan.logic_multipliers``, 3) or in the plan's
+    instantiated DSP cell (``plan.dsp_cell``, 3: the block's registers and a fabric one); with
+    ``primitives`` False the cell is built as registers and a ``*`` with the same cycles.
+
     Access (while no pass runs): ``acc_off`` is the layer-local flat offset
     (weights row-major ``i * fan_in + j``, then the biases) with ``acc_hit``;
     a write (``acc_we``) lands two cycles later; ``acc_rdata`` is the element
@@ -171,8 +175,10 @@ class TrainLayer(wiring.Component):
     take a cycle of their own: after a DP16KD's clock-to-out they limited the ECP5 to 97 MHz).
     """
 
-    def __init__(self, plan: TrainLayerPlan, access_width: int, update_rounding: str, eta_frac: int):
+    def __init__(self, plan: TrainLayerPlan, access_width: int, update_rounding: str, eta_frac: int,
+                 primitives: bool = True):
         self.plan = plan
+        self.primitives = primitives
         layer = self.layer = plan.layer
         self.fold, self.index, self.last = plan.fold, plan.index, plan.last
         self.fmts, self.prev_err_fmt = plan.formats, plan.prev_err_fmt
@@ -341,14 +347,15 @@ class TrainLayer(wiring.Component):
         prods = []
         for p in range(P):
             m.submodules[f"products{p}"] = ps = ProductStage(signed(a_w), signed(b_w), K,
-                                                             in_logic=self.plan.logic_multipliers)
+                                                             in_logic=self.plan.logic_multipliers,
+                                                             cell=self.plan.dsp_cell, primitive=self.primitives)
             m.d.comb += ps.en.eq(1)
             for k in range(K):
                 m.d.comb += [ps.a[k].eq(Mux(s1_op == Pass.UPD, g_lane[p], w1[p][k])),
                              ps.b[k].eq(Mux(s1_op == Pass.ERR, d_lane[p], a_chunk[k]))]
             prods.append(ps)
         prod_shape = prods[0].prod_shape
-        plat = self.plan.lane_product_latency     # = prods[p].latency (2 on DSP blocks, 3 in logic)
+        plat = self.plan.lane_product_latency     # = prods[p].latency (2 on DSP blocks, 3 in logic or a cell)
         S = 1 + plat                              # issue to the cycle the products are readable ("stage 3")
 
         # what travels beside the products: the sideband, the old weights and biases, g
