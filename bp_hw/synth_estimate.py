@@ -72,8 +72,9 @@ _LUTS_PER_LOGIC_PRODUCT_BIT = 1.2
 _BITS_PER_LUT = 8           # a ROM in LUT4s: 16 bits per LUT plus the output multiplexers
 # Training layers (TrainLayer), fitted to the training board tops of iris 4-8-3 Q4.12 at P=1 and 8,3
 # (2026-12-06, link on its own clock): ECP5-85F 3745 / 8404 FFs and 3646 / 7444 LUT4, iCE40UP5K P=1
-# 3619 FFs, 2988 LUT4, 5464 LCs (more than the device: nextpnr cannot place it).
-_TRAIN_LAYER_FFS = 450       # delta unit, error and update sequencing, LFSR
+# 3619 FFs, 2988 LUT4, 5464 LCs (more than the device: nextpnr cannot place it); the sample's
+# three copies (the crossing's two registers, the network's) are counted apart from the layers.
+_TRAIN_LAYER_FFS = 255       # delta unit, error and update sequencing, LFSR
 _TRAIN_LANE_FFS = 420        # per lane: ERR and UPD pipelines (rounding parts, step, clamp, write request)
 _TRAIN_LANE_LOGIC = {"ice40": 350, "ecp5": 260}   # per lane: adders and multiplexers of ERR and UPD
 
@@ -91,7 +92,7 @@ class _Layer:
     out_bits: int
     in_ram: bool           # reads its input from the slot RAM or the input buffer (no input multiplexer)
     out_ram: bool          # its output slots are a RAM (no output vector registers)
-    logic_multipliers: bool = False   # products as adder trees in LUTs, no DSP blocks
+    logic_products: int = 0           # of the multipliers, those built as adder trees in LUTs (no DSP blocks)
     lanes_out: int = 1                # output lanes (each with its accumulator, rescale, activation)
     dsp_cell: bool = False            # products in instantiated DSP cells (their operand registers inside)
     train_lanes: int = 0              # a training layer's MAC lanes (0: inference)
@@ -107,12 +108,19 @@ def _plan_layers(plan: HardwarePlan) -> list[_Layer]:
             L.fan_in, L.fan_out, training.layers[x.index].multipliers if training else x.multipliers,
             L.in_fmt.width, L.weight_fmt.width, L.acc_width, L.out_fmt.width,
             in_ram=training is None and x.input_source != "payload",
-            out_ram=training is None and x.output_slots == "bram", logic_multipliers=x.logic_multipliers,
+            out_ram=training is None and x.output_slots == "bram",
+            logic_products=_logic_products(training.layers[x.index]) if training else
+            x.multipliers * x.logic_multipliers,
             lanes_out=x.fold.lanes_out,
             dsp_cell=(training.layers[x.index].dsp_cell if training else x.dsp_cell) is not None,
             train_lanes=training.layers[x.index].fold.lanes if training else 0,
             delta_bits=training.layers[x.index].formats.delta_fmt.width if training else 0))
     return layers
+
+
+def _logic_products(x: TrainLayerPlan) -> int:
+    """A training layer's multipliers the plan builds in logic: its lanes' and its delta unit's."""
+    return x.fold.lanes * x.logic_multipliers + len(x.delta_products) * x.delta_logic
 
 
 def _manifest_layers(manifest: Manifest) -> list[_Layer]:
@@ -185,21 +193,21 @@ def estimate_resources(design: HardwarePlan | Manifest, dev: str | Device) -> di
     # One input beat and the output vector travel in whole bytes through the wrapper's shift registers.
     byte_bits = lambda port: sum(8 * f.elements * ((f.width + 7) // 8) for f in port.fields)  # noqa: E731
     wrapper_bits = byte_bits(design.inp) + byte_bits(design.out)
-    if design.training is None:
-        # The board top's clock-domain crossings (boards/crossing.py): a beat (or load word) and its tag
-        # down, held and then in front of the network, and an output vector up.
-        bits = lambda port: sum(f.elements * f.width for f in port.fields)  # noqa: E731
-        wrapper_bits += 2 * (bits(design.inp) + 1) + bits(design.out)
+    # The board top's clock-domain crossings (boards/crossing.py): a beat (or load word, or a training
+    # access request) and its tag down, held and then in front of the network, and an output vector up;
+    # the training network keeps its own copy of the sample (x, t) while it trains on it.
+    bits = lambda port: sum(f.elements * f.width for f in port.fields)  # noqa: E731
+    wrapper_bits += 2 * (bits(design.inp) + 1) + bits(design.out)
+    if design.training is not None:
+        wrapper_bits += bits(design.inp)
 
     dsps = 0
     ffs = _WRAPPER_FFS + wrapper_bits
     extra_luts = 0.0
     for layer in layers:
         a, b = layer.in_bits, layer.weight_bits
-        if layer.logic_multipliers:
-            extra_luts += layer.multipliers * a * b * _LUTS_PER_LOGIC_PRODUCT_BIT
-        else:
-            dsps += layer.multipliers * dsps_per_multiplier(a, b, dev)
+        extra_luts += layer.logic_products * a * b * _LUTS_PER_LOGIC_PRODUCT_BIT
+        dsps += (layer.multipliers - layer.logic_products) * dsps_per_multiplier(a, b, dev)
         # The layer reads its input in place (through a multiplexer, unless it comes from the
         # previous layer's slot RAM) and keeps two output vectors (unless its slots are in RAM);
         # per lane the accumulator (+ operand registers outside the DSP on ECP5).

@@ -152,6 +152,21 @@ def test_estimate_of_the_manifest_is_that_of_the_plan(tmp_path, train):
         assert estimate_resources(plan, "iCE40UP5K")["dsps"] == plan.training.multipliers > 5
 
 
+def test_estimate_of_a_training_design_counts_its_products_in_logic():
+    """iris at P = 8,3 on the UP5K: the plan puts 7 of its 15 multipliers in logic (8 DSP blocks); the
+    estimate counts the 8 DSPs the plan uses and the logic products in LUTs, and refuses the design
+    for its LUTs, not its DSPs."""
+    q = _qmodel([4, 8, 3])
+    plan = make_plan(q, "8,3", device="iCE40UP5K", train=True)
+    est = estimate_resources(plan, "iCE40UP5K")
+    assert est["dsps"] == sum(sum(x.dsps(plan.device)) for x in plan.training.layers) == 8
+    ecp5 = estimate_resources(make_plan(q, "8,3", device="LFE5U-85F", train=True), "LFE5U-85F")
+    assert ecp5["dsps"] == 15
+    with pytest.raises(BpHwError, match="LUTs") as err:
+        check_fit(est)
+    assert "DSP" not in str(err.value)
+
+
 @pytest.mark.parametrize("sizes,parallel,resource", [
     ([64, 32, 10], "8,2", "DSP blocks"),     # 10 multipliers > 8 SB_MAC16
     ([256, 128, 10], "1", "block RAMs"),     # 512 kbit of weights
