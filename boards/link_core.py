@@ -62,14 +62,20 @@ class LinkCore:
     a full FIFO, or :attr:`bad_frame` (set by the deframer).
 
     Send side: :meth:`framer` builds the framer FSM.
+
+    ``receiver`` replaces the :class:`UARTRx` (a component with its ports ``rx``, ``o``,
+    ``frame_error``, ``overrun``): the formal proof of the deframer gives it bytes directly.
     """
 
-    def __init__(self, m: Module, divisor: int, fifo_depth: int, idle_timeout: int, rx_pin, tx_pin):
+    def __init__(self, m: Module, divisor: int, fifo_depth: int, idle_timeout: int, rx_pin, tx_pin,
+                 receiver=None):
         check_idle_timeout(idle_timeout, divisor)
         self.m = m
-        m.submodules.rx = rx = UARTRx(divisor)
+        # the byte receiver: a UARTRx, or one with its ports (rx, o, frame_error, overrun) that delivers
+        # bytes another way (the formal proof of the deframer feeds them directly: bp_hw.formal.link)
+        m.submodules.rx = rx = UARTRx(divisor) if receiver is None else receiver
         m.submodules.tx = self.tx = UARTTx(divisor)
-        m.submodules.rx_fifo = rxq = fifo.SyncFIFOBuffered(width=8, depth=fifo_depth)
+        m.submodules.rx_fifo = self.rx_fifo = rxq = fifo.SyncFIFOBuffered(width=8, depth=fifo_depth)
         # Buffered: its r_rdy and r_data come from registers, so the framer does not start at pointer compares.
         m.submodules.tags = self.tags = tags = fifo.SyncFIFOBuffered(width=TAG.size, depth=TAG_DEPTH)
         m.d.comb += [rx.rx.eq(rx_pin), tx_pin.eq(self.tx.tx)]

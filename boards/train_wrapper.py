@@ -27,6 +27,8 @@ class TrainUART(wiring.Component):
         The frames (:meth:`TrainFrameSpec.from_manifest` of the network's build).
     divisor, idle_timeout : int
         Cycles per UART bit; cycles of silence after which a frame stopped half way is refused.
+    receiver : optional
+        The byte receiver in place of the link's UARTRx (:class:`~bp_hw.boards.link_core.LinkCore`).
 
     Ports
     -----
@@ -52,7 +54,8 @@ class TrainUART(wiring.Component):
     tx: Out(1, init=1)
     frame_error: Out(1)
 
-    def __init__(self, network, spec: TrainFrameSpec, divisor: int, idle_timeout: int):
+    def __init__(self, network, spec: TrainFrameSpec, divisor: int, idle_timeout: int, receiver=None):
+        self.receiver = receiver
         check_idle_timeout(idle_timeout, divisor)
         self.network = network
         self.spec = spec
@@ -66,7 +69,8 @@ class TrainUART(wiring.Component):
         m = Module()
         spec, net = self.spec, self.network
         m.submodules.network = net
-        core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx)
+        self.core = core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx,
+                                     self.receiver)
         m.d.comb += self.frame_error.eq(core.error)
         have, want, take, byte, stuck = core.have, core.want, core.take, core.byte, core.stuck
         seq, crc_lo, crc_ok = core.seq, core.crc_lo, core.crc_ok

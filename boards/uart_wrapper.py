@@ -33,6 +33,9 @@ class NetworkUART(wiring.Component):
         received byte after which a frame that stopped half way is given up
         (answered with NAK; an infer frame's missing bytes are fed to the network as zeros so its
         input stream stays aligned, and its output is dropped).
+    receiver : optional
+        The byte receiver in place of the link's UARTRx (:class:`~bp_hw.boards.link_core.LinkCore`); the
+        formal proof of the deframer gives bytes directly. :attr:`core` is the link once elaborated.
 
     Ports
     -----
@@ -63,7 +66,9 @@ class NetworkUART(wiring.Component):
     tx: Out(1, init=1)
     frame_error: Out(1)
 
-    def __init__(self, network: wiring.Component, spec: FrameSpec, divisor: int, idle_timeout: int):
+    def __init__(self, network: wiring.Component, spec: FrameSpec, divisor: int, idle_timeout: int,
+                 receiver=None):
+        self.receiver = receiver
         self.network = network
         self.spec = spec
         self.divisor = divisor
@@ -83,7 +88,8 @@ class NetworkUART(wiring.Component):
         spec = self.spec
         net = self.network
         m.submodules.network = net
-        core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx)
+        self.core = core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx,
+                                     self.receiver)
         m.d.comb += self.frame_error.eq(core.error)
         have, want, take, byte, stuck, flush = core.have, core.want, core.take, core.byte, core.stuck, core.flush
         seq, crc_lo, crc_ok, bad_frame = core.seq, core.crc_lo, core.crc_ok, core.bad_frame

@@ -132,7 +132,7 @@ CASES = [
     ("generate", "an output folder that is a file", "{F}/q.json --out {F}/q.json", r"is a file; give a folder"),
     # simulate
     ("prove", "missing build", "{F}/missing_build", r"does not exist; give the build folder"),
-    ("prove", "no build and no --neuron", "", r"give a build folder \(bp-hw prove BUILD\) or --neuron"),
+    ("prove", "no build, no --neuron, no --link", "", r"give a build folder \(bp-hw prove BUILD\), --neuron or --link"),
     ("prove", "manifest of an unknown version", "{F}/v99_build", r"version"),
     ("prove", "qmodel.json whose digest does not match", "{F}/digest_build", r"changed since the hardware was generated"),
     ("prove", "a depth of 0", "{F}/build --depth 0", r"--depth must be at least 1"),

@@ -21,7 +21,7 @@ from bp_hw.formal.network import CUT, NetworkStreams
 from bp_hw.formal.neuron import CASES, NeuronSpec, neuron_model
 from bp_hw.formal.sby import ProofJob, run_job
 from bp_hw.formal.crossing import CrossingStreams
-from bp_hw.formal.suite import CROSSING_DEPTH, build_jobs
+from bp_hw.formal.suite import CROSSING_DEPTH, LINK_COVER_DEPTH, LINK_CUT, LINK_DEPTH, build_jobs, link_jobs
 from bp_hw.formal.training import CUT as TRAIN_CUT, TrainWrites
 from bp_hw.plan.hardware import make_plan
 
@@ -182,3 +182,29 @@ def test_board_crossing_under_any_two_clocks(mutant, tmp_path):
     if mutant is None:
         w = CrossingStreams(5)
         _run(ProofJob("crossing-covers", "crossing", w, w.ports, "cover", CROSSING_DEPTH), tmp_path)
+
+
+@needs_tools
+@pytest.mark.slow
+def test_board_link_queues_good_answers_only_for_good_crcs(tmp_path):
+    """The deframer, bytes in any pattern for LINK_DEPTH cycles: an answer queued as good has a frame with
+    the right CRC behind it, its seq, and the network offered its payload; a link whose CRC check always
+    passes is caught (the first frame, step 22); the covers reach a good frame after a refused one."""
+    jobs = {j.name: j for j in link_jobs(mutants=True)}
+    assert set(jobs) == {"link", "link-ignores_crc", "link-covers"}
+    assert jobs["link"].depth == LINK_DEPTH and jobs["link"].cut == LINK_CUT
+    _run(jobs["link"], tmp_path)
+    bad = _run(jobs["link-ignores_crc"], tmp_path)
+    assert bad.step <= LINK_DEPTH and "link.py" in bad.failed
+    covers = _run(jobs["link-covers"], tmp_path)
+    assert covers.step is not None and covers.step <= LINK_COVER_DEPTH
+
+
+def test_link_proof_is_the_product_link():
+    """The proof's link is NetworkUART itself, only its UART receiver replaced by the byte feed."""
+    from bp_hw.boards.uart_wrapper import NetworkUART
+    from bp_hw.formal.link import ByteFeed, LinkFrames
+    w = LinkFrames()
+    assert type(w.uart) is NetworkUART and isinstance(w.uart.receiver, ByteFeed)
+    with pytest.raises(ValueError, match="unknown mutant"):
+        LinkFrames("nope")

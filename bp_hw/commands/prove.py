@@ -17,11 +17,15 @@ def add_parser(sub, name):
                        description="Run formal proofs on a build: the network's stream contract, counts and "
                                    "latency, the accumulators' guard-bit rule, or for a training build where "
                                    "its RAMs are written; with --neuron a small layer against the integer "
-                                   "model for every input vector. Prints property, mode, depth, result and "
+                                   "model for every input vector; with --link the board link's deframer "
+                                   "(answers queued as good only for frames with the right CRC). Prints property, mode, depth, result and "
                                    "seconds. Needs the formal extra: pip install -e \".[formal]\".")
-    p.add_argument("build", nargs="?", help="build folder written by `bp-hw generate` (optional with --neuron)")
+    p.add_argument("build", nargs="?", help="build folder written by `bp-hw generate` (optional with --neuron "
+                                            "or --link)")
     p.add_argument("--neuron", action="store_true",
                    help="also prove the small-layer neuron cases (every rounding and overflow mode)")
+    p.add_argument("--link", action="store_true",
+                   help="also prove the board link's deframer (the same for every build; a few minutes)")
     p.add_argument("--mutants", action="store_true",
                    help="also run each property's deliberately broken design; each must fail with a trace")
     p.add_argument("--depth", type=int, help="BMC depth of every bounded proof (default: from the plan)")
@@ -45,10 +49,10 @@ def _table(results) -> str:
 
 def run(args) -> int:
     from ..formal.sby import check_tools, run_job
-    from ..formal.suite import build_jobs, neuron_jobs
+    from ..formal.suite import build_jobs, link_jobs, neuron_jobs
 
-    if args.build is None and not args.neuron:
-        raise BpHwError("give a build folder (bp-hw prove BUILD) or --neuron")
+    if args.build is None and not args.neuron and not args.link:
+        raise BpHwError("give a build folder (bp-hw prove BUILD), --neuron or --link")
     if args.depth is not None and args.depth < 1:
         raise BpHwError(f"--depth must be at least 1, got {args.depth}")
     if args.timeout is not None and args.timeout <= 0:
@@ -64,6 +68,9 @@ def run(args) -> int:
     if args.neuron:
         jobs += neuron_jobs(depth=args.depth, mutants=args.mutants)
         title.append("neuron cases")
+    if args.link:
+        jobs += link_jobs(depth=args.depth, mutants=args.mutants)
+        title.append("board link")
     work = Path(args.work) if args.work else (Path(args.build) / "formal" if args.build else Path("formal"))
     log(f"prove: {', '.join(title)}: {len(jobs)} proofs in {work}")
     results = []

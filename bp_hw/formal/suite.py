@@ -12,6 +12,10 @@ Depths come from the plan, so that each proof covers a stated stretch of the des
 * neuron (BMC): ``standalone_latency + interval + 1``: the first two samples' outputs;
 * the board top's clock-domain crossing (BMC, :data:`CROSSING_DEPTH` steps of any interleaving of
   the two clocks' edges: at least three transfers), at :data:`CROSSING_WIDTH` payload bits.
+* the board link's deframer (BMC, :data:`LINK_DEPTH` cycles of bytes arriving in any pattern: the
+  first answer to a frame can be queued from step 22, so the depth covers every way the first frame
+  can arrive within 28 cycles; each step past that doubles the solver's time): the same link serves
+  every build, so it is proved once, behind a one-element network (:func:`link_jobs`, ``bp-hw prove --link``).
 
 ``depth`` overrides every BMC depth (not the induction length). With ``mutants`` each property's
 broken variant runs as well, expected to fail with a counterexample trace.
@@ -20,10 +24,11 @@ broken variant runs as well, expected to fail with a counterexample trace.
 from __future__ import annotations
 
 from ..plan.hardware import HardwarePlan
-from . import accumulator, crossing, network, neuron, training
+from . import accumulator, crossing, link, network, neuron, training
 from .sby import ProofJob
 
-__all__ = ["INDUCTION_DEPTH", "CROSSING_DEPTH", "CROSSING_WIDTH", "build_jobs", "neuron_jobs"]
+__all__ = ["INDUCTION_DEPTH", "CROSSING_DEPTH", "CROSSING_WIDTH", "LINK_DEPTH", "LINK_COVER_DEPTH", "LINK_CUT",
+           "build_jobs", "link_jobs", "neuron_jobs"]
 
 STREAM_MARGIN = 8
 TRAIN_MARGIN = 50
@@ -33,6 +38,12 @@ CROSSING_DEPTH = 24
 #: payload bit goes through the same register, so the proof holds for every width (wider payloads only
 #: slow the solver: 129 bits took more than 20 minutes).
 CROSSING_WIDTH = 4
+LINK_DEPTH = 28
+#: The link's covers: a good frame after a refused one is reached at step 42.
+LINK_COVER_DEPTH = 48
+#: The link's UART transmitter, whose outputs become free values (the answers' bytes and their CRC
+#: leave the proof: the properties are about what the deframer queues and hands the network).
+LINK_CUT = ("top.link/c:tx*",)
 
 
 def _inference_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
@@ -87,6 +98,20 @@ def _crossing_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
     w = crossing.CrossingStreams(width)
     jobs.append(ProofJob("crossing-covers", "crossing", w, w.ports, "cover", d,
                          "a third transfer, a stalled output taken, a stalled input", "pass"))
+    return jobs
+
+
+def link_jobs(depth=None, mutants: bool = False) -> list[ProofJob]:
+    """The board link's deframer (:class:`~bp_hw.formal.link.LinkFrames`)."""
+    jobs = []
+    for mutant in [None] + (["ignores_crc"] if mutants else []):
+        w = link.LinkFrames(mutant)
+        jobs.append(ProofJob("link" + (f"-{mutant}" if mutant else ""), "link", w, w.ports, "bmc", depth or LINK_DEPTH,
+                             "board link: an answer queued as good only for a frame with the right CRC, "
+                             "its seq, its payload to the network", "fail" if mutant else "pass", LINK_CUT))
+    w = link.LinkFrames()
+    jobs.append(ProofJob("link-covers", "link", w, w.ports, "cover", depth or LINK_COVER_DEPTH,
+                         "a frame answered as good, one refused, a good one after a refused one", "pass", LINK_CUT))
     return jobs
 
 
