@@ -129,15 +129,17 @@ def test_training_bit_exact_after_every_sample(xor_q, iris_q, data, parallel, ro
 
 
 def test_training_lanes_in_dsp_cells_on_ecp5(iris_q):
-    """On the ECP5 the training lanes' products are MULT18X18D instances with their own registers and
-    a fabric one (as the inference lanes'): one cycle more per pass that uses them, bit-exact with the
-    spec under stalls, cycles as the plan says (the cell's model in Verilator: test_cosim_train)."""
+    """On the ECP5 the training lanes' operands are registered next to their RAMs and their products
+    are MULT18X18D instances with their own registers and a fabric one (as the inference lanes'): two
+    cycles more per pass that uses them, bit-exact with the spec under stalls, cycles as the plan says
+    (the cell's model in Verilator: test_cosim_train)."""
     q, X, T = iris_q[:3]
     for parallel in ("1", "8,3"):
         plan = make_plan(q, parallel, device="LFE5U-85F", train=TrainSpec())
         plain = make_plan(q, parallel, train=TrainSpec())
         assert [x.dsp_cell for x in plan.training.layers] == ["MULT18X18D"] * 2
-        assert [x.lane_product_latency for x in plan.training.layers] == [3, 3]
+        # the operands registered next to their RAMs (1), the cell's registers (2) and a fabric one (1)
+        assert [(x.operand_latency, x.lane_product_latency) for x in plan.training.layers] == [(1, 4)] * 2
         assert plan.training.train_cycles > plain.training.train_cycles
     assert {x.dsp_cell for x in make_plan(q, "8,3", device="iCE40UP5K", train=TrainSpec()).training.layers} == {None}
     check_against_spec(q, TrainSpec(update_rounding="stochastic"), "8,3", X[:6], T[:6], device="LFE5U-85F",

@@ -341,7 +341,6 @@ class TrainLayer(wiring.Component):
             d_sel = data.View(data.ArrayLayout(data.ArrayLayout(signed(d_fmt.width), P), G), delta.as_value())
             g_sel = data.View(data.ArrayLayout(data.ArrayLayout(gval.shape().elem_shape, P), G), gval.as_value())
             m.d.sync += [d_lane[p].eq(d_sel[g][p]), g_lane[p].eq(g_sel[g][p])]
-        w1 = [data.View(data.ArrayLayout(shape_of(w_fmt), K), wr.data) for wr, _ in wports]
 
         # -- stages 2-3: the shared multipliers (A x B through the operand multiplexers)
         prods = []
@@ -350,12 +349,20 @@ class TrainLayer(wiring.Component):
                                                              in_logic=self.plan.logic_multipliers,
                                                              cell=self.plan.dsp_cell, primitive=self.primitives)
             m.d.comb += ps.en.eq(1)
+            # plan.operand_latency: the multiplexers' inputs registered first (the RAM word next to its RAM)
+            hold = self.plan.operand_latency
+            op, w_in, g_in, d_in = (delay(m, v, hold, f"{n}_{p}") for v, n in
+                                    ((s1_op, "op_sel"), (wports[p][0].data, "w_op"), (g_lane[p], "g_op"),
+                                     (d_lane[p], "d_op")))
+            a_in = delay(m, a_chunk, hold, f"a_op_{p}")
+            w_in = data.View(data.ArrayLayout(shape_of(w_fmt), K), w_in)
+            a_in = data.View(a_chunk.shape(), a_in)
             for k in range(K):
-                m.d.comb += [ps.a[k].eq(Mux(s1_op == Pass.UPD, g_lane[p], w1[p][k])),
-                             ps.b[k].eq(Mux(s1_op == Pass.ERR, d_lane[p], a_chunk[k]))]
+                m.d.comb += [ps.a[k].eq(Mux(op == Pass.UPD, g_in, w_in[k])),
+                             ps.b[k].eq(Mux(op == Pass.ERR, d_in, a_in[k]))]
             prods.append(ps)
         prod_shape = prods[0].prod_shape
-        plat = self.plan.lane_product_latency     # = prods[p].latency (2 on DSP blocks, 3 in logic or a cell)
+        plat = self.plan.lane_product_latency     # operand registers + prods[p].latency (2 on DSP blocks, 3 in logic or a cell)
         S = 1 + plat                              # issue to the cycle the products are readable ("stage 3")
 
         # what travels beside the products: the sideband, the old weights and biases, g

@@ -544,6 +544,8 @@ class TrainLayerPlan:
     logic_multipliers: bool = False     # the lanes' products in LUTs: the device has no DSP blocks left
     delta_logic: bool = False           # ... and the delta unit's
     dsp_cell: str | None = None         # the lanes' products in instantiated DSP cells (DSP_CELL_OF_FAMILY)
+    operand_latency: int = 0            # registers between the RAMs and the lanes' operand multiplexers
+                                        # (SLOW_BRAM_FAMILIES: 1)
 
     @property
     def delta_products(self) -> list[tuple[int, int]]:
@@ -596,9 +598,9 @@ class TrainLayerPlan:
 
     @property
     def lane_product_latency(self) -> int:
-        """Cycles of the lanes' product stage (:func:`product_latency`: 3 in logic or from an
-        instantiated DSP cell, else 2)."""
-        return product_latency(self.logic_multipliers, self.dsp_cell)
+        """Cycles from the RAM data (stage 1) to the products: :attr:`operand_latency`, then the
+        product stage (:func:`product_latency`: 3 in logic or from an instantiated DSP cell, else 2)."""
+        return self.operand_latency + product_latency(self.logic_multipliers, self.dsp_cell)
 
     @property
     def delta_product_latency(self) -> int:
@@ -729,6 +731,12 @@ def _train_plan(qmodel: QModel, spec, folds: list[Folding], dev: Device | None =
             if not x.logic_multipliers and x.formats.operand_a_width <= dev.dsp_a_bits \
                     and x.formats.operand_b_width <= dev.dsp_b_bits:
                 x.dsp_cell = DSP_CELL_OF_FAMILY[dev.family]
+    if dev is not None and dev.family in SLOW_BRAM_FAMILIES:
+        # every operand registered next to its RAM before the operand multiplexers: the digits
+        # 64-32-10 training top went from a DP16KD's output through the multiplexer into the product
+        # stage's register (97.8 MHz with the MULT18X18D cells, 103.4 with inferred products)
+        for x in plans:
+            x.operand_latency = 1
     return TrainPlan(spec, spec_dict(spec, formats), eta_int, eta_frac, target, access_width, base, plans)
 
 
