@@ -103,7 +103,7 @@ def test_ecp5_design_with_its_dsp_cells_on_verilator(tmp_path, monkeypatch):
     build = make_design(tmp_path, "iris", [4, 8, 3], parallel="8,3", device="LFE5U-85F")
     manifest = read_manifest(build)
     assert [x.dsp_cell for x in manifest.layers] == ["MULT18X18D"] * 2
-    assert manifest.verilog[0].read_text().count("MULT18X18D #(") == 11
+    assert manifest.verilog[0].read_text().count("MULT18X18D #(") == 11 + 2 * 2   # the lanes, the delta units
     s = verify_training(build, "iris", epochs=2, stall=0.2)
     assert_exact(s)
     free = verify_training(build, "iris", epochs=1)

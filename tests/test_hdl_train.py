@@ -140,6 +140,9 @@ def test_training_lanes_in_dsp_cells_on_ecp5(iris_q):
         assert [x.dsp_cell for x in plan.training.layers] == ["MULT18X18D"] * 2
         # the operands registered next to their RAMs (1), the cell's registers (2) and a fabric one (1)
         assert [(x.operand_latency, x.lane_product_latency) for x in plan.training.layers] == [(1, 4)] * 2
+        # the delta units' products in cells too (layer 1's output delta and layer 0's sigmoid derivative)
+        assert [(x.delta_cell, x.delta_product_latency) for x in plan.training.layers] == [("MULT18X18D", 3)] * 2
+        assert plan.training.read_latency == plain.training.read_latency + 1
         assert plan.training.train_cycles > plain.training.train_cycles
     assert {x.dsp_cell for x in make_plan(q, "8,3", device="iCE40UP5K", train=TrainSpec()).training.layers} == {None}
     check_against_spec(q, TrainSpec(update_rounding="stochastic"), "8,3", X[:6], T[:6], device="LFE5U-85F",

@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..plan.hardware import HardwarePlan
 from .arith import shape_of
+from .pipeline import delay
 from .train_layer import TrainLayer
 
 __all__ = ["access_signature", "TrainNetwork"]
@@ -191,10 +192,8 @@ class TrainNetwork(wiring.Component):
         m.d.sync += [we1.eq(acc.we & idle), wdata1.eq(acc.wdata), we2.eq(we1)]
         for eng in e:
             m.d.comb += eng.acc_wdata.eq(wdata1)
-        hit2 = Signal(n)
-        hit3 = Signal(n)
-        hit4 = Signal(n)
-        m.d.sync += [hit2.eq(Cat(*hits)), hit3.eq(hit2), hit4.eq(hit3)]
+        # the layer's element is readable read_latency - 1 cycles after addr (the layers' operand registers included)
+        hit4 = delay(m, Cat(*hits), self.train_plan.read_latency - 2, "acc_hit_read")
         rdata = Signal.like(acc.rdata)
         for l, eng in enumerate(e):
             with m.If(hit4[l]):

@@ -344,17 +344,20 @@ class TrainLayer(wiring.Component):
 
         # -- stages 2-3: the shared multipliers (A x B through the operand multiplexers)
         prods = []
+        hold = self.plan.operand_latency
+        w_held, b_held = [], []    # the RAM words after the operand registers (also read by the access port)
         for p in range(P):
             m.submodules[f"products{p}"] = ps = ProductStage(signed(a_w), signed(b_w), K,
                                                              in_logic=self.plan.logic_multipliers,
                                                              cell=self.plan.dsp_cell, primitive=self.primitives)
             m.d.comb += ps.en.eq(1)
             # plan.operand_latency: the multiplexers' inputs registered first (the RAM word next to its RAM)
-            hold = self.plan.operand_latency
             op, w_in, g_in, d_in = (delay(m, v, hold, f"{n}_{p}") for v, n in
                                     ((s1_op, "op_sel"), (wports[p][0].data, "w_op"), (g_lane[p], "g_op"),
                                      (d_lane[p], "d_op")))
             a_in = delay(m, a_chunk, hold, f"a_op_{p}")
+            w_held.append(w_in)
+            b_held.append(delay(m, bports[p][0].data, hold, f"b_read_{p}"))
             w_in = data.View(data.ArrayLayout(shape_of(w_fmt), K), w_in)
             a_in = data.View(a_chunk.shape(), a_in)
             for k in range(K):
@@ -549,14 +552,15 @@ class TrainLayer(wiring.Component):
         m.d.comb += self.fwd_done.eq(fwd_done)
 
         # -- access read-back: element (lane, k) or bias, registered four cycles after acc_off
-        x3_bias = Signal()
-        x3_p = Signal.like(x_p)
-        x3_k = Signal.like(x_k)
-        m.d.sync += [x3_bias.eq(x_bias), x3_p.eq(x_p), x3_k.eq(x_k)]
-        for p, ((wr, _), (br, _)) in enumerate(zip(wports, bports)):
+        # (plan.operand_latency more on a family with slow block RAM outputs: the words from the operand registers)
+        x3_bias = delay(m, x_bias, 1 + hold, "x3_bias")
+        x3_p = delay(m, x_p, 1 + hold, "x3_p")
+        x3_k = delay(m, x_k, 1 + hold, "x3_k")
+        for p in range(P):
             welem = Signal(shape_of(w_fmt), name=f"welem_{p}")
-            m.d.comb += welem.eq(wr.data.word_select(x3_k, ww) if K > 1 else wr.data)
-            bdat = br.data.as_signed() if b_fmt.signed else br.data
+            m.d.comb += welem.eq(w_held[p].word_select(x3_k, ww) if K > 1 else w_held[p])
+            bdat = Signal(shape_of(b_fmt), name=f"bdat_{p}")
+            m.d.comb += bdat.eq(b_held[p])
             with m.If(x3_p == p):
                 m.d.sync += self.acc_rdata.eq(Mux(x3_bias, bdat, welem))
 
@@ -613,7 +617,8 @@ class TrainLayer(wiring.Component):
         q7 = Signal(signed(e_fmt.width + dw + 1))
         if kind in ("sigmoid", "tanh"):
             # t1-t2: o * (ONE - o) or o * o (operand and product registers)
-            m.submodules.deriv_product = dp = ProductStage(signed(dw), signed(dw), in_logic=self.plan.delta_logic)
+            m.submodules.deriv_product = dp = ProductStage(signed(dw), signed(dw), in_logic=self.plan.delta_logic,
+                                                           cell=self.plan.delta_cell, primitive=self.primitives)
             m.d.comb += [dp.en.eq(1), dp.a[0].eq(o1), dp.b[0].eq(one - o1 if kind == "sigmoid" else o1)]
             q_expr, up_expr = round_parts(dp.p[0], fo, L.rounding)
             q4 = Signal(q_expr.shape())
@@ -623,7 +628,8 @@ class TrainLayer(wiring.Component):
             m.d.sync += r5.eq(q4 + up4)                                              # t4
             # t5-t6: e * d, the operands taken from r5 and the error as they become readable
             m.submodules.error_product = ep = ProductStage(signed(e_fmt.width), signed(dw),
-                                                           in_logic=self.plan.delta_logic)
+                                                           in_logic=self.plan.delta_logic,
+                                                           cell=self.plan.delta_cell, primitive=self.primitives)
             m.d.comb += [ep.en.eq(1), ep.a[0].eq(as_signed(e_ready, e_fmt)),
                          ep.b[0].eq(r5 if kind == "sigmoid" else one - r5)]
             m.d.comb += q7.eq(ep.p[0])

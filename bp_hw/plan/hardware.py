@@ -545,6 +545,7 @@ class TrainLayerPlan:
     delta_logic: bool = False           # ... and the delta unit's
     dsp_cell: str | None = None         # the lanes' products in instantiated DSP cells (DSP_CELL_OF_FAMILY)
     operand_latency: int = 0            # registers between the RAMs and the lanes' operand multiplexers
+    delta_cell: str | None = None       # the delta unit's products in instantiated DSP cells
                                         # (SLOW_BRAM_FAMILIES: 1)
 
     @property
@@ -604,8 +605,8 @@ class TrainLayerPlan:
 
     @property
     def delta_product_latency(self) -> int:
-        """Cycles of each of the delta unit's product stages."""
-        return product_latency(self.delta_logic)
+        """Cycles of each of the delta unit's product stages (3 in logic or from a DSP cell, else 2)."""
+        return product_latency(self.delta_logic, self.delta_cell)
 
     @property
     def delta_store(self) -> int:
@@ -731,13 +732,19 @@ def _train_plan(qmodel: QModel, spec, folds: list[Folding], dev: Device | None =
             if not x.logic_multipliers and x.formats.operand_a_width <= dev.dsp_a_bits \
                     and x.formats.operand_b_width <= dev.dsp_b_bits:
                 x.dsp_cell = DSP_CELL_OF_FAMILY[dev.family]
+            if x.delta_products and not x.delta_logic \
+                    and all(a <= dev.dsp_a_bits and b <= dev.dsp_b_bits for a, b in x.delta_products):
+                x.delta_cell = DSP_CELL_OF_FAMILY[dev.family]
     if dev is not None and dev.family in SLOW_BRAM_FAMILIES:
         # every operand registered next to its RAM before the operand multiplexers: the digits
         # 64-32-10 training top went from a DP16KD's output through the multiplexer into the product
         # stage's register (97.8 MHz with the MULT18X18D cells, 103.4 with inferred products)
         for x in plans:
             x.operand_latency = 1
-    return TrainPlan(spec, spec_dict(spec, formats), eta_int, eta_frac, target, access_width, base, plans)
+    # a parameter read goes through the same operand registers (the RAM word registered next to its RAM)
+    read_latency = ACCESS_READ_LATENCY + max(x.operand_latency for x in plans)
+    return TrainPlan(spec, spec_dict(spec, formats), eta_int, eta_frac, target, access_width, base, plans,
+                     read_latency)
 
 
 # -- the network ------------------------------------------------------------------------------------

@@ -426,7 +426,8 @@ def _layer_info(plan: HardwarePlan, x) -> LayerInfo:
         mac_ops=L.macs, multipliers=f.lanes, in_format=L.in_fmt.name, weight_format=L.weight_fmt.name,
         bias_format=L.bias_fmt.name, z_format=L.z_fmt.name, out_format=L.out_fmt.name, acc_width=L.acc_width,
         rescale_shift=L.rescale_shift, rounding=L.rounding, overflow=L.overflow, lut=lut,
-        dsp_cell=plan.training.layers[x.index].dsp_cell if training else x.dsp_cell)
+        dsp_cell=(plan.training.layers[x.index].dsp_cell or plan.training.layers[x.index].delta_cell) if training
+        else x.dsp_cell)
 
 
 def _training_info(plan: HardwarePlan) -> TrainingInfo:
