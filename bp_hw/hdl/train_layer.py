@@ -171,8 +171,9 @@ class TrainLayer(wiring.Component):
     Access (while no pass runs): ``acc_off`` is the layer-local flat offset
     (weights row-major ``i * fan_in + j``, then the biases) with ``acc_hit``;
     a write (``acc_we``) lands two cycles later; ``acc_rdata`` is the element
-    four cycles after ``acc_off``, from a register (the RAM output's word, lane and bias selection
-    take a cycle of their own: after a DP16KD's clock-to-out they limited the ECP5 to 97 MHz).
+    ``4 + plan.operand_latency`` cycles after ``acc_off``, from a register (the RAM output's word,
+    lane and bias selection take a cycle of their own, and on the ECP5 the word comes from the operand
+    registers: after a DP16KD's clock-to-out they limited the digits top to 97 and then 108 MHz).
     """
 
     def __init__(self, plan: TrainLayerPlan, access_width: int, update_rounding: str, eta_frac: int,
@@ -551,7 +552,7 @@ class TrainLayer(wiring.Component):
         m.d.sync += fwd_done.eq(acts[0].y_valid & y_fin)
         m.d.comb += self.fwd_done.eq(fwd_done)
 
-        # -- access read-back: element (lane, k) or bias, registered four cycles after acc_off
+        # -- access read-back: element (lane, k) or bias, registered 4 + hold cycles after acc_off
         # (plan.operand_latency more on a family with slow block RAM outputs: the words from the operand registers)
         x3_bias = delay(m, x_bias, 1 + hold, "x3_bias")
         x3_p = delay(m, x_p, 1 + hold, "x3_p")
