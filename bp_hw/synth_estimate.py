@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from .errors import BpHwError
 from .fixed import QFormat
 from .plan.boards import Device, device as lookup_device
-from .plan.hardware import HardwarePlan, dsps_per_multiplier
+from .plan.hardware import HardwarePlan, TrainLayerPlan, dsps_per_multiplier
 from .plan.manifest import Manifest, plan_from_manifest
 
 __all__ = ["estimate_resources", "fit_problems", "fit_hint", "check_fit"]

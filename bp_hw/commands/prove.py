@@ -18,14 +18,14 @@ def add_parser(sub, name):
                                    "latency, the accumulators' guard-bit rule, or for a training build where "
                                    "its RAMs are written; with --neuron a small layer against the integer "
                                    "model for every input vector; with --link the board link's deframer "
-                                   "(answers queued as good only for frames with the right CRC). Prints property, mode, depth, result and "
-                                   "seconds. Needs the formal extra: pip install -e \".[formal]\".")
+                                   "(answers queued as good only for frames with the right CRC). Prints "
+                                   "property, mode, depth, result and seconds. Needs the formal extra: pip install -e \".[formal]\".")
     p.add_argument("build", nargs="?", help="build folder written by `bp-hw generate` (optional with --neuron "
                                             "or --link)")
     p.add_argument("--neuron", action="store_true",
                    help="also prove the small-layer neuron cases (every rounding and overflow mode)")
     p.add_argument("--link", action="store_true",
-                   help="also prove the board link's deframer (the same for every build; a few minutes)")
+                   help="also prove the board link's deframer (the same for every build; about a minute)")
     p.add_argument("--mutants", action="store_true",
                    help="also run each property's deliberately broken design; each must fail with a trace")
     p.add_argument("--depth", type=int, help="BMC depth of every bounded proof (default: from the plan)")

@@ -23,7 +23,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..boards.frame import CRC_INIT, SYNC_REQUEST, FrameSpec
-from ..boards.link_core import check_idle_timeout, crc16_update
+from ..boards.link_core import IDLE_TICK_BITS, crc16_update
 from ..boards.uart_wrapper import _INFER, NetworkUART
 
 __all__ = ["MUTANTS", "DIVISOR", "ByteFeed", "EchoNetwork", "LinkFrames"]
@@ -47,7 +47,7 @@ class _ProofSpec(FrameSpec):
 
 #: One byte element in, one out: a request frame is five bytes.
 SPEC = _ProofSpec(n_in=1, n_out=1, in_width=8, out_width=8, in_signed=False, out_signed=False)
-FRAME = 2 + SPEC.in_bytes * SPEC.n_in + 2
+FRAME = SPEC.request_length
 
 
 class ByteFeed(wiring.Component):
@@ -101,8 +101,7 @@ class LinkFrames(Elaboratable):
             raise ValueError(f"unknown mutant {mutant!r}; choose from {sorted(MUTANTS)}")
         self.mutant = mutant
         self.feed = ByteFeed()
-        idle = 2 << 10
-        check_idle_timeout(idle, DIVISOR)
+        idle = 2 << IDLE_TICK_BITS     # the shortest idle timeout the link takes (beyond the proof's depth)
         self.uart = (_IgnoresCRC if mutant else NetworkUART)(EchoNetwork(), SPEC, DIVISOR, idle, self.feed)
         self.ports = (self.feed.valid, self.feed.byte)
 

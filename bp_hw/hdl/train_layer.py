@@ -165,8 +165,9 @@ class TrainLayer(wiring.Component):
     stepped once per rounded update (the bias updates on ``k = 0``).
 
     Products: on DSP blocks (2 cycles), in logic (``plan.logic_multipliers``, 3) or in the plan's
-    instantiated DSP cell (``plan.dsp_cell``, 3: the block's registers and a fabric one); with
-    ``primitives`` False the cell is built as registers and a ``*`` with the same cycles.
+    instantiated DSP cell (``plan.dsp_cell``, 3: the block's registers and a fabric one; the delta
+    unit's likewise, ``plan.delta_cell``), after ``plan.operand_latency`` operand registers; with
+    ``primitives`` False a cell is built as registers and a ``*`` with the same cycles.
 
     Access (while no pass runs): ``acc_off`` is the layer-local flat offset
     (weights row-major ``i * fan_in + j``, then the biases) with ``acc_hit``;

@@ -545,8 +545,8 @@ class TrainLayerPlan:
     delta_logic: bool = False           # ... and the delta unit's
     dsp_cell: str | None = None         # the lanes' products in instantiated DSP cells (DSP_CELL_OF_FAMILY)
     operand_latency: int = 0            # registers between the RAMs and the lanes' operand multiplexers
-    delta_cell: str | None = None       # the delta unit's products in instantiated DSP cells
                                         # (SLOW_BRAM_FAMILIES: 1)
+    delta_cell: str | None = None       # the delta unit's products in instantiated DSP cells
 
     @property
     def delta_products(self) -> list[tuple[int, int]]:
