@@ -134,6 +134,7 @@ class LinkCore:
         # decisions start at flip-flops. A byte takes four cycles at least (with want and take).
         self._cur = cur
         cur_ready = Signal()
+        self.cur_valid, self.cur_ready = cur_valid, cur_ready     # a byte in cur; ... offered (have)
         m.d.comb += [self.byte.eq(Mux(self.flush, 0, cur)), self.have.eq(self.flush | cur_ready),
                      rxq.r_en.eq(rxq.r_rdy & ~cur_valid)]
         with m.If(rxq.r_en):
@@ -153,6 +154,8 @@ class LinkCore:
         self.crc_restart = Signal()
         feed, fed, restart = Signal(), Signal(8), Signal()
         m.d.sync += [feed.eq(self.take & ~self.crc_skip), fed.eq(self.byte), restart.eq(self.crc_restart)]
+        #: The CRC once the bytes taken so far are in (what :attr:`crc` is two cycles after a take).
+        self.crc_settled = Mux(restart, CRC_INIT, Mux(feed, crc16_update(self.crc, fed), self.crc))
         with m.If(restart):
             m.d.sync += self.crc.eq(CRC_INIT)
         with m.Elif(feed):

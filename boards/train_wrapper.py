@@ -29,6 +29,8 @@ class TrainUART(wiring.Component):
         Cycles per UART bit; cycles of silence after which a frame stopped half way is refused.
     receiver : optional
         The byte receiver in place of the link's UARTRx (:class:`~bp_hw.boards.link_core.LinkCore`).
+        Once elaborated, :attr:`core` is the link and :attr:`deframer` its deframer's FSM (the formal
+        proof's invariants are stated on its ``state``).
 
     Ports
     -----
@@ -89,6 +91,8 @@ class TrainUART(wiring.Component):
         m.d.comb += [net.i.payload.train.eq(training), net.i.valid.eq(offer)]
         with m.If(net.i.valid & net.i.ready):
             m.d.sync += offer.eq(0)
+        # (read by the formal proof's invariants: bp_hw.formal.link)
+        self.sample_state = {"shreg": shreg, "nbyte": nbyte, "training": training, "offer": offer}
         # The last train frame's seq: the same frame sent again (its answer was lost) is answered from the
         # outputs kept, not trained a second time.
         last_seq, last_valid = Signal(8), Signal()
@@ -135,7 +139,7 @@ class TrainUART(wiring.Component):
         same_seq = core.settled(seq == last_seq)
         addr_done, word_done = core.settled(pbyte == 1), core.settled(pbyte == pb - 1)
         last_word = core.settled(pindex == pcount - 1)
-        with m.FSM(name="deframe"):
+        with m.FSM(name="deframe") as self.deframer:
             with m.State("HUNT"):
                 m.d.comb += want.eq(have & core.room)
                 with m.If(take):

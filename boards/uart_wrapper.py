@@ -35,7 +35,9 @@ class NetworkUART(wiring.Component):
         input stream stays aligned, and its output is dropped).
     receiver : optional
         The byte receiver in place of the link's UARTRx (:class:`~bp_hw.boards.link_core.LinkCore`); the
-        formal proof of the deframer gives bytes directly. :attr:`core` is the link once elaborated.
+        formal proof of the deframer gives bytes directly. :attr:`core` is the link once elaborated,
+        :attr:`deframer` its deframer's FSM (its ``state`` and ``encoding`` are what the proof's
+        invariants are stated on).
 
     Ports
     -----
@@ -102,6 +104,8 @@ class NetworkUART(wiring.Component):
         beat_index = Signal(range(max(spec.in_beats, 2)))
         beat_full = Signal()       # ishreg holds a complete beat
         release = Signal()         # ... that may go to the network
+        # (read by the formal proof's invariants: bp_hw.formal.link)
+        self.beat_state = {"full": beat_full, "release": release, "byte": beat_byte, "index": beat_index}
         for k in range(spec.in_beat):
             base = 8 * spec.in_bytes * k
             m.d.comb += net.i.payload[k].eq(ishreg[base:base + spec.in_width])
@@ -141,7 +145,7 @@ class NetworkUART(wiring.Component):
         if loading:
             is_load = core.byte_is(lambda b: b == LOAD)
             bad_count = core.byte_is(lambda b: (b == 0) | (b > LOAD_BLOCK))
-        with m.FSM(name="deframe"):
+        with m.FSM(name="deframe") as self.deframer:
             with m.State("HUNT"):
                 m.d.comb += want.eq(have & core.room)
                 with m.If(take):

@@ -21,7 +21,8 @@ from bp_hw.formal.network import CUT, NetworkStreams
 from bp_hw.formal.neuron import CASES, NeuronSpec, neuron_model
 from bp_hw.formal.sby import ProofJob, run_job
 from bp_hw.formal.crossing import CrossingStreams
-from bp_hw.formal.suite import CROSSING_DEPTH, LINK_COVER_DEPTH, LINK_CUT, LINK_DEPTH, build_jobs, link_jobs
+from bp_hw.formal.suite import (CROSSING_DEPTH, LINK_COVER_DEPTH, LINK_CUT, LINK_INDUCTION, LINK_MUTANT_RUNS,
+                                TRAIN_LINK_MUTANT_RUNS, build_jobs, link_jobs)
 from bp_hw.formal.training import CUT as TRAIN_CUT, TrainWrites
 from bp_hw.plan.hardware import make_plan
 
@@ -125,9 +126,13 @@ def test_suite_depths_come_from_the_plan(small_q):
     assert jobs["accumulator0"].mode == "prove" and jobs["accumulator1"].expect == "pass"
     assert {n for n, j in jobs.items() if j.expect == "fail"} == {
         "stream-forgets_payload", "stream-duplicates", "latency-short_latency", "accumulator0-no_guard_bits",
-        "crossing-acknowledge_on_sight"}
+        "crossing-acknowledge_on_sight", "link-ignores_crc", "link-loads_ignore_crc"}
     assert jobs["crossing"].depth == CROSSING_DEPTH and jobs["crossing"].mode == "bmc"
-    assert {j.depth for j in build_jobs(plan, depth=21) if j.mode != "prove"} == {21}
+    assert {j.depth for j in build_jobs(plan, depth=21) if j.mode != "prove" and j.prop != "link"} == {21}
+    q, _, _ = initial_qmodel("xor", [2, 2, 1])
+    train = {j.name: j for j in build_jobs(make_plan(q, "1", train=True), mutants=True)}
+    assert [n for n in train if "link" in n] == ["train-link", "train-link-ignores_crc",
+                                                 "train-link-writes_ignore_crc", "train-link-covers"]
 
 
 def test_missing_tools_is_one_line(monkeypatch):
@@ -149,7 +154,7 @@ def test_cli_proves_a_build_and_reports_json(one_layer_q, tmp_path, capsys):
     assert summary["ok"] and names[:4] == ["stream", "stream-covers", "latency", "accumulator0"]
     assert all(p["status"] == "PASS" and p["seconds"] > 0 for p in summary["proofs"])
     plan = make_plan(one_layer_q, "2")
-    assert {p["depth"] for p in summary["proofs"] if p["mode"] != "prove" and p["property"] != "crossing"} == {
+    assert {p["depth"] for p in summary["proofs"] if p["mode"] != "prove" and p["property"] not in ("crossing", "link")} == {
         plan.standalone_latency + 8}
     assert {p["depth"] for p in summary["proofs"] if p["property"] == "crossing"} == {CROSSING_DEPTH}
 
@@ -167,7 +172,7 @@ def test_iris_builds_prove(parallel, tmp_path):
                           QuantConfig(format="Q4.12", lut_bits=10), ds.X)
     results = [run_job(job, tmp_path) for job in build_jobs(make_plan(q, parallel))]
     assert [r.name for r in results] == ["stream", "stream-covers", "latency", "accumulator0", "accumulator1",
-                                         "crossing", "crossing-covers"]
+                                         "crossing", "crossing-covers", "link", "link-covers"]
     assert all(r.ok and r.status == "PASS" for r in results), [(r.name, r.status, r.log) for r in results]
 
 
@@ -186,25 +191,35 @@ def test_board_crossing_under_any_two_clocks(mutant, tmp_path):
 
 @needs_tools
 @pytest.mark.slow
-def test_board_link_queues_good_answers_only_for_good_crcs(tmp_path):
-    """The deframer, bytes in any pattern for LINK_DEPTH cycles: an answer queued as good has a frame with
-    the right CRC behind it, its seq, and the network offered its payload; a link whose CRC check always
-    passes is caught (the first frame, step 22); the covers reach a good frame after a refused one."""
-    jobs = {j.name: j for j in link_jobs(mutants=True)}
-    assert set(jobs) == {"link", "link-ignores_crc", "link-covers"}
-    assert jobs["link"].depth == LINK_DEPTH and jobs["link"].cut == LINK_CUT
-    _run(jobs["link"], tmp_path)
-    bad = _run(jobs["link-ignores_crc"], tmp_path)
-    assert bad.step <= LINK_DEPTH and "link.py" in bad.failed
-    covers = _run(jobs["link-covers"], tmp_path)
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
+def test_board_links_act_only_on_good_crcs(train, tmp_path):
+    """The deframers, bytes in any pattern, for all time (k-induction): the inference link queues an answer
+    as good, and commits load words, only for frames with the right CRC; the training link offers samples
+    and issues parameter writes and reads only for them. Each broken link (a CRC check that passes for
+    every frame, or for load or write frames) is caught at the first step its bad frame can be acted on;
+    the covers are reached."""
+    runs = TRAIN_LINK_MUTANT_RUNS if train else LINK_MUTANT_RUNS
+    name = "train-link" if train else "link"
+    jobs = {j.name: j for j in link_jobs(mutants=True, train=train)}
+    assert set(jobs) == {name, f"{name}-covers"} | {f"{name}-{mutant}" for mutant in runs}
+    assert jobs[name].mode == "prove" and jobs[name].depth == LINK_INDUCTION and jobs[name].cut == LINK_CUT
+    _run(jobs[name], tmp_path)
+    for mutant, (depth, pace, skip) in runs.items():
+        bad = _run(jobs[f"{name}-{mutant}"], tmp_path)
+        assert skip < bad.step <= depth and "link.py" in bad.failed, (mutant, bad)
+    covers = _run(jobs[f"{name}-covers"], tmp_path)
     assert covers.step is not None and covers.step <= LINK_COVER_DEPTH
 
 
 def test_link_proof_is_the_product_link():
-    """The proof's link is NetworkUART itself, only its UART receiver replaced by the byte feed."""
+    """The proofs' links are NetworkUART and TrainUART themselves, only the UART receiver replaced by the
+    byte feed; an unknown broken link is refused."""
+    from bp_hw.boards.train_wrapper import TrainUART
     from bp_hw.boards.uart_wrapper import NetworkUART
-    from bp_hw.formal.link import ByteFeed, LinkFrames
-    w = LinkFrames()
-    assert type(w.uart) is NetworkUART and isinstance(w.uart.receiver, ByteFeed)
-    with pytest.raises(ValueError, match="unknown mutant"):
-        LinkFrames("nope")
+    from bp_hw.formal.link import ByteFeed, LinkFrames, TrainLinkFrames
+    for wrapper, link in ((LinkFrames, NetworkUART), (TrainLinkFrames, TrainUART)):
+        w = wrapper()
+        assert type(w.uart) is link and isinstance(w.uart.receiver, ByteFeed)
+        assert isinstance(wrapper("ignores_crc").uart, link)
+        with pytest.raises(ValueError, match="unknown mutant"):
+            wrapper("nope")

@@ -16,16 +16,16 @@ def add_parser(sub, name):
     p = sub.add_parser(name, help="prove properties of the generated hardware (SymbiYosys, from PyPI)",
                        description="Run formal proofs on a build: the network's stream contract, counts and "
                                    "latency, the accumulators' guard-bit rule, or for a training build where "
-                                   "its RAMs are written; with --neuron a small layer against the integer "
-                                   "model for every input vector; with --link the board link's deframer "
-                                   "(answers queued as good only for frames with the right CRC). Prints "
+                                   "its RAMs are written; the board top's clock crossing and its link (frames acted on "
+                                   "only with the right CRC); with --neuron a small layer against the integer "
+                                   "model for every input vector; with --link (no build) both links. Prints "
                                    "property, mode, depth, result and seconds. Needs the formal extra: pip install -e \".[formal]\".")
     p.add_argument("build", nargs="?", help="build folder written by `bp-hw generate` (optional with --neuron "
                                             "or --link)")
     p.add_argument("--neuron", action="store_true",
                    help="also prove the small-layer neuron cases (every rounding and overflow mode)")
     p.add_argument("--link", action="store_true",
-                   help="also prove the board link's deframer (the same for every build; about a minute)")
+                   help="prove both board links, inference and training (a build proves its own kind's)")
     p.add_argument("--mutants", action="store_true",
                    help="also run each property's deliberately broken design; each must fail with a trace")
     p.add_argument("--depth", type=int, help="BMC depth of every bounded proof (default: from the plan)")
@@ -69,7 +69,8 @@ def run(args) -> int:
         jobs += neuron_jobs(depth=args.depth, mutants=args.mutants)
         title.append("neuron cases")
     if args.link:
-        jobs += link_jobs(depth=args.depth, mutants=args.mutants)
+        if args.build is None:      # a build brings its own kind's link
+            jobs += link_jobs(args.mutants) + link_jobs(args.mutants, train=True)
         title.append("board link")
     work = Path(args.work) if args.work else (Path(args.build) / "formal" if args.build else Path("formal"))
     log(f"prove: {', '.join(title)}: {len(jobs)} proofs in {work}")

@@ -57,7 +57,9 @@ class ProofJob:
     ``prove`` mode, or the cover horizon; ``expect`` ``"pass"``, or ``"fail"`` for a deliberately broken
     design that the proof must reject. ``cut`` names Yosys selections whose cells become cut points
     (their outputs free values, e.g. ``t:$mul``): for properties that hold whatever those values are,
-    an over-approximation that keeps the solver off the arithmetic."""
+    an over-approximation that keeps the solver off the arithmetic. ``skip`` (``bmc`` only): the first
+    steps whose assertions are not checked, for a broken design whose failure cannot come earlier
+    (the solver's time goes into proving the early steps clean)."""
     name: str
     prop: str
     top: object
@@ -67,10 +69,13 @@ class ProofJob:
     what: str = ""
     expect: str = "pass"
     cut: tuple = ()
+    skip: int = 0
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r} is not one of {MODES}")
+        if self.skip and (self.mode != "bmc" or self.skip >= self.depth):
+            raise ValueError(f"skip {self.skip} needs bmc mode and a depth beyond it")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
             raise ValueError(f"job name {self.name!r} must be a plain file name")
 
@@ -110,6 +115,7 @@ def _sby_text(job: ProofJob) -> str:
         "[options]",
         f"mode {job.mode}",
         f"depth {job.depth}",
+        *([f"skip {job.skip}"] if job.skip else []),
         "",
         "[engines]",
         "smtbmc yices",

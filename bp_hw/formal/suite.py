@@ -12,13 +12,14 @@ Depths come from the plan, so that each proof covers a stated stretch of the des
 * neuron (BMC): ``standalone_latency + interval + 1``: the first two samples' outputs;
 * the board top's clock-domain crossing (BMC, :data:`CROSSING_DEPTH` steps of any interleaving of
   the two clocks' edges: at least three transfers), at :data:`CROSSING_WIDTH` payload bits.
-* the board link's deframer (BMC, :data:`LINK_DEPTH` cycles of bytes arriving in any pattern: the
-  first answer to a frame can be queued from step 22, so the depth covers every way the first frame
-  can arrive within 28 cycles; each step past that doubles the solver's time): the same link serves
-  every build, so it is proved once, behind a one-element network (:func:`link_jobs`, ``bp-hw prove --link``).
+* the board top's link (k-induction, :data:`LINK_INDUCTION`: for all time, bytes arriving in any
+  pattern): the inference link for an inference build, the training link for a training build; the
+  same for every build of its kind, so it is proved behind a one-element network
+  (:func:`link_jobs`, ``bp-hw prove --link`` for both without a build).
 
-``depth`` overrides every BMC depth (not the induction length). With ``mutants`` each property's
-broken variant runs as well, expected to fail with a counterexample trace.
+``depth`` overrides the plan's BMC depths (not the induction lengths, nor the links' depths, which
+their frames set). With ``mutants`` each property's broken variant runs as well, expected to fail
+with a counterexample trace.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from ..plan.hardware import HardwarePlan
 from . import accumulator, crossing, link, network, neuron, training
 from .sby import ProofJob
 
-__all__ = ["INDUCTION_DEPTH", "CROSSING_DEPTH", "CROSSING_WIDTH", "LINK_DEPTH", "LINK_COVER_DEPTH", "LINK_CUT",
+__all__ = ["INDUCTION_DEPTH", "CROSSING_DEPTH", "CROSSING_WIDTH", "LINK_INDUCTION", "LINK_MUTANT_RUNS",
+           "TRAIN_LINK_MUTANT_RUNS", "LINK_COVER_DEPTH", "LINK_CUT",
            "build_jobs", "link_jobs", "neuron_jobs"]
 
 STREAM_MARGIN = 8
@@ -38,8 +40,18 @@ CROSSING_DEPTH = 24
 #: payload bit goes through the same register, so the proof holds for every width (wider payloads only
 #: slow the solver: 129 bits took more than 20 minutes).
 CROSSING_WIDTH = 4
-LINK_DEPTH = 28
-#: The link's covers: a good frame after a refused one is reached at step 42.
+#: The links' induction length: the invariants (:mod:`bp_hw.formal.link`) make the properties inductive
+#: at 3 already.
+LINK_INDUCTION = 4
+#: Each broken link's BMC run: ``(depth, pace, skip)``: the depth is the step where its first bad
+#: frame can be acted on (an infer or sample frame's answer is queued at step 22 at the earliest, a
+#: load frame's words committed at 38 and a write frame's parameter issued at 34 with a byte every 4
+#: cycles) and a margin; ``pace`` (a byte exactly every that many cycles,
+#: :class:`~bp_hw.formal.link.LinkFrames`) and ``skip`` (steps not checked, where no bad frame can be
+#: acted on yet) keep the long frames' runs in minutes.
+LINK_MUTANT_RUNS = {"ignores_crc": (24, None, 0), "loads_ignore_crc": (40, 4, 0)}
+TRAIN_LINK_MUTANT_RUNS = {"ignores_crc": (24, 4, 0), "writes_ignore_crc": (36, 4, 30)}
+#: The links' covers: a good frame after a refused one is reached at step 42.
 LINK_COVER_DEPTH = 48
 #: The link's UART transmitter, whose outputs become free values (the answers' bytes and their CRC
 #: leave the proof: the properties are about what the deframer queues and hands the network).
@@ -101,27 +113,40 @@ def _crossing_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
     return jobs
 
 
-def link_jobs(depth=None, mutants: bool = False) -> list[ProofJob]:
-    """The board link's deframer (:class:`~bp_hw.formal.link.LinkFrames`)."""
-    jobs = []
-    for mutant in [None] + (["ignores_crc"] if mutants else []):
-        w = link.LinkFrames(mutant)
-        jobs.append(ProofJob("link" + (f"-{mutant}" if mutant else ""), "link", w, w.ports, "bmc", depth or LINK_DEPTH,
-                             "board link: an answer queued as good only for a frame with the right CRC, "
-                             "its seq, its payload to the network", "fail" if mutant else "pass", LINK_CUT))
-    w = link.LinkFrames()
-    jobs.append(ProofJob("link-covers", "link", w, w.ports, "cover", depth or LINK_COVER_DEPTH,
-                         "a frame answered as good, one refused, a good one after a refused one", "pass", LINK_CUT))
+def link_jobs(mutants: bool = False, *, train: bool = False) -> list[ProofJob]:
+    """The board link's deframer (:class:`~bp_hw.formal.link.LinkFrames`), or with ``train`` the
+    training link's (:class:`~bp_hw.formal.link.TrainLinkFrames`): k-induction, for all time; the
+    broken links by BMC to the step their first bad frame can be acted on; the covers."""
+    wrapper, name = (link.TrainLinkFrames, "train-link") if train else (link.LinkFrames, "link")
+    what = ("training link: samples offered, parameters written and read only for frames with the right CRC, "
+            "with the frame's x, t, train" if train else
+            "board link: an answer queued as good only for a frame with the right CRC, its seq, its payload to "
+            "the network; load words committed only after a good CRC")
+    w = wrapper()
+    jobs = [ProofJob(name, "link", w, w.ports, "prove", LINK_INDUCTION, what, "pass", LINK_CUT)]
+    if mutants:
+        for mutant, (bmc_depth, pace, skip) in (TRAIN_LINK_MUTANT_RUNS if train else LINK_MUTANT_RUNS).items():
+            w = wrapper(mutant, pace=pace)
+            narrowed = (f"; a byte every {pace} cycles" if pace else "") + (f"; from step {skip}" if skip else "")
+            jobs.append(ProofJob(f"{name}-{mutant}", "link", w, w.ports, "bmc", bmc_depth,
+                                 what + narrowed, "fail", LINK_CUT, skip))
+    w = wrapper()
+    covers = ("a sample offered from a train frame and from an infer frame, a parameter written, one read" if train
+              else "a frame answered as good, one refused, a good one after a refused one, a load word committed")
+    jobs.append(ProofJob(f"{name}-covers", "link", w, w.ports, "cover", LINK_COVER_DEPTH, covers, "pass",
+                         LINK_CUT))
     return jobs
 
 
 def build_jobs(plan: HardwarePlan, *, depth: int | None = None, mutants: bool = False) -> list[ProofJob]:
-    """The proofs of one build's plan (inference or training), and of its board top's crossing."""
+    """The proofs of one build's plan (inference or training), and of its board top: the crossing and
+    the link (the same for every build of the kind)."""
     if depth is not None and depth < 1:
         raise ValueError("depth must be at least 1")
+    board = _crossing_jobs(plan, depth, mutants) + link_jobs(mutants, train=plan.training is not None)
     if plan.training is not None:
-        return _training_jobs(plan, depth, mutants) + _crossing_jobs(plan, depth, mutants)
-    return _inference_jobs(plan, depth, mutants) + _crossing_jobs(plan, depth, mutants)
+        return _training_jobs(plan, depth, mutants) + board
+    return _inference_jobs(plan, depth, mutants) + board
 
 
 def neuron_jobs(cases=neuron.CASES, *, depth: int | None = None, mutants: bool = False) -> list[ProofJob]:
