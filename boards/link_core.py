@@ -37,10 +37,10 @@ def crc16_update(crc: Value, byte: Value) -> Value:
     return Cat(*out)
 
 
-def check_idle_timeout(idle_timeout: int, divisor: int) -> None:
-    if idle_timeout < max(20 * divisor, 2 << IDLE_TICK_BITS):
+def check_idle_timeout(idle_timeout: int, divisor: int, tick_bits: int = IDLE_TICK_BITS) -> None:
+    if idle_timeout < max(20 * divisor, 2 << tick_bits):
         raise ValueError(f"idle timeout of {idle_timeout} cycles is shorter than two bytes ({20 * divisor}) "
-                         f"or two timer ticks ({2 << IDLE_TICK_BITS})")
+                         f"or two timer ticks ({2 << tick_bits})")
 
 
 class LinkCore:
@@ -52,8 +52,9 @@ class LinkCore:
     after, where :attr:`take` (a register) is high, and the deframer makes its updates under
     :attr:`take`. Comparisons on the byte come from registers (:meth:`byte_is`, :attr:`crc_ok`). With :attr:`flush` set the
     byte source gives zeros instead (to complete a cut-off frame). :attr:`stuck` is high when the FIFO
-    is empty and no byte has arrived for ``idle_timeout`` cycles (within one tick of
-    ``2**IDLE_TICK_BITS``). :attr:`crc` is the running CRC of the bytes taken (a cycle behind;
+    is empty and no byte has arrived for ``idle_timeout`` cycles, rounded up to whole ticks of
+    ``2**tick_bits`` cycles, less up to one tick (``ticks * 2**tick_bits`` cycles after the last byte at
+    the latest, ``2**tick_bits - 1`` fewer at the earliest: proved in :mod:`bp_hw.formal.link_timer`). :attr:`crc` is the running CRC of the bytes taken (a cycle behind;
     :meth:`restart_crc`, :meth:`skip_crc`); :attr:`crc_ok` compares ``crc_lo`` (the CRC's first byte,
     kept by the deframer) and :attr:`byte` with it (a CRC's second byte comes at least four cycles after
     the last byte it covers, so the CRC has caught up). :meth:`push` queues an answer tag with the current :attr:`seq` (where :attr:`room` is high).
@@ -65,11 +66,13 @@ class LinkCore:
 
     ``receiver`` replaces the :class:`UARTRx` (a component with its ports ``rx``, ``o``,
     ``frame_error``, ``overrun``): the formal proof of the deframer gives it bytes directly.
+    ``tick_bits``: the idle timer's tick is ``2**tick_bits`` cycles (:data:`IDLE_TICK_BITS`; the
+    proof of the timer's bounds reaches its covers with shorter ticks).
     """
 
     def __init__(self, m: Module, divisor: int, fifo_depth: int, idle_timeout: int, rx_pin, tx_pin,
-                 receiver=None):
-        check_idle_timeout(idle_timeout, divisor)
+                 receiver=None, tick_bits: int = IDLE_TICK_BITS):
+        check_idle_timeout(idle_timeout, divisor, tick_bits)
         self.m = m
         # the byte receiver: a UARTRx, or one with its ports (rx, o, frame_error, overrun) that delivers
         # bytes another way (the formal proof of the deframer feeds them directly: bp_hw.formal.link)
@@ -83,16 +86,18 @@ class LinkCore:
         overflow = Signal()
         m.d.comb += [rxq.w_data.eq(rx.o.payload), rxq.w_en.eq(rx.o.valid), rx.o.ready.eq(1),
                      overflow.eq(rx.o.valid & ~rxq.w_rdy)]
-        # The idle timer counts ticks of 2**IDLE_TICK_BITS cycles: two short counters, no long carry chain.
+        # The idle timer counts ticks of 2**tick_bits cycles: two short counters, no long carry chain.
         tick = Signal()
-        prescale = Signal(IDLE_TICK_BITS)
+        prescale = Signal(tick_bits)
         m.d.sync += [prescale.eq(prescale + 1), tick.eq(prescale == 0)]
-        ticks = -(-idle_timeout // (1 << IDLE_TICK_BITS))
+        ticks = -(-idle_timeout // (1 << tick_bits))
         idle = Signal(range(-1, ticks))      # expires (sign bit) ticks to ticks + 1 ticks after the last byte
         with m.If(rx.o.valid):
             m.d.sync += idle.eq(ticks - 1)
         with m.Elif(tick & ~idle[-1]):
             m.d.sync += idle.eq(idle - 1)
+        #: The idle timer's registers (the formal proof of its bounds reads them: bp_hw.formal.link_timer).
+        self.idle_timer = {"prescale": prescale, "tick": tick, "count": idle, "ticks": ticks, "tick_bits": tick_bits}
         # The deframer reads a byte register filled from the FIFO (its read logic stays off the deframer's paths;
         # a byte then takes at least two cycles, against 10 bit times on the line).
         cur, cur_valid = Signal(8), Signal()

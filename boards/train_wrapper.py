@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .frame import ACK, INFO, LOAD_BLOCK, READ, SYNC_REQUEST, SYNC_RESPONSE, TRAIN, WRITE, TrainFrameSpec
-from .link_core import LinkCore, check_idle_timeout
+from .link_core import IDLE_TICK_BITS, LinkCore, check_idle_timeout
 
 __all__ = ["TrainUART"]
 
@@ -26,7 +26,8 @@ class TrainUART(wiring.Component):
     spec : TrainFrameSpec
         The frames (:meth:`TrainFrameSpec.from_manifest` of the network's build).
     divisor, idle_timeout : int
-        Cycles per UART bit; cycles of silence after which a frame stopped half way is refused.
+        Cycles per UART bit; cycles of silence after which a frame stopped half way is refused (as
+        :class:`~bp_hw.boards.uart_wrapper.NetworkUART`'s: rounded up to whole timer ticks, less up to one).
     receiver : optional
         The byte receiver in place of the link's UARTRx (:class:`~bp_hw.boards.link_core.LinkCore`).
         Once elaborated, :attr:`core` is the link and :attr:`deframer` its deframer's FSM (the formal
@@ -56,9 +57,13 @@ class TrainUART(wiring.Component):
     tx: Out(1, init=1)
     frame_error: Out(1)
 
+    #: The idle timer's tick is ``2**tick_bits`` cycles (a subclass shortens it for the formal proof's
+    #: covers of the timer: bp_hw.formal.link_timer).
+    tick_bits = IDLE_TICK_BITS
+
     def __init__(self, network, spec: TrainFrameSpec, divisor: int, idle_timeout: int, receiver=None):
         self.receiver = receiver
-        check_idle_timeout(idle_timeout, divisor)
+        check_idle_timeout(idle_timeout, divisor, self.tick_bits)
         self.network = network
         self.spec = spec
         self.divisor = divisor
@@ -72,7 +77,7 @@ class TrainUART(wiring.Component):
         spec, net = self.spec, self.network
         m.submodules.network = net
         self.core = core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx,
-                                     self.receiver)
+                                     self.receiver, self.tick_bits)
         m.d.comb += self.frame_error.eq(core.error)
         have, want, take, byte, stuck = core.have, core.want, core.take, core.byte, core.stuck
         seq, crc_lo, crc_ok = core.seq, core.crc_lo, core.crc_ok

@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .frame import ACK, INFO, LOAD, LOAD_BLOCK, NAK, SYNC_REQUEST, SYNC_RESPONSE, FrameSpec
-from .link_core import TAG_DEPTH, LinkCore, check_idle_timeout
+from .link_core import IDLE_TICK_BITS, TAG_DEPTH, LinkCore, check_idle_timeout
 
 __all__ = ["NetworkUART"]
 
@@ -29,8 +29,9 @@ class NetworkUART(wiring.Component):
     divisor : int
         Clock cycles per UART bit.
     idle_timeout : int
-        Cycles (rounded up to a multiple of ``2**link_core.IDLE_TICK_BITS``, give or take one such tick) without a
-        received byte after which a frame that stopped half way is given up
+        Cycles (rounded up to a multiple of ``2**link_core.IDLE_TICK_BITS``, less up to one such tick:
+        proved in :mod:`bp_hw.formal.link_timer`) without a received byte after which a frame that
+        stopped half way is given up
         (answered with NAK; an infer frame's missing bytes are fed to the network as zeros so its
         input stream stays aligned, and its output is dropped).
     receiver : optional
@@ -68,13 +69,17 @@ class NetworkUART(wiring.Component):
     tx: Out(1, init=1)
     frame_error: Out(1)
 
+    #: The idle timer's tick is ``2**tick_bits`` cycles (a subclass shortens it for the formal proof's
+    #: covers of the timer: bp_hw.formal.link_timer).
+    tick_bits = IDLE_TICK_BITS
+
     def __init__(self, network: wiring.Component, spec: FrameSpec, divisor: int, idle_timeout: int,
                  receiver=None):
         self.receiver = receiver
         self.network = network
         self.spec = spec
         self.divisor = divisor
-        check_idle_timeout(idle_timeout, divisor)
+        check_idle_timeout(idle_timeout, divisor, self.tick_bits)
         self.idle_timeout = idle_timeout
         members = network.signature.members
         beat = data.Layout.cast(members["i"].signature.members["payload"].shape).size
@@ -91,7 +96,7 @@ class NetworkUART(wiring.Component):
         net = self.network
         m.submodules.network = net
         self.core = core = LinkCore(m, self.divisor, spec.rx_fifo, self.idle_timeout, self.rx, self.tx,
-                                     self.receiver)
+                                     self.receiver, self.tick_bits)
         m.d.comb += self.frame_error.eq(core.error)
         have, want, take, byte, stuck, flush = core.have, core.want, core.take, core.byte, core.stuck, core.flush
         seq, crc_lo, crc_ok, bad_frame = core.seq, core.crc_lo, core.crc_ok, core.bad_frame

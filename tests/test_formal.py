@@ -21,7 +21,7 @@ from bp_hw.formal.network import CUT, NetworkStreams
 from bp_hw.formal.neuron import CASES, NeuronSpec, neuron_model
 from bp_hw.formal.sby import ProofJob, run_job
 from bp_hw.formal.crossing import CrossingStreams
-from bp_hw.formal.suite import (CROSSING_DEPTH, LINK_COVER_DEPTH, LINK_CUT, LINK_INDUCTION, LINK_MUTANT_RUNS,
+from bp_hw.formal.suite import (CROSSING_DEPTH, LINK_CUT, LINK_INDUCTION, LINK_MUTANT_RUNS, TIMEOUT_MUTANT_RUNS,
                                 TRAIN_LINK_MUTANT_RUNS, build_jobs, link_jobs)
 from bp_hw.formal.training import CUT as TRAIN_CUT, TrainWrites
 from bp_hw.plan.hardware import make_plan
@@ -126,13 +126,16 @@ def test_suite_depths_come_from_the_plan(small_q):
     assert jobs["accumulator0"].mode == "prove" and jobs["accumulator1"].expect == "pass"
     assert {n for n, j in jobs.items() if j.expect == "fail"} == {
         "stream-forgets_payload", "stream-duplicates", "latency-short_latency", "accumulator0-no_guard_bits",
-        "crossing-acknowledge_on_sight", "link-ignores_crc", "link-loads_ignore_crc"}
+        "crossing-acknowledge_on_sight", "link-ignores_crc", "link-loads_ignore_crc", "link-timeout-never_gives_up",
+        "link-timeout-early_timeout"}
     assert jobs["crossing"].depth == CROSSING_DEPTH and jobs["crossing"].mode == "bmc"
     assert {j.depth for j in build_jobs(plan, depth=21) if j.mode != "prove" and j.prop != "link"} == {21}
     q, _, _ = initial_qmodel("xor", [2, 2, 1])
     train = {j.name: j for j in build_jobs(make_plan(q, "1", train=True), mutants=True)}
-    assert [n for n in train if "link" in n] == ["train-link", "train-link-ignores_crc",
-                                                 "train-link-writes_ignore_crc", "train-link-covers"]
+    assert [n for n in train if "link" in n] == [
+        "train-link", "train-link-ignores_crc", "train-link-writes_ignore_crc", "train-link-timeout",
+        "train-link-timeout-short", "train-link-timeout-never_gives_up", "train-link-timeout-early_timeout",
+        "train-link-timeout-covers", "train-link-covers"]
 
 
 def test_missing_tools_is_one_line(monkeypatch):
@@ -172,7 +175,8 @@ def test_iris_builds_prove(parallel, tmp_path):
                           QuantConfig(format="Q4.12", lut_bits=10), ds.X)
     results = [run_job(job, tmp_path) for job in build_jobs(make_plan(q, parallel))]
     assert [r.name for r in results] == ["stream", "stream-covers", "latency", "accumulator0", "accumulator1",
-                                         "crossing", "crossing-covers", "link", "link-covers"]
+                                         "crossing", "crossing-covers", "link", "link-timeout", "link-timeout-short",
+                                         "link-timeout-covers", "link-covers"]
     assert all(r.ok and r.status == "PASS" for r in results), [(r.name, r.status, r.log) for r in results]
 
 
@@ -192,23 +196,28 @@ def test_board_crossing_under_any_two_clocks(mutant, tmp_path):
 @needs_tools
 @pytest.mark.slow
 @pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
-def test_board_links_act_only_on_good_crcs(train, tmp_path):
+def test_board_links_act_only_on_good_crcs_and_never_wait_forever(train, tmp_path):
     """The deframers, bytes in any pattern, for all time (k-induction): the inference link queues an answer
     as good, and commits load words, only for frames with the right CRC; the training link offers samples
-    and issues parameter writes and reads only for them. Each broken link (a CRC check that passes for
-    every frame, or for load or write frames) is caught at the first step its bad frame can be acted on;
-    the covers are reached."""
-    runs = TRAIN_LINK_MUTANT_RUNS if train else LINK_MUTANT_RUNS
+    and issues parameter writes and reads only for them; the idle timer expires within its bounds and every
+    wait for a byte ends then (and not before). Each broken link (a CRC check that passes for every frame,
+    or for load or write frames; a timeout never seen, or seen a tick early) is caught at the first step its
+    fault can show; the covers are reached."""
     name = "train-link" if train else "link"
+    runs = {f"{name}-{mutant}": (depth, skip) for mutant, (depth, _, skip) in
+            (TRAIN_LINK_MUTANT_RUNS if train else LINK_MUTANT_RUNS).items()}
+    runs |= {f"{name}-timeout-{mutant}": run for mutant, run in TIMEOUT_MUTANT_RUNS.items()}
     jobs = {j.name: j for j in link_jobs(mutants=True, train=train)}
-    assert set(jobs) == {name, f"{name}-covers"} | {f"{name}-{mutant}" for mutant in runs}
-    assert jobs[name].mode == "prove" and jobs[name].depth == LINK_INDUCTION and jobs[name].cut == LINK_CUT
-    _run(jobs[name], tmp_path)
-    for mutant, (depth, pace, skip) in runs.items():
-        bad = _run(jobs[f"{name}-{mutant}"], tmp_path)
-        assert skip < bad.step <= depth and "link.py" in bad.failed, (mutant, bad)
-    covers = _run(jobs[f"{name}-covers"], tmp_path)
-    assert covers.step is not None and covers.step <= LINK_COVER_DEPTH
+    proved = {name, f"{name}-timeout", f"{name}-timeout-short"}
+    assert set(jobs) == proved | set(runs) | {f"{name}-covers", f"{name}-timeout-covers"}
+    assert all(jobs[n].mode == "prove" and jobs[n].depth == LINK_INDUCTION and jobs[n].cut == LINK_CUT for n in proved)
+    for job in jobs.values():
+        r = _run(job, tmp_path)
+        if job.name in runs:
+            depth, skip = runs[job.name]
+            assert skip < r.step <= depth and "formal/link" in r.failed, (job.name, r)
+        elif job.mode == "cover":
+            assert r.step is not None and r.step <= job.depth
 
 
 def test_link_proof_is_the_product_link():
@@ -217,9 +226,17 @@ def test_link_proof_is_the_product_link():
     from bp_hw.boards.train_wrapper import TrainUART
     from bp_hw.boards.uart_wrapper import NetworkUART
     from bp_hw.formal.link import ByteFeed, LinkFrames, TrainLinkFrames
+    from bp_hw.formal.link_timer import LinkTimeout
     for wrapper, link in ((LinkFrames, NetworkUART), (TrainLinkFrames, TrainUART)):
         w = wrapper()
         assert type(w.uart) is link and isinstance(w.uart.receiver, ByteFeed)
         assert isinstance(wrapper("ignores_crc").uart, link)
         with pytest.raises(ValueError, match="unknown mutant"):
             wrapper("nope")
+    for train, link in ((False, NetworkUART), (True, TrainUART)):
+        w = LinkTimeout(train)      # the board's ticks: the product class itself
+        assert type(w.uart) is link and w.uart.tick_bits == 10 and (w.earliest, w.latest) == (1025, 2048)
+        short = LinkTimeout(train, short=True)
+        assert isinstance(short.uart, link) and (short.earliest, short.latest) == (65, 80)
+        with pytest.raises(ValueError, match="unknown mutant"):
+            LinkTimeout(train, mutant="nope")

@@ -25,11 +25,11 @@ with a counterexample trace.
 from __future__ import annotations
 
 from ..plan.hardware import HardwarePlan
-from . import accumulator, crossing, link, network, neuron, training
+from . import accumulator, crossing, link, link_timer, network, neuron, training
 from .sby import ProofJob
 
 __all__ = ["INDUCTION_DEPTH", "CROSSING_DEPTH", "CROSSING_WIDTH", "LINK_INDUCTION", "LINK_MUTANT_RUNS",
-           "TRAIN_LINK_MUTANT_RUNS", "LINK_COVER_DEPTH", "LINK_CUT",
+           "TRAIN_LINK_MUTANT_RUNS", "LINK_COVER_DEPTH", "LINK_CUT", "TIMEOUT_MUTANT_RUNS", "TIMEOUT_COVER_DEPTH",
            "build_jobs", "link_jobs", "neuron_jobs"]
 
 STREAM_MARGIN = 8
@@ -53,6 +53,13 @@ LINK_MUTANT_RUNS = {"ignores_crc": (24, None, 0), "loads_ignore_crc": (40, 4, 0)
 TRAIN_LINK_MUTANT_RUNS = {"ignores_crc": (24, 4, 0), "writes_ignore_crc": (36, 4, 30)}
 #: The links' covers: a good frame after a refused one is reached at step 42.
 LINK_COVER_DEPTH = 48
+#: Each broken idle timeout's BMC run ``(depth, skip)`` on the short ticks
+#: (:data:`~bp_hw.formal.link_timer.SHORT_TICK_BITS`): a frame given up a tick early is caught at step 51,
+#: one never given up at 67 (the timer expires 65 to 80 cycles after the last byte there).
+TIMEOUT_MUTANT_RUNS = {"never_gives_up": (70, 60), "early_timeout": (60, 40)}
+#: The idle timeout's covers, on the short ticks: the latest expiry is reached at step 81, a cut-off
+#: infer frame completed with zeros at 84.
+TIMEOUT_COVER_DEPTH = 88
 #: The link's UART transmitter, whose outputs become free values (the answers' bytes and their CRC
 #: leave the proof: the properties are about what the deframer queues and hands the network).
 LINK_CUT = ("top.link/c:tx*",)
@@ -130,11 +137,35 @@ def link_jobs(mutants: bool = False, *, train: bool = False) -> list[ProofJob]:
             narrowed = (f"; a byte every {pace} cycles" if pace else "") + (f"; from step {skip}" if skip else "")
             jobs.append(ProofJob(f"{name}-{mutant}", "link", w, w.ports, "bmc", bmc_depth,
                                  what + narrowed, "fail", LINK_CUT, skip))
+    jobs += _timeout_jobs(name, train, mutants)
     w = wrapper()
     covers = ("a sample offered from a train frame and from an infer frame, a parameter written, one read" if train
               else "a frame answered as good, one refused, a good one after a refused one, a load word committed")
     jobs.append(ProofJob(f"{name}-covers", "link", w, w.ports, "cover", LINK_COVER_DEPTH, covers, "pass",
                          LINK_CUT))
+    return jobs
+
+
+def _timeout_jobs(name, train, mutants) -> list[ProofJob]:
+    """The link's idle timeout (:class:`~bp_hw.formal.link_timer.LinkTimeout`): proved on the board's
+    ticks and on the short ones (where the covers and the broken links run)."""
+    jobs = []
+    for short in (False, True):
+        w = link_timer.LinkTimeout(train, short=short)
+        zeros = "" if train else f"; zeros complete a cut-off infer frame in {link_timer.FLUSH_CYCLES} cycles"
+        what = (f"idle timer expires {w.earliest} to {w.latest} cycles after the last byte; every byte wait ends "
+                f"then, and only then{zeros}" + (f" (ticks of {1 << w.tick_bits} cycles)" if short else ""))
+        jobs.append(ProofJob(f"{name}-timeout" + ("-short" if short else ""), "link", w, w.ports, "prove",
+                             LINK_INDUCTION, what, "pass", LINK_CUT))
+    if mutants:
+        for mutant, (depth, skip) in TIMEOUT_MUTANT_RUNS.items():
+            w = link_timer.LinkTimeout(train, mutant=mutant)
+            jobs.append(ProofJob(f"{name}-timeout-{mutant}", "link", w, w.ports, "bmc", depth,
+                                 f"{what}; from step {skip}", "fail", LINK_CUT, skip))
+    w = link_timer.LinkTimeout(train, short=True)
+    jobs.append(ProofJob(f"{name}-timeout-covers", "link", w, w.ports, "cover", TIMEOUT_COVER_DEPTH,
+                         "the timer expiring at the earliest and not yet at the latest cycle, a frame given up"
+                         + ("" if train else ", a cut-off frame completed with zeros"), "pass", LINK_CUT))
     return jobs
 
 
