@@ -13,9 +13,10 @@ Depths come from the plan, so that each proof covers a stated stretch of the des
 * the board top's clock-domain crossing (BMC, :data:`CROSSING_DEPTH` steps of any interleaving of
   the two clocks' edges: at least three transfers), at :data:`CROSSING_WIDTH` payload bits.
 * the board top's link (k-induction, :data:`LINK_INDUCTION`: for all time, bytes arriving in any
-  pattern): the inference link for an inference build, the training link for a training build; the
-  same for every build of its kind, so it is proved behind a one-element network
-  (:func:`link_jobs`, ``bp-hw prove --link`` for both without a build).
+  pattern): frames acted on only with the right CRC, and the idle timeout (:mod:`.link_timer`); the
+  inference link for an inference build, the training link for a training build; the same for
+  every build of its kind, so it is proved behind a one-element network (:func:`link_jobs`,
+  ``bp-hw prove --link`` for both without a build).
 
 ``depth`` overrides the plan's BMC depths (not the induction lengths, nor the links' depths, which
 their frames set). With ``mutants`` each property's broken variant runs as well, expected to fail
@@ -122,8 +123,9 @@ def _crossing_jobs(plan: HardwarePlan, depth, mutants) -> list[ProofJob]:
 
 def link_jobs(mutants: bool = False, *, train: bool = False) -> list[ProofJob]:
     """The board link's deframer (:class:`~bp_hw.formal.link.LinkFrames`), or with ``train`` the
-    training link's (:class:`~bp_hw.formal.link.TrainLinkFrames`): k-induction, for all time; the
-    broken links by BMC to the step their first bad frame can be acted on; the covers."""
+    training link's (:class:`~bp_hw.formal.link.TrainLinkFrames`), and its idle timeout
+    (:class:`~bp_hw.formal.link_timer.LinkTimeout`): k-induction, for all time; the broken links by
+    BMC to the step their fault can show; the covers."""
     wrapper, name = (link.TrainLinkFrames, "train-link") if train else (link.LinkFrames, "link")
     what = ("training link: samples offered, parameters written and read only for frames with the right CRC, "
             "with the frame's x, t, train" if train else
