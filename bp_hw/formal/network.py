@@ -6,6 +6,9 @@ payload and ``o.ready`` every cycle; the input keeps the stream contract, assume
 * ``o`` keeps the contract: a stalled ``o.valid`` and ``o.payload`` hold until the transfer;
 * no output without an input: vectors out <= vectors in, at every cycle (with beats in, a vector is
   in at its last beat);
+* the same for every layer engine's output stream inside the network (between two layers joined
+  by a stream: a memory link hands on rows, and the counts stop there): it holds while stalled, and
+  each layer hands on no more vectors than the one before it did;
 * with ``latency=True`` ``o.ready`` is held high (assumed) and one input transfer that meets an empty
   network (every earlier vector out), chosen by the solver, is watched: its output (the one whose
   count matches) transfers at most ``plan.latency`` cycles after it, so it is not lost, duplicated,
@@ -106,6 +109,20 @@ class NetworkStreams(Elaboratable):
         n_in = Counter(m, vec_in, self.limit, "vectors_in").value
         n_out = Counter(m, out_fire, self.limit, "vectors_out").value
         m.d.comb += Assert((n_out <= n_in) | (n_in == self.limit), "no output without an input")
+        # the same between the layers: each engine's o (where the next takes a stream, not a memory
+        # link) keeps the contract, and hands on no more vectors than it took
+        upstream = n_in
+        for l, (engine, mem) in enumerate(zip(net.engines[:-1], net.mem_links)):
+            if mem:
+                upstream = None     # a memory link hands rows, not vectors: not counted past it
+                continue
+            keeps_contract(m, engine.o.valid, engine.o.ready, engine.o.payload.as_value(), f"layer{l}.o")
+            n_l = Counter(m, engine.o.valid & engine.o.ready, self.limit, f"layer{l}_out").value
+            if upstream is not None:
+                m.d.comb += Assert((n_l <= upstream) | (upstream == self.limit), f"layer {l}: no output without an input")
+            upstream = n_l
+        if upstream is not None and upstream is not n_in:
+            m.d.comb += Assert((n_out <= upstream) | (upstream == self.limit), "the last layer: no output without an input")
         m.d.comb += [Cover(out_fire, "an output transfer"), Cover(stalled_out & out_fire, "a stalled output taken"),
                      Cover(net.i.valid & ~net.i.ready & (n_out > 0), "a stalled input after an output")]
 
