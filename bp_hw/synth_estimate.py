@@ -290,19 +290,24 @@ def fit_problems(estimate: dict, lut_margin: float = 1.0) -> list[str]:
 
 def fit_hint(estimate: dict, design: HardwarePlan | None = None) -> str:
     """What would make a design fit, for the resource that is most short, never a knob already at
-    its limit (one lane is as few as P goes; a device without SPRAM cannot take it)."""
+    its limit (one lane is as few as P goes; formats of 8 bits are as narrow as the hint goes; a
+    device without SPRAM cannot take it)."""
     problems = fit_problems(estimate)
     if not problems:
         return ""
     worst = problems[0]
     at_one_lane = design is not None and all(x.fold.lanes == 1 for x in design.layers)
+    narrow = design is not None and all(
+        f.width <= 8 for x in design.layers
+        for f in (x.layer.in_fmt, x.layer.weight_fmt, x.layer.bias_fmt, x.layer.out_fmt))
     has_spram = estimate["capacity"].get("sprams", 0) > 0
     uses_spram = estimate.get("sprams", 0) > 0
     hints = []
     if "DSP" in worst or "LUT" in worst or "flip-flops" in worst:
         if not at_one_lane:
             hints.append("fewer MAC lanes (P)")
-        hints.append("narrower formats (e.g. --bits 8)")
+        if not narrow:
+            hints.append("narrower formats (e.g. --bits 8)")
     if "block RAM" in worst:
         if has_spram and not uses_spram:
             hints.append("weights in SPRAM (--weights spram or auto, with --board)")

@@ -48,13 +48,13 @@ def iris_build(tmp_path_factory):
     return out
 
 
-def _qmodel(sizes):
-    """A Q4.12 sigmoid model of the given layer sizes (seeded weights and biases)."""
+def _qmodel(sizes, fmt="Q4.12"):
+    """A sigmoid model of the given layer sizes in ``fmt`` (seeded weights and biases)."""
     W, _ = init_weights(sizes, "xavier", 0)
     B = [np.random.default_rng(k).normal(0, 0.3, n) for k, n in enumerate(sizes[1:])]
     model = FloatModel(layers=sizes, weights=W, biases=B, activations=["sigmoid"] * (len(sizes) - 1), loss="mse",
                        norm_mean=np.zeros(sizes[0]), norm_std=np.ones(sizes[0]), n_classes=max(2, sizes[-1]))
-    return quantize_model(model, QuantConfig(format="Q4.12"))[0]
+    return quantize_model(model, QuantConfig(format=fmt))[0]
 
 
 # -- PLL and the registry ---------------------------------------------------------------------------
