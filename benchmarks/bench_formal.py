@@ -76,8 +76,7 @@ def main() -> int:
         for name in names:
             sizes, parallel = DESIGNS[name]
             plan = make_plan(_qmodel(sizes), parallel)
-            jobs = [j for j in build_jobs(plan, mutants=args.mutants)
-                    if args.board or j.prop not in ("crossing", "link")]
+            jobs = build_jobs(plan, mutants=args.mutants, board=args.board)
             for job in jobs:
                 runs = [run_job(job, Path(work) / name / str(k)) for k in range(args.repeat)]
                 row = {"design": name, "proof": job.name, "mode": job.mode, "depth": job.depth,

@@ -129,6 +129,7 @@ def test_suite_depths_come_from_the_plan(small_q):
         "crossing-acknowledge_on_sight", "link-ignores_crc", "link-loads_ignore_crc", "link-timeout-never_gives_up",
         "link-timeout-early_timeout"}
     assert jobs["crossing"].depth == CROSSING_DEPTH and jobs["crossing"].mode == "bmc"
+    assert {j.prop for j in build_jobs(plan, board=False)} == {"stream", "latency", "accumulator"}
     assert {j.depth for j in build_jobs(plan, depth=21) if j.mode != "prove" and j.prop != "link"} == {21}
     q, _, _ = initial_qmodel("xor", [2, 2, 1])
     train = {j.name: j for j in build_jobs(make_plan(q, "1", train=True), mutants=True)}

@@ -171,12 +171,14 @@ def _timeout_jobs(name, train, mutants) -> list[ProofJob]:
     return jobs
 
 
-def build_jobs(plan: HardwarePlan, *, depth: int | None = None, mutants: bool = False) -> list[ProofJob]:
-    """The proofs of one build's plan (inference or training), and of its board top: the crossing and
-    the link (the same for every build of the kind)."""
+def build_jobs(plan: HardwarePlan, *, depth: int | None = None, mutants: bool = False,
+               board: bool = True) -> list[ProofJob]:
+    """The proofs of one build's plan (inference or training), and with ``board`` of its board top:
+    the crossing and the link (the same for every build of the kind)."""
     if depth is not None and depth < 1:
         raise ValueError("depth must be at least 1")
-    board = _crossing_jobs(plan, depth, mutants) + link_jobs(mutants, train=plan.training is not None)
+    board = (_crossing_jobs(plan, depth, mutants) + link_jobs(mutants, train=plan.training is not None)
+             if board else [])
     if plan.training is not None:
         return _training_jobs(plan, depth, mutants) + board
     return _inference_jobs(plan, depth, mutants) + board
