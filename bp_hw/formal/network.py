@@ -16,7 +16,9 @@ payload and ``o.ready`` every cycle; the input keeps the stream contract, assume
   iris at P = 8,3 the second layer's 8-cycle interval is longer than the first's 4, samples queue
   between them, and the proof without the empty-network condition fails at step 37.)
 
-The layers' arithmetic is cut (:data:`CUT`). Covers show the properties are not vacuous: an output transfer, a stalled output, a stalled input,
+The layers' arithmetic is cut (:data:`CUT`). Covers show the properties are not vacuous: an output transfer, a stalled output, a stalled input
+with a vector inside (an input stalled after an output can be out of a bounded run's reach: on digits
+64-32-10 at P = 16,10 the first layer takes a vector every 128 cycles),
 and (with ``latency``) the watched output arriving exactly ``plan.latency`` cycles after its input.
 
 ``mutant`` builds a deliberately broken network for the proofs to reject (:data:`MUTANTS`): the
@@ -124,7 +126,7 @@ class NetworkStreams(Elaboratable):
         if upstream is not None and upstream is not n_in:
             m.d.comb += Assert((n_out <= upstream) | (upstream == self.limit), "the last layer: no output without an input")
         m.d.comb += [Cover(out_fire, "an output transfer"), Cover(stalled_out & out_fire, "a stalled output taken"),
-                     Cover(net.i.valid & ~net.i.ready & (n_out > 0), "a stalled input after an output")]
+                     Cover(net.i.valid & ~net.i.ready & (n_in > n_out), "a stalled input with a vector inside")]
 
         if self.latency:
             bound = self.plan.latency - (self.mutant == "short_latency")
