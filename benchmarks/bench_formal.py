@@ -9,6 +9,7 @@ left out unless ``--board`` is given.
 
     python benchmarks/bench_formal.py                                    # the default set
     python benchmarks/bench_formal.py --designs digits-P8.2 --repeat 3 --mutants --out f.json
+    python benchmarks/bench_formal.py --designs digits-P16.10 --proofs stream-covers
     python benchmarks/bench_formal.py --list
 """
 
@@ -58,6 +59,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each proof (the table gives the median)")
     ap.add_argument("--mutants", action="store_true", help="also the broken designs (each must FAIL)")
     ap.add_argument("--board", action="store_true", help="also the board top's proofs (the same for every build)")
+    ap.add_argument("--proofs", help="comma-separated proof names to run (default: all of each design's)")
     ap.add_argument("--out", type=Path, help="write every run's result here as JSON")
     ap.add_argument("--list", action="store_true", help="list the designs and exit")
     args = ap.parse_args()
@@ -77,6 +79,8 @@ def main() -> int:
             sizes, parallel = DESIGNS[name]
             plan = make_plan(_qmodel(sizes), parallel)
             jobs = build_jobs(plan, mutants=args.mutants, board=args.board)
+            if args.proofs:
+                jobs = [j for j in jobs if j.name in args.proofs.split(",")]
             for job in jobs:
                 runs = [run_job(job, Path(work) / name / str(k)) for k in range(args.repeat)]
                 row = {"design": name, "proof": job.name, "mode": job.mode, "depth": job.depth,
@@ -94,8 +98,9 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     for r in rows:
         step = f" (step {r['steps'][0]})" if r["steps"][0] is not None else ""
-        print(f"| {r['design']} | {r['proof']} | {r['mode']} | {r['depth']} | {'/'.join(r['status'])}{step} | "
-              f"{r['median_seconds']} |")
+        verdict = ("FAIL as expected" if r["expect"] == "fail" else "/".join(r["status"])) if r["ok"] else \
+            f"{'/'.join(r['status'])}, expected {r['expect'].upper()}"
+        print(f"| {r['design']} | {r['proof']} | {r['mode']} | {r['depth']} | {verdict}{step} | {r['median_seconds']} |")
     return 0 if ok else 1
 
 
