@@ -53,8 +53,9 @@ class LinkCore:
     :attr:`take`. Comparisons on the byte come from registers (:meth:`byte_is`, :attr:`crc_ok`). With :attr:`flush` set the
     byte source gives zeros instead (to complete a cut-off frame). :attr:`stuck` is high when the FIFO
     is empty and no byte has arrived for ``idle_timeout`` cycles, rounded up to whole ticks of
-    ``2**tick_bits`` cycles, less up to one tick (``ticks * 2**tick_bits`` cycles after the last byte at
-    the latest, ``2**tick_bits - 1`` fewer at the earliest: proved in :mod:`bp_hw.formal.link_timer`). :attr:`crc` is the running CRC of the bytes taken (a cycle behind;
+    ``2**tick_bits`` cycles, less up to one tick (``ticks * 2**tick_bits`` cycles after the last byte
+    at the latest, ``2**tick_bits - 1`` fewer at the earliest: proved in
+    :mod:`bp_hw.formal.link_timer`). :attr:`crc` is the running CRC of the bytes taken (a cycle behind;
     :meth:`restart_crc`, :meth:`skip_crc`); :attr:`crc_ok` compares ``crc_lo`` (the CRC's first byte,
     kept by the deframer) and :attr:`byte` with it (a CRC's second byte comes at least four cycles after
     the last byte it covers, so the CRC has caught up). :meth:`push` queues an answer tag with the current :attr:`seq` (where :attr:`room` is high).
@@ -91,7 +92,7 @@ class LinkCore:
         prescale = Signal(tick_bits)
         m.d.sync += [prescale.eq(prescale + 1), tick.eq(prescale == 0)]
         ticks = -(-idle_timeout // (1 << tick_bits))
-        idle = Signal(range(-1, ticks))      # expires (sign bit) ticks to ticks + 1 ticks after the last byte
+        idle = Signal(range(-1, ticks))      # expires (sign bit) at the ticks-th tick after the last byte
         with m.If(rx.o.valid):
             m.d.sync += idle.eq(ticks - 1)
         with m.Elif(tick & ~idle[-1]):

